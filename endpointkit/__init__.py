@@ -1,0 +1,136 @@
+"""endpointkit: one API for ML model endpoints on SageMaker, Vertex AI and your own machine.
+
+```python
+import endpointkit as ek
+
+spec = ek.load_spec("examples/quickstart/endpoint.yaml")
+ek.apply(spec)                                   # create / deploy / shift, idempotently
+ep = ek.Endpoint(spec.name, backend=spec.backend)
+print(ep.predict([[5.1, 3.5, 1.4, 0.2]]))        # predictions and the version that served
+```
+
+Names are imported on first use, so `import endpointkit` stays cheap and never loads a cloud SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # spec
+    "AsyncInference": "endpointkit.spec",
+    "Autoscaling": "endpointkit.spec",
+    "EndpointSpec": "endpointkit.spec",
+    "EndpointState": "endpointkit.spec",
+    "Event": "endpointkit.spec",
+    "Resources": "endpointkit.spec",
+    "Serverless": "endpointkit.spec",
+    "Shadow": "endpointkit.spec",
+    "Status": "endpointkit.spec",
+    "TrafficSplit": "endpointkit.spec",
+    "VersionSpec": "endpointkit.spec",
+    "VersionState": "endpointkit.spec",
+    "load_spec": "endpointkit.spec",
+    # handles
+    "AsyncEndpoint": "endpointkit.endpoint",
+    "Endpoint": "endpointkit.endpoint",
+    # plan / apply
+    "Plan": "endpointkit.planner",
+    "apply": "endpointkit.planner",
+    "destroy": "endpointkit.planner",
+    "plan": "endpointkit.planner",
+    # invocation
+    "InvokeResult": "endpointkit.invocation",
+    "Prediction": "endpointkit.invocation",
+    # backends
+    "Backend": "endpointkit.adapters.base",
+    "Capability": "endpointkit.adapters.base",
+    "available_backends": "endpointkit.adapters.registry",
+    "get_backend": "endpointkit.adapters.registry",
+    "register_backend": "endpointkit.adapters.registry",
+    # errors
+    "AlreadyExists": "endpointkit.errors",
+    "Conflict": "endpointkit.errors",
+    "DeploymentFailed": "endpointkit.errors",
+    "EndpointKitError": "endpointkit.errors",
+    "MissingDependency": "endpointkit.errors",
+    "ModelError": "endpointkit.errors",
+    "NotFound": "endpointkit.errors",
+    "NotReady": "endpointkit.errors",
+    "PayloadTooLarge": "endpointkit.errors",
+    "PermissionDenied": "endpointkit.errors",
+    "QuotaExceeded": "endpointkit.errors",
+    "Retryable": "endpointkit.errors",
+    "RolledBack": "endpointkit.errors",
+    "Throttled": "endpointkit.errors",
+    "Timeout": "endpointkit.errors",
+    "Unavailable": "endpointkit.errors",
+    "UnknownBackend": "endpointkit.errors",
+    "Unsupported": "endpointkit.errors",
+    "UsageError": "endpointkit.errors",
+    "ValidationError": "endpointkit.errors",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'endpointkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # cache: later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from endpointkit.adapters.base import Backend, Capability
+    from endpointkit.adapters.registry import available_backends, get_backend, register_backend
+    from endpointkit.endpoint import AsyncEndpoint, Endpoint
+    from endpointkit.errors import (
+        AlreadyExists,
+        Conflict,
+        DeploymentFailed,
+        EndpointKitError,
+        MissingDependency,
+        ModelError,
+        NotFound,
+        NotReady,
+        PayloadTooLarge,
+        PermissionDenied,
+        QuotaExceeded,
+        Retryable,
+        RolledBack,
+        Throttled,
+        Timeout,
+        Unavailable,
+        UnknownBackend,
+        Unsupported,
+        UsageError,
+        ValidationError,
+    )
+    from endpointkit.invocation import InvokeResult, Prediction
+    from endpointkit.planner import Plan, apply, destroy, plan
+    from endpointkit.spec import (
+        AsyncInference,
+        Autoscaling,
+        EndpointSpec,
+        EndpointState,
+        Event,
+        Resources,
+        Serverless,
+        Shadow,
+        Status,
+        TrafficSplit,
+        VersionSpec,
+        VersionState,
+        load_spec,
+    )

@@ -1,0 +1,1 @@
+"""Backends: one module per provider, all implementing `endpointkit.adapters.base.Backend`."""

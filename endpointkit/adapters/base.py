@@ -1,0 +1,494 @@
+"""The Backend contract every provider implements, and the Capabilities it declares.
+
+A backend implements a few primitives (the abstract methods); the public operations in this
+class validate input once for every backend, keep the traffic arithmetic in one place, and
+then call the primitives. The docstrings here are the spec the conformance suite checks.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import ClassVar
+
+from pydantic import ValidationError as PydanticValidationError
+
+from endpointkit.errors import (
+    AlreadyExists,
+    Conflict,
+    DeploymentFailed,
+    NotFound,
+    PayloadTooLarge,
+    Timeout,
+    Unsupported,
+    ValidationError,
+)
+from endpointkit.invocation import JSON, InvokeResult
+from endpointkit.spec import (
+    MAX_VERSIONS,
+    EndpointState,
+    Event,
+    Shadow,
+    Status,
+    TrafficSplit,
+    VersionSpec,
+)
+
+__all__ = ["Backend", "Capability", "ProgressCallback"]
+
+ProgressCallback = Callable[[EndpointState], None]
+
+
+class Capability(str, Enum):
+    """Optional features. Calling one a backend lacks raises Unsupported naming the backend."""
+
+    SHADOW = "shadow"  # a shadow version gets copies of live requests (native or emulated)
+    NATIVE_SHADOW = "native_shadow"  # the platform mirrors traffic itself
+    NATIVE_ROLLOUT = "native_rollout"  # platform-driven canary/linear with alarm rollback
+    TARGET_VERSION = "target_version"  # invoke can pin one version
+    STREAMING = "streaming"  # response streaming
+    SERVERLESS = "serverless"  # scale-to-zero, pay-per-request versions
+    ASYNC_INFERENCE = "async_inference"  # queued requests, results written to storage
+    AUTOSCALING = "autoscaling"  # target-tracking between min and max replicas
+    ACCELERATORS = "accelerators"  # GPUs or other accelerators
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Backend(abc.ABC):
+    """Control and data plane for one provider.
+
+    Every mutating operation starts the change and returns the endpoint as the provider now
+    reports it (possibly Creating or Updating); `wait` blocks until it is InService. Live
+    versions keep serving throughout: versions are added before traffic moves to them, and
+    traffic moves away before a version is removed.
+    """
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: Largest request body the platform accepts, in bytes (checked before sending).
+    max_payload_bytes: ClassVar[int | None] = None
+
+    # -- primitives ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get(self, name: str) -> EndpointState:
+        """Return the endpoint. Raise NotFound if it does not exist."""
+
+    @abc.abstractmethod
+    def list_endpoints(self) -> list[EndpointState]:
+        """Every endpoint this backend manages (never ones endpointkit did not create)."""
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Delete the endpoint and every version endpointkit created for it. NotFound if absent."""
+
+    @abc.abstractmethod
+    def history(self, name: str) -> list[Event]:
+        """The endpoint's events, oldest first. NotFound if the endpoint never existed."""
+
+    @abc.abstractmethod
+    def _create(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> EndpointState:
+        """Create the endpoint serving `version` with 100% of traffic."""
+
+    @abc.abstractmethod
+    def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
+        """Add `version`, then apply `traffic` (the whole split, the new version included)."""
+
+    @abc.abstractmethod
+    def _undeploy(self, name: str, version: str, traffic: TrafficSplit) -> EndpointState:
+        """Apply `traffic` (which no longer names `version`), then remove `version`."""
+
+    @abc.abstractmethod
+    def _set_traffic(self, name: str, traffic: TrafficSplit) -> EndpointState:
+        """Replace the split; every version in it is deployed."""
+
+    def _set_shadow(self, name: str, shadow: Shadow | None) -> EndpointState:
+        """Mirror a sample of requests to `shadow.version`, or stop mirroring (None)."""
+        raise self._unsupported(Capability.SHADOW, "set_shadow", name)
+
+    @abc.abstractmethod
+    def _invoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+        timeout: float | None,
+    ) -> InvokeResult:
+        """Send one request; the result names the version that answered."""
+
+    # -- public operations, shared by every backend -------------------------------------------
+
+    def exists(self, name: str) -> bool:
+        """True if the endpoint exists. Only NotFound means no: auth failures surface."""
+        try:
+            self.get(name)
+        except NotFound:
+            return False
+        return True
+
+    def create(
+        self, name: str, version: VersionSpec, *, tags: Mapping[str, str] | None = None
+    ) -> EndpointState:
+        """Create endpoint `name` with its first version at 100%. AlreadyExists if present."""
+        self._check_version_support(version, name)
+        if self.exists(name):
+            raise AlreadyExists(
+                f"endpoint {name!r} already exists on {self.name}.",
+                hint="Use deploy() to add a version, or delete it first.",
+                backend=self.name,
+                operation="create",
+                endpoint=name,
+            )
+        return self._create(name, version, dict(tags or {}))
+
+    def deploy(self, name: str, version: VersionSpec, traffic: int = 0) -> EndpointState:
+        """Add an immutable version with `traffic` percent; the other versions share the rest
+        in their current proportions.
+
+        Deploying a version whose name and content hash are already live is a no-op; reusing a
+        live version's name for different content raises Conflict (versions are immutable).
+        """
+        self._check_version_support(version, name)
+        state = self.get(name)
+        live = state.version(version.name)
+        if live is not None:
+            if live.spec_hash == version.spec_hash:
+                if state.traffic[version.name] == traffic:
+                    return state
+                return self.set_traffic(name, state.traffic.with_share(version.name, traffic))
+            raise Conflict(
+                f"version {version.name!r} is already deployed on endpoint {name!r} with "
+                f"different content (hash {live.spec_hash} vs {version.spec_hash}).",
+                hint="Versions are immutable: give the changed version a new name (e.g. "
+                f"'{_next_name(version.name)}') and shift traffic to it.",
+                backend=self.name,
+                operation="deploy",
+                endpoint=name,
+                version=version.name,
+            )
+        if len(state.versions) >= MAX_VERSIONS:
+            raise ValidationError(
+                f"endpoint {name!r} already has {len(state.versions)} versions, the most "
+                "every backend allows.",
+                hint="Undeploy a version first.",
+                endpoint=name,
+                version=version.name,
+            )
+        self._require_settled(state, "deploy")
+        split = state.traffic.with_share(version.name, traffic)
+        return self._deploy(name, version, split)
+
+    def undeploy(self, name: str, version: str) -> EndpointState:
+        """Remove a version. Its traffic first goes to the other serving versions in proportion;
+        a version that serves all traffic, the shadow, or the last version cannot be removed."""
+        state = self.get(name)
+        self._require_version(state, version, "undeploy")
+        if state.shadow is not None and state.shadow.version == version:
+            raise Conflict(
+                f"version {version!r} is the shadow of endpoint {name!r}.",
+                hint="Clear the shadow first (set_shadow(None)).",
+                backend=self.name,
+                operation="undeploy",
+                endpoint=name,
+                version=version,
+            )
+        if len(state.versions) == 1:
+            raise Conflict(
+                f"version {version!r} is the last version of endpoint {name!r}.",
+                hint="Delete the endpoint instead ('endpointkit destroy').",
+                backend=self.name,
+                operation="undeploy",
+                endpoint=name,
+                version=version,
+            )
+        self._require_settled(state, "undeploy")
+        try:
+            split = state.traffic.without(version)
+        except ValidationError as exc:
+            raise exc.with_context(backend=self.name, operation="undeploy", endpoint=name) from None
+        return self._undeploy(name, version, split)
+
+    def set_traffic(self, name: str, traffic: TrafficSplit | Mapping[str, int]) -> EndpointState:
+        """Replace the traffic split. Every version named must be deployed; the shadow may not
+        serve live traffic. Setting the current split again is a no-op."""
+        split = _as_split(traffic)
+        state = self.get(name)
+        for version in split:
+            self._require_version(state, version, "set_traffic")
+        if state.shadow is not None and split[state.shadow.version]:
+            raise ValidationError(
+                f"version {state.shadow.version!r} is the shadow of {name!r} and cannot serve "
+                "live traffic.",
+                hint="Clear the shadow first, then give it traffic.",
+                endpoint=name,
+            )
+        full = TrafficSplit(
+            {**dict.fromkeys(state.version_names, 0), **split.root} if split else {}
+        )
+        if full.same_as(state.traffic) and bool(full) == bool(state.traffic):
+            return state
+        self._require_settled(state, "set_traffic")
+        return self._set_traffic(name, full)
+
+    def set_shadow(self, name: str, shadow: Shadow | None) -> EndpointState:
+        """Mirror `shadow.sample_percent`% of requests to a deployed version that serves no
+        live traffic, or stop mirroring with None. Answers from the shadow are discarded."""
+        if Capability.SHADOW not in self.capabilities:
+            raise self._unsupported(Capability.SHADOW, "set_shadow", name)
+        state = self.get(name)
+        if shadow == state.shadow:
+            return state
+        if shadow is not None:
+            self._require_version(state, shadow.version, "set_shadow")
+            if state.traffic[shadow.version]:
+                raise ValidationError(
+                    f"version {shadow.version!r} serves {state.traffic[shadow.version]}% of live "
+                    f"traffic on {name!r} and cannot also be the shadow.",
+                    hint="Shift its traffic to other versions first.",
+                    endpoint=name,
+                    version=shadow.version,
+                )
+        self._require_settled(state, "set_shadow")
+        return self._set_shadow(name, shadow)
+
+    def invoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        accept: str | None = None,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        timeout: float | None = None,
+    ) -> InvokeResult:
+        """Send raw bytes to the endpoint; `version` pins one version where the backend can."""
+        if version is not None and Capability.TARGET_VERSION not in self.capabilities:
+            raise self._unsupported(Capability.TARGET_VERSION, "invoke", name)
+        self._check_payload(name, body)
+        return self._invoke(
+            name,
+            body,
+            content_type=content_type,
+            accept=accept,
+            version=version,
+            custom_attributes=custom_attributes,
+            timeout=timeout,
+        )
+
+    async def ainvoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        accept: str | None = None,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        timeout: float | None = None,
+    ) -> InvokeResult:
+        """`invoke` for async code; backends with a native async client override this."""
+        return await asyncio.to_thread(
+            self.invoke,
+            name,
+            body,
+            content_type=content_type,
+            accept=accept,
+            version=version,
+            custom_attributes=custom_attributes,
+            timeout=timeout,
+        )
+
+    def wait(
+        self,
+        name: str,
+        *,
+        timeout: float = 1800.0,
+        progress: ProgressCallback | None = None,
+        poll_s: float = 0.05,
+        max_poll_s: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> EndpointState:
+        """Poll until the endpoint is InService and return it.
+
+        Raises DeploymentFailed with the platform's reason (and where to read logs) if it ends
+        Failed, and Timeout naming the last status seen if `timeout` seconds pass first.
+        Delays grow exponentially from `poll_s` to `max_poll_s`.
+        """
+        deadline = time.monotonic() + timeout
+        delay = poll_s
+        while True:
+            state = self.get(name)
+            if progress is not None:
+                progress(state)
+            if state.status is Status.IN_SERVICE:
+                return state
+            if state.status is Status.FAILED:
+                raise DeploymentFailed(
+                    f"endpoint {name!r} on {self.name} failed: "
+                    f"{state.failure_reason or 'no reason given'}.",
+                    reason=state.failure_reason or "",
+                    log_hint=str(state.details.get("log_hint", "")),
+                    hint="Fix the cause, then deploy a new version or delete the endpoint.",
+                    backend=self.name,
+                    operation="wait",
+                    endpoint=name,
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Timeout(
+                    f"endpoint {name!r} on {self.name} was still {state.raw_status or state.status}"
+                    f" after {timeout:g} s.",
+                    last_status=str(state.status),
+                    hint="Wait longer (--timeout) or check its status with "
+                    f"'endpointkit status {name}'.",
+                    backend=self.name,
+                    operation="wait",
+                    endpoint=name,
+                )
+            sleep(min(delay, remaining))
+            delay = min(delay * 2, max_poll_s)
+
+    def wait_deleted(
+        self, name: str, *, timeout: float = 1800.0, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        """Poll until the endpoint is gone; Timeout if it still exists after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while self.exists(name):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Timeout(
+                    f"endpoint {name!r} still exists {timeout:g} s after delete on {self.name}.",
+                    backend=self.name,
+                    operation="delete",
+                    endpoint=name,
+                )
+            sleep(min(delay, remaining))
+            delay = min(delay * 2, 10.0)
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op for in-process backends
+        """Release clients and connections."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+
+    def _unsupported(self, capability: Capability, operation: str, endpoint: str) -> Unsupported:
+        return Unsupported(
+            f"the {self.name} backend does not support {capability.value.replace('_', ' ')} "
+            f"(needed by {operation} on {endpoint!r}); nothing was changed.",
+            hint=_SUPPORT_HINTS.get(capability, ""),
+            backend=self.name,
+            operation=operation,
+            endpoint=endpoint,
+        )
+
+    def _check_version_support(self, version: VersionSpec, endpoint: str) -> None:
+        needs = {
+            Capability.SERVERLESS: version.serverless is not None,
+            Capability.ASYNC_INFERENCE: version.async_inference is not None,
+            Capability.AUTOSCALING: version.autoscaling is not None,
+            Capability.ACCELERATORS: version.resources.accelerator_count > 0,
+        }
+        for capability, needed in needs.items():
+            if needed and capability not in self.capabilities:
+                error = self._unsupported(capability, "deploy", endpoint)
+                error.version = version.name
+                raise error
+
+    def _check_payload(self, name: str, body: bytes) -> None:
+        limit = self.max_payload_bytes
+        if limit is not None and len(body) > limit:
+            raise PayloadTooLarge(
+                f"request to {name!r} is {len(body):,} bytes; {self.name} accepts at most "
+                f"{limit:,}. Nothing was sent.",
+                backend=self.name,
+                operation="invoke",
+                endpoint=name,
+            )
+
+    def _require_version(self, state: EndpointState, version: str, operation: str) -> None:
+        if state.version(version) is None:
+            raise NotFound(
+                f"version {version!r} is not deployed on endpoint {state.name!r} "
+                f"(deployed: {', '.join(state.version_names) or 'none'}).",
+                hint=f"Deploy it first, or check 'endpointkit status {state.name}'.",
+                backend=self.name,
+                operation=operation,
+                endpoint=state.name,
+                version=version,
+            )
+
+    def _require_settled(self, state: EndpointState, operation: str) -> None:
+        if state.status in (Status.CREATING, Status.UPDATING, Status.DELETING):
+            raise Conflict(
+                f"endpoint {state.name!r} is {state.status} and cannot {operation} now.",
+                backend=self.name,
+                operation=operation,
+                endpoint=state.name,
+            )
+        if state.status is Status.FAILED and operation != "deploy":
+            raise Conflict(
+                f"endpoint {state.name!r} is Failed ({state.failure_reason or 'no reason'}).",
+                hint="Delete it and create it again.",
+                backend=self.name,
+                operation=operation,
+                endpoint=state.name,
+            )
+
+    def not_found(self, name: str, operation: str) -> NotFound:
+        """The standard NotFound for a missing endpoint."""
+        return NotFound(
+            f"endpoint {name!r} not found on {self.name}.",
+            hint=f"Run 'endpointkit list --backend {self.name}' to see endpoints.",
+            backend=self.name,
+            operation=operation,
+            endpoint=name,
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+_SUPPORT_HINTS = {
+    Capability.SERVERLESS: "Serverless versions run on SageMaker; use instance resources here.",
+    Capability.ASYNC_INFERENCE: "Asynchronous inference runs on SageMaker.",
+    Capability.TARGET_VERSION: "Invoke without version=, or use a backend that can pin versions.",
+    Capability.SHADOW: "Use a backend with shadow support (local, mock, sagemaker).",
+}
+
+
+def _as_split(traffic: TrafficSplit | Mapping[str, int]) -> TrafficSplit:
+    if isinstance(traffic, TrafficSplit):
+        return traffic
+    try:
+        return TrafficSplit(dict(traffic))
+    except PydanticValidationError as exc:
+        # pydantic's messages already name the shares and their sum.
+        problems = "; ".join(
+            str(e["msg"]).removeprefix("Value error, ") for e in exc.errors(include_url=False)
+        )
+        raise ValidationError(
+            f"invalid traffic split {dict(traffic)}: {problems}.",
+            hint="Give integer percentages that sum to 100, e.g. v1=90 v2=10.",
+        ) from None
+
+
+def _next_name(name: str) -> str:
+    stem = name.rstrip("0123456789")
+    digits = name[len(stem) :]
+    return f"{stem}{int(digits) + 1}" if digits else f"{name}-2"

@@ -1,0 +1,634 @@
+"""In-process backend for unit tests: no processes, no network, deterministic.
+
+Each version runs a Python callable: a function registered with `MockBackend.register`, or the
+version's own predictor (its `predictor` reference or model directory, loaded with the same
+loader as the serving container). Requests are routed by the traffic split with a seeded
+random generator, every call is recorded, and faults can be injected: throttling, model
+errors, unavailability, latency, and versions that fail to deploy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from endpointkit.adapters.base import Backend, Capability
+from endpointkit.errors import (
+    ModelError,
+    NotFound,
+    NotReady,
+    Throttled,
+    Timeout,
+    Unavailable,
+    ValidationError,
+)
+from endpointkit.invocation import JSON, InvokeResult, decode, dumps
+from endpointkit.spec import (
+    EndpointState,
+    Event,
+    Shadow,
+    Status,
+    TrafficSplit,
+    VersionSpec,
+    VersionState,
+)
+
+__all__ = ["Call", "Fault", "MockBackend"]
+
+Handler = Callable[..., Any]
+FaultKind = Literal["throttle", "model_error", "unavailable", "not_ready", "latency", "deploy"]
+
+
+@dataclass
+class Fault:
+    """An injected failure. `times=None` repeats forever; endpoint/version None match all."""
+
+    kind: FaultKind
+    endpoint: str | None = None
+    version: str | None = None
+    times: int | None = 1
+    status: int = 500
+    body: bytes = b'{"error": "injected model error"}'
+    seconds: float = 0.0
+    reason: str = "injected deployment failure"
+    fired: int = 0
+
+    def matches(self, endpoint: str, version: str | None) -> bool:
+        if self.times is not None and self.fired >= self.times:
+            return False
+        return self.endpoint in (None, endpoint) and self.version in (None, version)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded invocation (shadow copies are recorded with shadow=True)."""
+
+    endpoint: str
+    version: str | None
+    body: bytes
+    content_type: str
+    accept: str | None
+    custom_attributes: str | None
+    target_version: str | None
+    shadow: bool = False
+    status: int = 200
+    response: bytes = b""
+    error: str | None = None
+    time: float = field(default_factory=time.time)
+
+    def json(self) -> Any:
+        """The request body decoded as JSON."""
+        return decode(self.body, JSON)
+
+
+@dataclass
+class _Version:
+    spec: VersionSpec
+    handler: Handler
+    created_at: datetime
+
+
+@dataclass
+class _Endpoint:
+    name: str
+    tags: dict[str, str]
+    versions: dict[str, _Version]
+    traffic: TrafficSplit
+    created_at: datetime
+    updated_at: datetime
+    shadow: Shadow | None = None
+    status: Status = Status.IN_SERVICE
+    pending_polls: int = 0
+    failure_reason: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class MockBackend(Backend):
+    """Deterministic in-process backend. State is per instance.
+
+    Settings: `seed` for routing and shadow sampling; `transition_polls` makes each change
+    report Creating/Updating for that many `get` calls, as real platforms do; `predictors`
+    maps version names to callables (same as `register`).
+    """
+
+    name: ClassVar[str] = "mock"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.SHADOW,
+            Capability.TARGET_VERSION,
+            Capability.AUTOSCALING,
+            Capability.ACCELERATORS,
+            Capability.SERVERLESS,
+        }
+    )
+    max_payload_bytes: ClassVar[int | None] = 6 * 1024 * 1024
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        transition_polls: int = 0,
+        predictors: Mapping[str, Handler] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._random = random.Random(seed)
+        self._transition_polls = transition_polls
+        self._handlers: dict[tuple[str | None, str], Handler] = {
+            (None, version): fn for version, fn in (predictors or {}).items()
+        }
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._history: dict[str, list[Event]] = {}
+        self._faults: list[Fault] = []
+        self._lock = threading.RLock()
+        self._sleep = sleep
+        self.calls: list[Call] = []
+
+    # -- test helpers ---------------------------------------------------------------------------
+
+    def register(self, version: str, handler: Handler, *, endpoint: str | None = None) -> None:
+        """Run `handler` for `version` (on `endpoint`, or on every endpoint).
+
+        `handler(instances)` or `handler(instances, parameters)` returns one output per
+        instance; an object with a `predict` method (a Predictor) works too.
+        """
+        self._handlers[(endpoint, version)] = handler
+
+    def add_endpoint(
+        self,
+        name: str,
+        handlers: Mapping[str, Handler],
+        traffic: Mapping[str, int] | None = None,
+    ) -> EndpointState:
+        """Create `name` with one version per handler (first one gets 100% unless `traffic`)."""
+        versions = list(handlers)
+        if not versions:
+            raise ValidationError("add_endpoint needs at least one version handler")
+        for version, handler in handlers.items():
+            self.register(version, handler, endpoint=name)
+        settle = partial(self.wait, name, sleep=lambda _: None)
+        self.create(name, VersionSpec(name=versions[0]))
+        settle()
+        for version in versions[1:]:
+            self.deploy(name, VersionSpec(name=version), 0)
+            settle()
+        if traffic is not None:
+            self.set_traffic(name, traffic)
+        return settle()
+
+    def inject(self, kind: FaultKind, **options: Any) -> Fault:
+        """Add a fault; see `Fault` for options. Returns it so a test can inspect `fired`."""
+        fault = Fault(kind=kind, **options)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def calls_to(self, endpoint: str, *, shadow: bool | None = False) -> list[Call]:
+        """Recorded calls to `endpoint`; live calls only by default (shadow=None: all)."""
+        return [
+            c
+            for c in self.calls
+            if c.endpoint == endpoint and (shadow is None or c.shadow is shadow)
+        ]
+
+    def served_counts(self, endpoint: str) -> dict[str, int]:
+        """How many live calls each version answered."""
+        counts: dict[str, int] = {}
+        for call in self.calls_to(endpoint):
+            if call.version is not None:
+                counts[call.version] = counts.get(call.version, 0) + 1
+        return counts
+
+    # -- primitives -------------------------------------------------------------------------------
+
+    def get(self, name: str) -> EndpointState:
+        with self._lock:
+            endpoint = self._require(name, "get")
+            if endpoint.pending_polls > 0:
+                endpoint.pending_polls -= 1
+                if endpoint.pending_polls == 0 and endpoint.status is not Status.FAILED:
+                    endpoint.status = Status.IN_SERVICE
+            return self._state(endpoint)
+
+    def list_endpoints(self) -> list[EndpointState]:
+        with self._lock:
+            return [self._state(e) for e in sorted(self._endpoints.values(), key=lambda e: e.name)]
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            self._require(name, "delete")
+            del self._endpoints[name]
+            self._record(name, "deleted", message="endpoint deleted")
+
+    def history(self, name: str) -> list[Event]:
+        with self._lock:
+            if name not in self._history:
+                raise self.not_found(name, "history")
+            return list(self._history[name])
+
+    def _create(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> EndpointState:
+        with self._lock:
+            now = _now()
+            endpoint = _Endpoint(
+                name=name,
+                tags=dict(tags),
+                versions={},
+                traffic=TrafficSplit({}),
+                created_at=now,
+                updated_at=now,
+            )
+            self._endpoints[name] = endpoint
+            self._history[name] = []
+            self._record(name, "created", version=version.name, message="endpoint created")
+            failure = self._deploy_failure(name, version)
+            if failure is not None:
+                endpoint.status = Status.FAILED
+                endpoint.failure_reason = failure
+                self._record(name, "failed", version=version.name, message=failure)
+                return self._state(endpoint)
+            endpoint.versions[version.name] = self._new_version(name, version)
+            endpoint.traffic = TrafficSplit({version.name: 100})
+            self._record(
+                name, "deployed", version=version.name, message="deployed", after=endpoint.traffic
+            )
+            self._transition(endpoint, Status.CREATING)
+            return self._state(endpoint)
+
+    def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
+        with self._lock:
+            endpoint = self._require(name, "deploy")
+            failure = self._deploy_failure(name, version)
+            if failure is not None:
+                # Like SageMaker's failed UpdateEndpoint: the endpoint keeps serving what it
+                # had, and reports why the update failed.
+                endpoint.failure_reason = failure
+                self._record(name, "failed", version=version.name, message=failure)
+                self._transition(endpoint, Status.UPDATING)
+                return self._state(endpoint)
+            before = endpoint.traffic
+            endpoint.versions[version.name] = self._new_version(name, version)
+            endpoint.traffic = traffic
+            endpoint.failure_reason = None
+            self._record(
+                name,
+                "deployed",
+                version=version.name,
+                message=f"deployed with {traffic[version.name]}% of traffic",
+                before=before,
+                after=traffic,
+            )
+            self._transition(endpoint, Status.UPDATING)
+            return self._state(endpoint)
+
+    def _undeploy(self, name: str, version: str, traffic: TrafficSplit) -> EndpointState:
+        with self._lock:
+            endpoint = self._require(name, "undeploy")
+            before = endpoint.traffic
+            endpoint.traffic = traffic
+            del endpoint.versions[version]
+            self._record(
+                name,
+                "undeployed",
+                version=version,
+                message="undeployed",
+                before=before,
+                after=traffic,
+            )
+            self._transition(endpoint, Status.UPDATING)
+            return self._state(endpoint)
+
+    def _set_traffic(self, name: str, traffic: TrafficSplit) -> EndpointState:
+        with self._lock:
+            endpoint = self._require(name, "set_traffic")
+            before = endpoint.traffic
+            endpoint.traffic = traffic
+            self._record(name, "traffic", message="traffic changed", before=before, after=traffic)
+            self._transition(endpoint, Status.UPDATING)
+            return self._state(endpoint)
+
+    def _set_shadow(self, name: str, shadow: Shadow | None) -> EndpointState:
+        with self._lock:
+            endpoint = self._require(name, "set_shadow")
+            endpoint.shadow = shadow
+            message = (
+                f"shadow set to {shadow.version} at {shadow.sample_percent}%"
+                if shadow
+                else "shadow cleared"
+            )
+            self._record(
+                name, "shadow", version=shadow.version if shadow else None, message=message
+            )
+            self._transition(endpoint, Status.UPDATING)
+            return self._state(endpoint)
+
+    def _invoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+        timeout: float | None,
+    ) -> InvokeResult:
+        with self._lock:
+            endpoint = self._require(name, "invoke")
+            if endpoint.status is Status.CREATING or endpoint.status is Status.FAILED:
+                raise NotReady(
+                    f"endpoint {name!r} is {endpoint.status}; it cannot serve requests yet.",
+                    backend=self.name,
+                    operation="invoke",
+                    endpoint=name,
+                )
+            chosen = self._route(endpoint, version)
+            handler = endpoint.versions[chosen].handler
+            shadow = endpoint.shadow
+            mirror = shadow is not None and self._random.randrange(100) < shadow.sample_percent
+            shadow_handler = (
+                endpoint.versions[shadow.version].handler if shadow and mirror else None
+            )
+        call_args = (name, body, content_type, accept, custom_attributes, version)
+        result = self._run(handler, chosen, *call_args, timeout=timeout, shadow=False)
+        if shadow is not None and shadow_handler is not None:
+            # A shadow's failure is recorded in `calls` and never reaches the caller.
+            with contextlib.suppress(Exception):
+                self._run(shadow_handler, shadow.version, *call_args, timeout=None, shadow=True)
+        return result
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _require(self, name: str, operation: str) -> _Endpoint:
+        endpoint = self._endpoints.get(name)
+        if endpoint is None:
+            raise self.not_found(name, operation)
+        return endpoint
+
+    def _state(self, endpoint: _Endpoint) -> EndpointState:
+        return EndpointState(
+            name=endpoint.name,
+            backend=self.name,
+            status=endpoint.status,
+            raw_status=endpoint.status.value,
+            versions=[
+                VersionState(
+                    name=v.spec.name,
+                    spec_hash=v.spec.spec_hash,
+                    spec=v.spec,
+                    replicas=v.spec.resources.min_replicas,
+                    created_at=v.created_at,
+                )
+                for v in endpoint.versions.values()
+            ],
+            traffic=endpoint.traffic,
+            shadow=endpoint.shadow,
+            failure_reason=endpoint.failure_reason,
+            created_at=endpoint.created_at,
+            updated_at=endpoint.updated_at,
+            url=f"mock://{endpoint.name}",
+            details={"tags": dict(endpoint.tags)},
+        )
+
+    def _transition(self, endpoint: _Endpoint, status: Status) -> None:
+        endpoint.updated_at = _now()
+        if self._transition_polls > 0:
+            endpoint.status = status
+            endpoint.pending_polls = self._transition_polls
+        elif endpoint.status is not Status.FAILED:
+            endpoint.status = Status.IN_SERVICE
+
+    def _record(
+        self,
+        name: str,
+        kind: Any,
+        *,
+        version: str | None = None,
+        message: str = "",
+        before: TrafficSplit | None = None,
+        after: TrafficSplit | None = None,
+    ) -> None:
+        self._history.setdefault(name, []).append(
+            Event(
+                time=_now(),
+                endpoint=name,
+                kind=kind,
+                version=version,
+                message=message,
+                traffic_before=dict(before.root) if before is not None else None,
+                traffic_after=dict(after.root) if after is not None else None,
+            )
+        )
+
+    def _deploy_failure(self, name: str, version: VersionSpec) -> str | None:
+        for fault in self._faults:
+            if fault.kind == "deploy" and fault.matches(name, version.name):
+                fault.fired += 1
+                return fault.reason
+        try:
+            self._resolve_handler(name, version)
+        except Exception as exc:
+            return f"version {version.name!r} could not load its model: {exc}"
+        return None
+
+    def _new_version(self, name: str, version: VersionSpec) -> _Version:
+        return _Version(
+            spec=version, handler=self._resolve_handler(name, version), created_at=_now()
+        )
+
+    def _resolve_handler(self, name: str, version: VersionSpec) -> Handler:
+        for key in ((name, version.name), (None, version.name)):
+            if key in self._handlers:
+                return self._handlers[key]
+        if version.predictor is None and version.model is None:
+            raise ValidationError(
+                f"no predictor for version {version.name!r}: register one with "
+                "MockBackend.register(), or give the version a predictor or a model directory"
+            )
+        model_dir = _local_model_dir(version.model)
+        from endpointkit.serving.predictor import load_predictor
+
+        predictor = load_predictor(
+            model_dir, predictor=version.predictor, env=version.effective_env()
+        )
+        return predictor.predict
+
+    def _route(self, endpoint: _Endpoint, version: str | None) -> str:
+        if version is not None:
+            if version not in endpoint.versions:
+                raise NotFound(
+                    f"version {version!r} is not deployed on endpoint {endpoint.name!r}.",
+                    backend=self.name,
+                    operation="invoke",
+                    endpoint=endpoint.name,
+                    version=version,
+                )
+            return version
+        serving = endpoint.traffic.serving()
+        if not serving:
+            raise NotReady(
+                f"endpoint {endpoint.name!r} has no traffic split: no version serves requests.",
+                hint="Give a version traffic ('endpointkit traffic NAME v1=100').",
+                backend=self.name,
+                operation="invoke",
+                endpoint=endpoint.name,
+            )
+        names = list(serving)
+        return self._random.choices(names, weights=[serving[n] for n in names])[0]
+
+    def _fault(self, endpoint: str, version: str, kinds: tuple[str, ...]) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind in kinds and fault.matches(endpoint, version):
+                    fault.fired += 1
+                    return fault
+        return None
+
+    def _run(
+        self,
+        handler: Handler,
+        version: str,
+        endpoint: str,
+        body: bytes,
+        content_type: str,
+        accept: str | None,
+        custom_attributes: str | None,
+        target: str | None,
+        *,
+        timeout: float | None,
+        shadow: bool,
+    ) -> InvokeResult:
+        def record(status: int, response: bytes = b"", error: str | None = None) -> None:
+            with self._lock:
+                self.calls.append(
+                    Call(
+                        endpoint,
+                        version,
+                        body,
+                        content_type,
+                        accept,
+                        custom_attributes,
+                        target,
+                        shadow=shadow,
+                        status=status,
+                        response=response,
+                        error=error,
+                    )
+                )
+
+        context = {
+            "backend": self.name,
+            "operation": "invoke",
+            "endpoint": endpoint,
+            "version": version,
+        }
+        latency = self._fault(endpoint, version, ("latency",))
+        if latency is not None:
+            if timeout is not None and latency.seconds > timeout:
+                self._sleep(timeout)
+                record(504, error="timeout")
+                raise Timeout(
+                    f"version {version!r} of {endpoint!r} did not answer within {timeout:g} s.",
+                    **context,
+                )
+            self._sleep(latency.seconds)
+        fault = self._fault(
+            endpoint, version, ("throttle", "unavailable", "not_ready", "model_error")
+        )
+        if fault is not None:
+            record(fault.status if fault.kind == "model_error" else 0, error=fault.kind)
+            if fault.kind == "throttle":
+                raise Throttled(f"endpoint {endpoint!r} is throttled (injected).", **context)
+            if fault.kind == "unavailable":
+                raise Unavailable(f"endpoint {endpoint!r} is unavailable (injected).", **context)
+            if fault.kind == "not_ready":
+                raise NotReady(f"endpoint {endpoint!r} is not ready (injected).", **context)
+            raise ModelError(
+                f"version {version!r} of {endpoint!r} answered {fault.status}.",
+                status=fault.status,
+                body=fault.body,
+                **context,
+            )
+        try:
+            payload = _run_handler(handler, body, content_type)
+        except ModelError as exc:
+            record(exc.status or 500, response=exc.body, error=exc.message)
+            raise exc.with_context(**context) from None
+        response = dumps(payload)
+        record(200, response=response)
+        return InvokeResult(
+            body=response,
+            content_type=JSON,
+            version=version,
+            custom_attributes=custom_attributes,
+            headers={"x-endpointkit-version": version},
+        )
+
+
+def _local_model_dir(model: str | None) -> str | None:
+    if model is None:
+        return None
+    if model.startswith("file://"):
+        return model.removeprefix("file://")
+    if "://" in model:
+        raise ValidationError(
+            f"the mock backend runs models from local directories only, not {model!r}: "
+            "register a function for this version instead"
+        )
+    if not Path(model).exists():
+        raise ValidationError(f"model directory {model!r} does not exist")
+    return model
+
+
+def _accepts_parameters(handler: Handler) -> bool:
+    try:
+        params = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def _run_handler(handler: Handler, body: bytes, content_type: str) -> Any:
+    """Decode the request like the serving container, call the handler, shape the answer."""
+    try:
+        data = decode(body, content_type)
+    except Exception as exc:
+        raise ModelError(
+            f"request body is not valid {content_type}: {exc}",
+            status=400,
+            body=dumps({"error": str(exc)}),
+        ) from None
+    envelope = isinstance(data, dict) and "instances" in data
+    instances = data["instances"] if envelope else data
+    parameters = data.get("parameters") if envelope else None
+    fn = getattr(handler, "predict", handler)
+    try:
+        outputs = fn(instances, parameters) if _accepts_parameters(fn) else fn(instances)
+    except ValueError as exc:
+        raise ModelError(
+            f"the model rejected the input: {exc}", status=422, body=dumps({"error": str(exc)})
+        ) from None
+    except Exception as exc:
+        raise ModelError(
+            f"the model failed: {type(exc).__name__}: {exc}",
+            status=500,
+            body=dumps({"error": "internal model error"}),
+        ) from None
+    if hasattr(outputs, "tolist"):
+        outputs = outputs.tolist()
+    return {"predictions": outputs} if envelope else outputs

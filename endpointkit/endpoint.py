@@ -1,0 +1,512 @@
+"""`Endpoint`: the handle users hold, and its async twin `AsyncEndpoint`.
+
+```python
+ep = Endpoint("churn", backend="local")
+ep.deploy(VersionSpec(name="v2", model="./model-v2"), traffic=10)
+ep.predict([[1.0, 2.0]]).version   # which version answered
+ep.promote("v2")
+```
+
+Every change waits for the endpoint to be InService by default (`wait=False` returns at once)
+and verifies that it took effect, so a deployment the platform rejected raises
+DeploymentFailed with the platform's reason instead of passing silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, TypeVar
+
+from endpointkit.adapters.base import Backend
+from endpointkit.adapters.registry import get_backend
+from endpointkit.errors import DeploymentFailed, ValidationError
+from endpointkit.invocation import JSON, InvokeResult, Prediction, encode_instances
+from endpointkit.progress import Progress, progress_display
+from endpointkit.retry import invocation
+from endpointkit.spec import EndpointState, Event, Shadow, TrafficSplit, VersionSpec
+
+__all__ = ["AsyncEndpoint", "Endpoint"]
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT_S = 1800.0
+
+
+def _as_version(version: VersionSpec | Mapping[str, Any]) -> VersionSpec:
+    if isinstance(version, VersionSpec):
+        return version
+    try:
+        return VersionSpec.model_validate(dict(version))
+    except ValueError as exc:
+        raise ValidationError(f"invalid version: {exc}") from None
+
+
+def _resolve_backend(backend: str | Backend | None, settings: Mapping[str, Any]) -> Backend:
+    if isinstance(backend, Backend):
+        return backend
+    return get_backend(backend, settings)
+
+
+class Endpoint:
+    """A named endpoint on one backend. Creating the handle calls nothing."""
+
+    def __init__(
+        self,
+        name: str,
+        backend: str | Backend | None = None,
+        *,
+        invoke_attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+        **settings: Any,
+    ) -> None:
+        self.name = name
+        self.backend = _resolve_backend(backend, settings)
+        self._invoke_attempts = invoke_attempts
+        self._sleep = sleep
+        self._last: EndpointState | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        version: VersionSpec | Mapping[str, Any],
+        *,
+        backend: str | Backend | None = None,
+        tags: Mapping[str, str] | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+        **settings: Any,
+    ) -> Endpoint:
+        """Create endpoint `name` serving `version` with all traffic; returns its handle."""
+        endpoint = cls(name, backend, **settings)
+        spec = _as_version(version)
+        endpoint._last = endpoint.backend.create(name, spec, tags=tags)
+        if wait:
+            endpoint._settle("create", timeout, progress, expect_version=spec.name)
+        return endpoint
+
+    def status(self) -> EndpointState:
+        """The endpoint as the backend reports it now."""
+        self._last = self.backend.get(self.name)
+        return self._last
+
+    def exists(self) -> bool:
+        return self.backend.exists(self.name)
+
+    def history(self) -> list[Event]:
+        """Events, oldest first: creates, deploys, traffic changes, failures."""
+        return self.backend.history(self.name)
+
+    def delete(self) -> None:
+        """Delete the endpoint and every version endpointkit created for it."""
+        self.backend.delete(self.name)
+        self._last = None
+
+    def wait(
+        self, *, timeout: float = DEFAULT_TIMEOUT_S, progress: Progress = None
+    ) -> EndpointState:
+        """Block until InService; DeploymentFailed or Timeout otherwise."""
+        return self._settle("wait", timeout, progress)
+
+    # -- versions and traffic -------------------------------------------------------------------
+
+    def deploy(
+        self,
+        version: VersionSpec | Mapping[str, Any],
+        traffic: int = 0,
+        *,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        """Add an immutable version with `traffic` percent (others keep their proportions)."""
+        spec = _as_version(version)
+        self._last = self.backend.deploy(self.name, spec, traffic)
+        if not wait:
+            return self._last
+        return self._settle(f"deploy {spec.name}", timeout, progress, expect_version=spec.name)
+
+    def set_traffic(
+        self,
+        traffic: TrafficSplit | Mapping[str, int],
+        *,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        """Replace the split, e.g. `{"v1": 90, "v2": 10}`; versions not named get 0%."""
+        self._last = self.backend.set_traffic(self.name, traffic)
+        return self._settle("set traffic", timeout, progress) if wait else self._last
+
+    def promote(
+        self,
+        version: str,
+        *,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        """Send all traffic to `version`; the others stay deployed for a quick rollback."""
+        return self.set_traffic({version: 100}, wait=wait, timeout=timeout, progress=progress)
+
+    def rollback(
+        self, *, wait: bool = True, timeout: float = DEFAULT_TIMEOUT_S, progress: Progress = None
+    ) -> EndpointState:
+        """Restore the traffic split in force before the latest traffic change.
+
+        Only versions that are still deployed can get traffic back; ValidationError if there is
+        no earlier split to return to.
+        """
+        state = self.status()
+        deployed = set(state.version_names)
+        for event in reversed(self.history()):
+            before, after = event.traffic_before, event.traffic_after
+            if before is None or after is None or not TrafficSplit(before):
+                continue
+            if not state.traffic.same_as(after):
+                continue
+            target = TrafficSplit(before).restricted_to(deployed)
+            if target and not target.same_as(state.traffic):
+                return self.set_traffic(target, wait=wait, timeout=timeout, progress=progress)
+        raise ValidationError(
+            f"endpoint {self.name!r} has no earlier traffic split to roll back to.",
+            hint="Set the split you want with set_traffic() / 'endpointkit traffic'.",
+            endpoint=self.name,
+        )
+
+    def undeploy(
+        self,
+        version: str,
+        *,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        """Remove a version; its traffic moves to the others first."""
+        self._last = self.backend.undeploy(self.name, version)
+        return self._settle(f"undeploy {version}", timeout, progress) if wait else self._last
+
+    def set_shadow(
+        self,
+        version: str | None,
+        sample_percent: int = 100,
+        *,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        """Mirror `sample_percent`% of requests to `version` (answers discarded); None stops."""
+        shadow = Shadow(version=version, sample_percent=sample_percent) if version else None
+        self._last = self.backend.set_shadow(self.name, shadow)
+        return self._settle("set shadow", timeout, progress) if wait else self._last
+
+    # -- invocation ------------------------------------------------------------------------------
+
+    def predict(
+        self,
+        instances: Any,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> Prediction:
+        """Send `{"instances": ..., "parameters": ...}`; get one prediction per instance and the
+        version that served them. Throttling and transient faults are retried with backoff."""
+        body = encode_instances(instances, parameters)
+        result = self.invoke(body, content_type=JSON, accept=JSON, version=version, timeout=timeout)
+        return Prediction.from_result(result, len(instances))
+
+    def invoke(
+        self,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        accept: str | None = None,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        timeout: float | None = None,
+    ) -> InvokeResult:
+        """Send raw bytes; retried on throttling and transient faults only."""
+        policy = invocation(attempts=self._invoke_attempts, sleep=self._sleep)
+        return policy(
+            self.backend.invoke,
+            self.name,
+            body,
+            content_type=content_type,
+            accept=accept,
+            version=version,
+            custom_attributes=custom_attributes,
+            timeout=timeout,
+        )
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _settle(
+        self,
+        action: str,
+        timeout: float,
+        progress: Progress,
+        *,
+        expect_version: str | None = None,
+    ) -> EndpointState:
+        with progress_display(progress, action) as callback:
+            state = self.backend.wait(self.name, timeout=timeout, progress=callback)
+        self._last = state
+        if expect_version is not None and state.version(expect_version) is None:
+            raise DeploymentFailed(
+                f"version {expect_version!r} was not deployed to {self.name!r} on "
+                f"{self.backend.name}: {state.failure_reason or 'no reason given'}.",
+                reason=state.failure_reason or "",
+                log_hint=str(state.details.get("log_hint", "")),
+                hint="The endpoint still serves its previous versions; fix the version and "
+                "deploy it again.",
+                backend=self.backend.name,
+                operation="deploy",
+                endpoint=self.name,
+                version=expect_version,
+            )
+        return state
+
+    # -- rendering --------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"<Endpoint {self.name!r} on {self.backend.name}>"
+
+    def __rich_repr__(self) -> Any:
+        yield "name", self.name
+        yield "backend", self.backend.name
+        if self._last is not None:
+            yield "status", str(self._last.status)
+            yield "traffic", dict(self._last.traffic.root)
+
+    def _repr_html_(self) -> str:
+        """A small table of versions and traffic for notebooks (uses the last known state)."""
+        state = self._last
+        if state is None:
+            try:
+                state = self.status()
+            except Exception as exc:  # a notebook repr must never raise
+                return f"<b>Endpoint {html.escape(self.name)}</b>: {html.escape(str(exc))}"
+        return render_html(state)
+
+
+def render_html(state: EndpointState) -> str:
+    """HTML table: version, traffic, hash, status; shadow marked."""
+    esc = html.escape
+    rows = []
+    for version in state.versions:
+        share = state.traffic[version.name]
+        role = " (shadow)" if state.shadow and state.shadow.version == version.name else ""
+        bar = f'<div style="background:#4c8bf5;height:8px;width:{share}px"></div>'
+        rows.append(
+            f"<tr><td>{esc(version.name)}{role}</td><td>{share}%</td><td>{bar}</td>"
+            f"<td><code>{esc(version.spec_hash or '')}</code></td>"
+            f"<td>{esc(str(version.status))}</td></tr>"
+        )
+    reason = f"<div>Last failure: {esc(state.failure_reason)}</div>" if state.failure_reason else ""
+    return (
+        f"<div><b>Endpoint {esc(state.name)}</b> on {esc(state.backend)}: "
+        f"{esc(str(state.status))}{reason}"
+        "<table><thead><tr><th>version</th><th>traffic</th><th></th><th>hash</th>"
+        f"<th>status</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+class AsyncEndpoint:
+    """`Endpoint` for async code: the same methods, awaited.
+
+    Invocations use the backend's async path; control-plane calls run in a worker thread so
+    they never block the event loop.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        backend: str | Backend | None = None,
+        *,
+        invoke_attempts: int = 3,
+        **settings: Any,
+    ) -> None:
+        self._sync = Endpoint(name, backend, invoke_attempts=invoke_attempts, **settings)
+        self.name = name
+        self.backend = self._sync.backend
+        self._invoke_attempts = invoke_attempts
+
+    @classmethod
+    async def create(
+        cls,
+        name: str,
+        version: VersionSpec | Mapping[str, Any],
+        *,
+        backend: str | Backend | None = None,
+        tags: Mapping[str, str] | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+        **settings: Any,
+    ) -> AsyncEndpoint:
+        sync = await asyncio.to_thread(
+            partial(
+                Endpoint.create,
+                name,
+                version,
+                backend=backend,
+                tags=tags,
+                wait=wait,
+                timeout=timeout,
+                progress=progress,
+                **settings,
+            )
+        )
+        endpoint = cls(name, sync.backend)
+        endpoint._sync = sync
+        return endpoint
+
+    async def _thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(partial(fn, *args, **kwargs))
+
+    async def status(self) -> EndpointState:
+        return await self._thread(self._sync.status)
+
+    async def exists(self) -> bool:
+        return await self._thread(self._sync.exists)
+
+    async def history(self) -> list[Event]:
+        return await self._thread(self._sync.history)
+
+    async def delete(self) -> None:
+        await self._thread(self._sync.delete)
+
+    async def wait(
+        self, *, timeout: float = DEFAULT_TIMEOUT_S, progress: Progress = None
+    ) -> EndpointState:
+        return await self._thread(self._sync.wait, timeout=timeout, progress=progress)
+
+    async def deploy(
+        self,
+        version: VersionSpec | Mapping[str, Any],
+        traffic: int = 0,
+        *,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        return await self._thread(
+            self._sync.deploy, version, traffic, wait=wait, timeout=timeout, progress=progress
+        )
+
+    async def set_traffic(
+        self,
+        traffic: TrafficSplit | Mapping[str, int],
+        *,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        return await self._thread(
+            self._sync.set_traffic, traffic, wait=wait, timeout=timeout, progress=progress
+        )
+
+    async def promote(
+        self,
+        version: str,
+        *,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        return await self._thread(
+            self._sync.promote, version, wait=wait, timeout=timeout, progress=progress
+        )
+
+    async def rollback(
+        self, *, wait: bool = True, timeout: float = DEFAULT_TIMEOUT_S, progress: Progress = None
+    ) -> EndpointState:
+        return await self._thread(
+            self._sync.rollback, wait=wait, timeout=timeout, progress=progress
+        )
+
+    async def undeploy(
+        self,
+        version: str,
+        *,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        return await self._thread(
+            self._sync.undeploy, version, wait=wait, timeout=timeout, progress=progress
+        )
+
+    async def set_shadow(
+        self,
+        version: str | None,
+        sample_percent: int = 100,
+        *,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        return await self._thread(
+            self._sync.set_shadow,
+            version,
+            sample_percent,
+            wait=wait,
+            timeout=timeout,
+            progress=progress,
+        )
+
+    async def predict(
+        self,
+        instances: Any,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> Prediction:
+        body = encode_instances(instances, parameters)
+        result = await self.invoke(
+            body, content_type=JSON, accept=JSON, version=version, timeout=timeout
+        )
+        return Prediction.from_result(result, len(instances))
+
+    async def invoke(
+        self,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        accept: str | None = None,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        timeout: float | None = None,
+    ) -> InvokeResult:
+        from tenacity import AsyncRetrying
+
+        sync_policy = invocation(attempts=self._invoke_attempts)
+        policy = AsyncRetrying(
+            retry=sync_policy.retry, wait=sync_policy.wait, stop=sync_policy.stop, reraise=True
+        )
+        async for attempt in policy:
+            with attempt:
+                return await self.backend.ainvoke(
+                    self.name,
+                    body,
+                    content_type=content_type,
+                    accept=accept,
+                    version=version,
+                    custom_attributes=custom_attributes,
+                    timeout=timeout,
+                )
+        raise AssertionError("unreachable: AsyncRetrying re-raises the last error")
+
+    def __repr__(self) -> str:
+        return f"<AsyncEndpoint {self.name!r} on {self.backend.name}>"
+
+    def _repr_html_(self) -> str:
+        return self._sync._repr_html_()

@@ -1,0 +1,189 @@
+"""Client-side request and response types, and the codecs for them.
+
+`Endpoint.predict` speaks the `{"instances": [...], "parameters": {...}}` envelope shared by
+Vertex AI, TensorFlow Serving and the endpointkit server; `Endpoint.invoke` sends raw bytes
+with any content type. Codecs cover JSON, CSV, NumPy .npy and raw bytes; numpy is imported
+only when an npy body is seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from endpointkit.errors import ModelError, ValidationError
+
+__all__ = [
+    "CSV",
+    "JSON",
+    "NPY",
+    "OCTET_STREAM",
+    "InvokeResult",
+    "Prediction",
+    "decode",
+    "dumps",
+    "encode",
+    "encode_instances",
+]
+
+JSON = "application/json"
+CSV = "text/csv"
+NPY = "application/x-npy"
+OCTET_STREAM = "application/octet-stream"
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON-encode with orjson when installed (numpy arrays included), else the stdlib."""
+    try:
+        import orjson
+    except ImportError:
+        return json.dumps(obj, separators=(",", ":"), default=_to_jsonable).encode()
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY, default=_to_jsonable)
+
+
+def _to_jsonable(obj: Any) -> Any:
+    tolist = getattr(obj, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        import orjson
+    except ImportError:
+        return json.loads(body)
+    return orjson.loads(body)
+
+
+def _base_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def encode(data: Any, content_type: str) -> bytes:
+    """Encode `data` for `content_type`; bytes pass through unchanged."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    kind = _base_type(content_type)
+    if kind == JSON or kind.endswith("+json"):
+        return dumps(data)
+    if kind == CSV:
+        rows = data if isinstance(data, Sequence) and not isinstance(data, str) else [data]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for row in rows:
+            writer.writerow(
+                row if isinstance(row, Sequence) and not isinstance(row, str) else [row]
+            )
+        return buffer.getvalue().encode()
+    if kind == NPY:
+        import numpy as np
+
+        out = io.BytesIO()
+        np.save(out, np.asarray(data), allow_pickle=False)
+        return out.getvalue()
+    if isinstance(data, str):
+        return data.encode()
+    raise ValidationError(
+        f"cannot encode {type(data).__name__} as {content_type!r}.",
+        hint="Pass bytes, or use application/json, text/csv or application/x-npy.",
+    )
+
+
+def decode(body: bytes, content_type: str | None) -> Any:
+    """Decode a response body by its content type; unknown types come back as bytes."""
+    kind = _base_type(content_type or OCTET_STREAM)
+    if kind == JSON or kind.endswith("+json"):
+        try:
+            return _loads(body)
+        except ValueError as exc:
+            raise ModelError(
+                f"the model answered with invalid JSON: {exc}", body=body, status=200
+            ) from None
+    if kind == CSV:
+        text = body.decode("utf-8")
+        return [_csv_cell_values(row) for row in csv.reader(io.StringIO(text))]
+    if kind == NPY:
+        import numpy as np
+
+        return np.load(io.BytesIO(body), allow_pickle=False)
+    if kind.startswith("text/"):
+        return body.decode("utf-8", "replace")
+    return body
+
+
+def _csv_cell_values(row: list[str]) -> list[Any]:
+    values: list[Any] = []
+    for cell in row:
+        try:
+            values.append(float(cell) if any(c in cell for c in ".eE") else int(cell))
+        except ValueError:
+            values.append(cell)
+    return values
+
+
+def encode_instances(instances: Any, parameters: Mapping[str, Any] | None = None) -> bytes:
+    """The `{"instances": [...], "parameters": {...}}` JSON envelope."""
+    if isinstance(instances, (str, bytes)) or not hasattr(instances, "__len__"):
+        raise ValidationError(
+            f"instances must be a list (one item per prediction), got {type(instances).__name__}.",
+            hint="Wrap a single input in a list: predict([x]).",
+        )
+    envelope: dict[str, Any] = {"instances": instances}
+    if parameters:
+        envelope["parameters"] = dict(parameters)
+    return dumps(envelope)
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """A raw answer: the bytes, their content type, and which version served them."""
+
+    body: bytes
+    content_type: str
+    version: str | None = None
+    custom_attributes: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def decode(self) -> Any:
+        """The body decoded by its content type (JSON, CSV, npy; other types as bytes)."""
+        return decode(self.body, self.content_type)
+
+    def json(self) -> Any:
+        return _loads(self.body)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predictions (one per instance) and the version that produced them."""
+
+    predictions: list[Any]
+    version: str | None
+    raw: InvokeResult | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_result(cls, result: InvokeResult, n_instances: int | None = None) -> Prediction:
+        """Parse a `{"predictions": [...]}` answer; a bare JSON list is accepted too."""
+        payload = result.decode()
+        if isinstance(payload, dict) and "predictions" in payload:
+            predictions = payload["predictions"]
+        elif isinstance(payload, list):
+            predictions = payload
+        else:
+            raise ModelError(
+                "the model's answer has no 'predictions' list "
+                f"(got {type(payload).__name__}); use invoke() for raw answers.",
+                body=result.body,
+            )
+        if not isinstance(predictions, list):
+            predictions = list(predictions)
+        if n_instances is not None and len(predictions) != n_instances:
+            raise ModelError(
+                f"the model returned {len(predictions)} predictions for {n_instances} instances.",
+                body=result.body,
+            )
+        return cls(predictions=predictions, version=result.version, raw=result)

@@ -1,0 +1,665 @@
+"""The vocabulary of endpointkit: what an endpoint should be (specs) and what it is (state).
+
+Pydantic v2 models only; no I/O beyond reading a spec file, no SDK imports. Names follow the
+strictest rule among SageMaker (resource and variant names), Vertex AI (model version aliases,
+labels) and the local backend, so a spec that validates here deploys on every backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+
+from endpointkit.errors import ValidationError
+
+__all__ = [
+    "MAX_VERSIONS",
+    "AsyncInference",
+    "Autoscaling",
+    "EndpointSpec",
+    "EndpointState",
+    "Event",
+    "Resources",
+    "Serverless",
+    "Shadow",
+    "Status",
+    "TrafficSplit",
+    "VersionSpec",
+    "VersionState",
+    "largest_remainder",
+    "load_spec",
+]
+
+# Version names become SageMaker variant names (^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?, <=63)
+# and Vertex model version aliases ([a-z][a-zA-Z0-9-]{0,126}[a-z0-9]) and label values
+# (lowercase, <=63). The intersection: lowercase letter first, lowercase letters, digits and
+# hyphens, ending in a letter or digit, 2 to 63 characters.
+VERSION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+# Endpoint names become SageMaker endpoint names (<=63, alphanumerics and hyphens), Vertex
+# endpoint IDs (lowercase letter first, [a-z0-9-], <=63) and label values.
+ENDPOINT_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+# Tags become Vertex labels: keys start with a lowercase letter; keys and values use lowercase
+# letters, digits, '_' and '-', at most 63 characters (SageMaker tags accept all of these).
+LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+PREDICTOR_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Vertex sets AIP_* itself and rejects containers that try; "default" is Vertex's own alias.
+RESERVED_VERSION_NAMES = frozenset({"default"})
+# SageMaker: at most 10 production variants per endpoint config.
+MAX_VERSIONS = 10
+# SageMaker: at most 100 environment entries, keys and values at most 1024 characters.
+MAX_ENV = 100
+MAX_TAGS = 50
+ARTIFACT_SCHEMES = ("s3://", "gs://", "file://")
+
+
+def _check_name(value: str, pattern: re.Pattern[str], what: str, example: str) -> str:
+    if not pattern.match(value):
+        raise ValueError(
+            f"{what} {value!r} is not allowed: use 1-63 lowercase letters, digits and hyphens, "
+            f"starting with a letter and ending with a letter or digit (e.g. {example!r}); "
+            "this is the strictest rule among SageMaker, Vertex AI and local"
+        )
+    return value
+
+
+class _FieldError(ValueError):
+    """A cross-field rule that failed; `field` names where to look (e.g. "traffic")."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Resources(_Model):
+    """Compute for one version. Each cloud reads its own type field; both may be given."""
+
+    instance_type: str | None = Field(
+        default=None, description="SageMaker instance type, e.g. 'ml.m5.large'."
+    )
+    machine_type: str | None = Field(
+        default=None, description="Vertex AI machine type, e.g. 'n1-standard-4'."
+    )
+    accelerator_type: str | None = Field(
+        default=None, description="e.g. 'NVIDIA_TESLA_T4' (Vertex) or implied by the instance type."
+    )
+    accelerator_count: int = Field(default=0, ge=0, le=16)
+    min_replicas: int = Field(default=1, ge=1, le=1000)
+    max_replicas: int | None = Field(default=None, ge=1, le=1000)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _sagemaker_instance(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^ml\.[a-z0-9]+\.[a-z0-9]+$", value):
+            raise ValueError(
+                f"instance_type {value!r} is not a SageMaker instance type: use e.g. 'ml.m5.large'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _replica_range(self) -> Resources:
+        if self.max_replicas is not None and self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})"
+            )
+        if self.accelerator_count and not (self.accelerator_type or self.instance_type):
+            raise ValueError("accelerator_count needs accelerator_type (or a GPU instance_type)")
+        return self
+
+
+class Autoscaling(_Model):
+    """Target tracking between Resources.min_replicas and max_replicas."""
+
+    target_invocations_per_replica: int | None = Field(default=None, ge=1)
+    target_cpu_utilization: int | None = Field(default=None, ge=1, le=100)
+    scale_in_cooldown_s: int = Field(default=300, ge=0, le=86400)
+    scale_out_cooldown_s: int = Field(default=60, ge=0, le=86400)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Autoscaling:
+        if self.target_invocations_per_replica is None and self.target_cpu_utilization is None:
+            raise ValueError(
+                "autoscaling needs a target: target_invocations_per_replica or "
+                "target_cpu_utilization"
+            )
+        return self
+
+
+class Serverless(_Model):
+    """SageMaker Serverless Inference. Other backends raise Unsupported."""
+
+    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    max_concurrency: int = Field(default=5, ge=1, le=200)
+    provisioned_concurrency: int | None = Field(default=None, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _provisioned(self) -> Serverless:
+        if self.provisioned_concurrency and self.provisioned_concurrency > self.max_concurrency:
+            raise ValueError("provisioned_concurrency must not exceed max_concurrency")
+        return self
+
+
+class AsyncInference(_Model):
+    """Asynchronous inference: requests are queued, results written to `output_path`."""
+
+    output_path: str
+    failure_path: str | None = None
+    max_concurrent_invocations_per_replica: int | None = Field(default=None, ge=1, le=1000)
+
+    @field_validator("output_path", "failure_path")
+    @classmethod
+    def _bucket_uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("s3://", "gs://", "file://")):
+            raise ValueError(f"{value!r} must be an s3://, gs:// or file:// URI")
+        return value
+
+
+class VersionSpec(_Model):
+    """An immutable deployment unit. Changing anything but the name means a new version."""
+
+    name: str
+    model: str | None = Field(
+        default=None,
+        description="Model artifact: s3://, gs://, file:// URI or a local directory.",
+    )
+    image: str | None = Field(
+        default=None, description="Serving image; the endpointkit image when omitted."
+    )
+    predictor: str | None = Field(
+        default=None, description="'module:Class' that serves the model (ENDPOINTKIT_PREDICTOR)."
+    )
+    env: dict[str, str] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    autoscaling: Autoscaling | None = None
+    serverless: Serverless | None = None
+    async_inference: AsyncInference | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        _check_name(value, VERSION_NAME, "version name", "v2")
+        if value in RESERVED_VERSION_NAMES:
+            raise ValueError(f"version name {value!r} is reserved by Vertex AI: choose another")
+        return value
+
+    @field_validator("predictor")
+    @classmethod
+    def _predictor(cls, value: str | None) -> str | None:
+        if value is not None and not PREDICTOR_REF.match(value):
+            raise ValueError(f"predictor {value!r} must look like 'package.module:ClassName'")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "://" in value and not value.startswith(ARTIFACT_SCHEMES):
+            raise ValueError(
+                f"model {value!r}: only s3://, gs://, file:// URIs or local paths are supported"
+            )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_ENV:
+            raise ValueError(f"env has {len(value)} entries; SageMaker allows at most {MAX_ENV}")
+        for key, item in value.items():
+            if not ENV_NAME.match(key):
+                raise ValueError(f"env name {key!r} is not a valid environment variable name")
+            if key.startswith("AIP_"):
+                raise ValueError(
+                    f"env name {key!r}: AIP_* variables are set by Vertex AI and may not be set "
+                    "by a version"
+                )
+            if len(key) > 1024 or len(item) > 1024:
+                raise ValueError(f"env {key!r}: names and values are limited to 1024 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _modes(self) -> VersionSpec:
+        if self.serverless is not None:
+            if self.autoscaling is not None:
+                raise ValueError("a serverless version scales by itself: remove autoscaling")
+            if self.resources.accelerator_count or self.resources.instance_type:
+                raise ValueError(
+                    "a serverless version takes no instance_type or accelerators: remove them"
+                )
+            if self.async_inference is not None:
+                raise ValueError("serverless and async_inference cannot be combined")
+        if self.autoscaling is not None and self.resources.max_replicas is None:
+            raise ValueError("autoscaling needs resources.max_replicas (the upper bound)")
+        return self
+
+    @property
+    def spec_hash(self) -> str:
+        """Stable content hash of everything but the name (12 hex characters).
+
+        Two versions with the same content hash deploy the same thing. Defaults are included,
+        so a spec that spells out a default hashes the same as one that omits it.
+        """
+        content = self.model_dump(mode="json", exclude={"name"})
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def effective_env(self) -> dict[str, str]:
+        """The environment the serving process gets: `env` plus the predictor reference."""
+        env = dict(self.env)
+        if self.predictor:
+            env.setdefault("ENDPOINTKIT_PREDICTOR", self.predictor)
+        return env
+
+
+def largest_remainder(values: Mapping[str, float], total: int = 100) -> dict[str, int]:
+    """Integers proportional to `values` that sum to exactly `total` (Hamilton's method).
+
+    Each key gets the floor of its exact share; the units left over go to the largest
+    remainders, ties broken by name so the result is deterministic. All-zero input gives all
+    zeros (the caller decides what an empty split means).
+    """
+    for key, value in values.items():
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"weight of {key!r} must be a finite number >= 0, got {value!r}")
+    weight_sum = math.fsum(values.values())
+    if weight_sum == 0:
+        return dict.fromkeys(values, 0)
+    exact = {key: value * total / weight_sum for key, value in values.items()}
+    floors = {key: math.floor(share) for key, share in exact.items()}
+    left = total - sum(floors.values())
+    by_remainder = sorted(exact, key=lambda key: (-(exact[key] - floors[key]), key))
+    for key in by_remainder[:left]:
+        floors[key] += 1
+    return floors
+
+
+class TrafficSplit(RootModel[dict[str, int]]):
+    """Integer percentages per version that sum to 100, or empty (no traffic).
+
+    The single place where SageMaker's relative float weights and Vertex AI's integer
+    percentages are converted, both with largest-remainder rounding.
+    """
+
+    root: dict[str, Annotated[int, Field(ge=0, le=100)]] = Field(default_factory=dict)
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="after")
+    def _sums_to_100(self) -> TrafficSplit:
+        total = sum(self.root.values())
+        if self.root and total != 100:
+            shares = ", ".join(f"{k}={v}" for k, v in self.root.items())
+            raise ValueError(
+                f"traffic percentages must sum to 100 (or be empty for no traffic); "
+                f"{shares} sums to {total}"
+            )
+        return self
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        return iter(self.root)
+
+    def __getitem__(self, version: str) -> int:
+        return self.root.get(version, 0)
+
+    def __len__(self) -> int:
+        return len(self.root)
+
+    def __bool__(self) -> bool:
+        return any(self.root.values())
+
+    def items(self) -> Iterator[tuple[str, int]]:
+        return iter(self.root.items())
+
+    def serving(self) -> dict[str, int]:
+        """Versions with a share above zero."""
+        return {k: v for k, v in self.root.items() if v > 0}
+
+    def same_as(self, other: TrafficSplit | Mapping[str, int]) -> bool:
+        """Equal shares, ignoring versions listed at 0%."""
+        other_split = other if isinstance(other, TrafficSplit) else TrafficSplit(dict(other))
+        return self.serving() == other_split.serving()
+
+    @classmethod
+    def from_weights(cls, weights: Mapping[str, float]) -> TrafficSplit:
+        """From relative weights (SageMaker's float weights, or any proportions)."""
+        shares = largest_remainder(weights)
+        return cls(shares if any(shares.values()) else {})
+
+    def to_weights(self) -> dict[str, float]:
+        """SageMaker variant weights (relative floats); versions at 0% get weight 0.0."""
+        return {version: float(share) for version, share in self.root.items()}
+
+    def with_share(self, version: str, percent: int) -> TrafficSplit:
+        """Give `version` exactly `percent`; the others keep their proportions of the rest."""
+        if not 0 <= percent <= 100:
+            raise ValidationError(f"traffic for {version!r} must be 0-100, got {percent}")
+        others = {k: float(v) for k, v in self.root.items() if k != version}
+        if percent == 100:
+            return TrafficSplit({**dict.fromkeys(others, 0), version: 100})
+        if not any(others.values()):
+            if percent == 0:
+                return TrafficSplit({**self.root, version: 0} if self.root else {})
+            raise ValidationError(
+                f"cannot give {version!r} {percent}%: no other version serves traffic to take "
+                "the rest.",
+                hint="Deploy it with traffic=100, or shift traffic to another version first.",
+                version=version,
+            )
+        rest = largest_remainder(others, 100 - percent)
+        return TrafficSplit({**rest, version: percent})
+
+    def without(self, version: str) -> TrafficSplit:
+        """Remove `version`; its share goes to the other serving versions in proportion."""
+        share = self[version]
+        others = {k: v for k, v in self.root.items() if k != version}
+        if share == 0:
+            return TrafficSplit(others if any(others.values()) else {})
+        if not any(others.values()):
+            if not others:
+                return TrafficSplit({})
+            raise ValidationError(
+                f"version {version!r} serves all traffic and no other version serves any.",
+                hint="Shift traffic to the version that should take over first "
+                "(e.g. 'endpointkit traffic NAME v2=100').",
+                version=version,
+            )
+        return TrafficSplit(largest_remainder({k: float(v) for k, v in others.items()}))
+
+    def restricted_to(self, versions: set[str]) -> TrafficSplit:
+        """Drop unknown versions, redistributing their shares (used for health-based routing)."""
+        kept = {k: float(v) for k, v in self.root.items() if k in versions}
+        return TrafficSplit.from_weights(kept)
+
+
+class Shadow(_Model):
+    """A version that gets a copy of `sample_percent` of requests; its answers are discarded."""
+
+    version: str
+    sample_percent: int = Field(default=100, ge=1, le=100)
+
+
+class EndpointSpec(_Model):
+    """What an endpoint should be. `endpointkit apply` makes the live endpoint match it."""
+
+    name: str
+    backend: str = Field(default="local", description="local, mock, sagemaker, vertex, or a plugin")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Backend settings, e.g. region, project, role_arn."
+    )
+    versions: list[VersionSpec] = Field(min_length=1, max_length=MAX_VERSIONS)
+    traffic: TrafficSplit | None = Field(
+        default=None, description="Percent per version; defaults to 100 for a single version."
+    )
+    shadow: Shadow | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value, ENDPOINT_NAME, "endpoint name", "churn-model")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_TAGS:
+            raise ValueError(f"at most {MAX_TAGS} tags are allowed, got {len(value)}")
+        for key, item in value.items():
+            if not LABEL_KEY.match(key):
+                raise ValueError(
+                    f"tag key {key!r}: use lowercase letters, digits, '_' and '-', starting with "
+                    "a letter, at most 63 characters (Vertex AI label rules)"
+                )
+            if not LABEL_VALUE.match(item):
+                raise ValueError(
+                    f"tag {key!r} value {item!r}: use lowercase letters, digits, '_' and '-', "
+                    "at most 63 characters (Vertex AI label rules)"
+                )
+            if key.startswith(("managed-by", "endpointkit")):
+                raise ValueError(f"tag key {key!r} is reserved for endpointkit's own tags")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EndpointSpec:
+        names = [v.name for v in self.versions]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise _FieldError(
+                "versions", f"version names must be unique; repeated: {', '.join(duplicates)}"
+            )
+        if self.traffic is None:
+            if len(self.versions) > 1:
+                raise _FieldError(
+                    "traffic",
+                    f"traffic is required when there are several versions ({', '.join(names)}); "
+                    "e.g. traffic: {" + f"{names[0]}: 100" + "}",
+                )
+            object.__setattr__(self, "traffic", TrafficSplit({names[0]: 100}))
+        unknown = [v for v in self.traffic_split if v not in names]
+        if unknown:
+            raise _FieldError(
+                "traffic",
+                f"traffic names unknown version(s) {', '.join(unknown)}; "
+                f"declared versions: {', '.join(names)}",
+            )
+        if self.shadow is not None:
+            if self.shadow.version not in names:
+                raise _FieldError(
+                    "shadow.version",
+                    f"shadow version {self.shadow.version!r} is not declared in versions "
+                    f"({', '.join(names)})",
+                )
+            if self.traffic_split[self.shadow.version]:
+                raise _FieldError(
+                    "shadow.version",
+                    f"shadow version {self.shadow.version!r} must not also serve live traffic; "
+                    "set its traffic to 0",
+                )
+        return self
+
+    @property
+    def traffic_split(self) -> TrafficSplit:
+        """The split, with the single-version default applied."""
+        return self.traffic if self.traffic is not None else TrafficSplit({})
+
+    def version(self, name: str) -> VersionSpec:
+        """The version named `name`; ValidationError if the spec has none."""
+        for version in self.versions:
+            if version.name == name:
+                return version
+        raise ValidationError(
+            f"spec for endpoint {self.name!r} has no version {name!r}; "
+            f"declared: {', '.join(v.name for v in self.versions)}",
+            endpoint=self.name,
+            version=name,
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> EndpointSpec:
+        """Load a spec from a YAML or JSON file (see `load_spec`)."""
+        return load_spec(path)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "spec") -> EndpointSpec:
+        """Validate a mapping; errors name the offending field, e.g. `versions[1].name`."""
+        try:
+            return cls.model_validate(dict(data))
+        except PydanticValidationError as exc:
+            raise _spec_error(exc, source) from None
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in ("function-after", "function-before") and not str(part).startswith(
+            ("function-", "constrained-")
+        ):
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _spec_error(exc: PydanticValidationError, source: str) -> ValidationError:
+    lines = []
+    for error in exc.errors(include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        path = _field_path(tuple(error["loc"]))
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, _FieldError):
+            prefix = path.removesuffix("(top level)")
+            path = f"{prefix}.{cause.field}" if prefix else cause.field
+        lines.append(f"{path}: {message}")
+    summary = "; ".join(lines)
+    return ValidationError(
+        f"{source} is invalid: {summary}.",
+        hint="Fix the field(s) named above and try again.",
+    )
+
+
+def load_spec(path: str | Path) -> EndpointSpec:
+    """Read an EndpointSpec from a .yaml/.yml or .json file.
+
+    Relative local model paths are resolved against the spec file's folder, so a spec can be
+    applied from any working directory. Raises ValidationError naming the file and field.
+    """
+    spec_path = Path(path)
+    try:
+        text = spec_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot read spec file {str(spec_path)!r}: {exc.strerror or exc}.",
+            hint="Check the path.",
+        ) from None
+    try:
+        if spec_path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml  # lazy: keeps `import endpointkit` light
+
+            data = yaml.safe_load(text)
+    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError subclasses
+        raise ValidationError(f"{spec_path} is not valid JSON/YAML: {exc}") from None
+    except Exception as exc:  # yaml.YAMLError does not subclass ValueError
+        raise ValidationError(f"{spec_path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValidationError(
+            f"{spec_path} must hold a mapping with at least 'name' and 'versions'."
+        )
+    for version in data.get("versions") or []:
+        if isinstance(version, dict) and isinstance(version.get("model"), str):
+            version["model"] = _resolve_model_path(version["model"], spec_path.parent)
+    return EndpointSpec.from_dict(data, source=str(spec_path))
+
+
+def _resolve_model_path(model: str, base: Path) -> str:
+    if "://" in model or Path(model).is_absolute():
+        return model
+    return str((base / model).resolve())
+
+
+# ---------------------------------------------------------------------------------------------
+# Live state: what a backend reports.
+
+
+class Status(str, Enum):
+    """Endpoint status, normalized across providers; the raw string is kept beside it."""
+
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    IN_SERVICE = "InService"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (Status.IN_SERVICE, Status.FAILED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class VersionState(BaseModel):
+    """A deployed version as the backend reports it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    spec_hash: str | None = None
+    status: Status = Status.IN_SERVICE
+    spec: VersionSpec | None = None
+    replicas: int | None = None
+    created_at: datetime | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class EndpointState(BaseModel):
+    """An endpoint as the backend reports it: versions, split, shadow and status."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    backend: str
+    status: Status
+    raw_status: str = ""
+    versions: list[VersionState] = Field(default_factory=list)
+    traffic: TrafficSplit = Field(default_factory=lambda: TrafficSplit({}))
+    shadow: Shadow | None = None
+    failure_reason: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    url: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def version(self, name: str) -> VersionState | None:
+        """The deployed version named `name`, or None."""
+        return next((v for v in self.versions if v.name == name), None)
+
+    @property
+    def version_names(self) -> list[str]:
+        return [v.name for v in self.versions]
+
+
+class Event(BaseModel):
+    """One entry in an endpoint's history (append-only)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    time: datetime
+    endpoint: str
+    kind: Literal[
+        "created",
+        "deployed",
+        "undeployed",
+        "traffic",
+        "shadow",
+        "failed",
+        "deleted",
+        "rollback",
+        "restarted",
+        "health",
+    ]
+    version: str | None = None
+    message: str = ""
+    traffic_before: dict[str, int] | None = None
+    traffic_after: dict[str, int] | None = None

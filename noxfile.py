@@ -1,0 +1,54 @@
+"""Developer sessions: tests, lint, typecheck, quickstart, bench, container.
+
+Every session builds its own virtual environment with uv, so a fresh machine needs only
+`python -m pip install nox uv` (the README's commands do that).
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = os.environ.get("ENDPOINTKIT_NOX_PYTHON", "3.11")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite (pass pytest arguments after --)."""
+    session.install("-e", ".[dev]")
+    args = session.posargs or ["-q"]
+    session.run("pytest", *args)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def quickstart(session: nox.Session) -> None:
+    """The README's main job: deploy, canary, shift and invoke an endpoint, no cloud account."""
+    session.install("-e", ".[serve]")
+    session.run("python", "examples/quickstart.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks with peers side by side: `nox -s bench -- serving` (see benchmarks/README.md)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,0 +1,25 @@
+"""A tiny model for the conformance suite: every prediction is the version's own name.
+
+The model directory holds this file plus `answer.txt` (the name) and `mode.txt`:
+`echo` answers, `reject` raises ValueError on every request (a 4xx model error), `broken`
+fails to load (the deployment fails).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class Echo:
+    def load(self, model_dir: str) -> None:
+        root = Path(model_dir)
+        self.mode = (root / "mode.txt").read_text().strip()
+        if self.mode == "broken":
+            raise RuntimeError("cannot load weights: model.bin is corrupt (conformance test)")
+        self.answer = (root / "answer.txt").read_text().strip()
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> list[Any]:
+        if self.mode == "reject":
+            raise ValueError("this version rejects every input (conformance test)")
+        return [self.answer for _ in instances]

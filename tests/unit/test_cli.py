@@ -1,0 +1,179 @@
+"""The CLI: JSON output on every command, one-line errors, documented exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from endpointkit.adapters.mock import MockBackend
+from endpointkit.adapters.registry import override_backends
+from endpointkit.cli import main
+
+
+def answer(name: str) -> Any:
+    return lambda instances: [name] * len(instances)
+
+
+@pytest.fixture
+def mock() -> Iterator[MockBackend]:
+    backend = MockBackend(seed=3)
+    for name in ("v1", "v2"):
+        backend.register(name, answer(name))
+    with override_backends(backend):
+        yield backend
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "churn.yaml"
+    path.write_text(
+        "name: churn\nbackend: mock\n"
+        "versions:\n  - name: v1\n  - name: v2\n    env: {MODEL: two}\n"
+        "traffic: {v1: 80, v2: 20}\n"
+    )
+    return path
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    assert main([*argv, "--output", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_apply_plan_status_traffic_invoke_history_destroy_as_json(
+    mock: MockBackend, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    planned = run_json(capsys, "plan", str(spec_file))
+    assert [a["action"] for a in planned["actions"]] == ["create", "deploy", "traffic"]
+    applied = run_json(capsys, "apply", str(spec_file))
+    assert applied["state"]["traffic"] == {"v1": 80, "v2": 20}
+    assert run_json(capsys, "plan", str(spec_file))["changes"] == 0
+
+    status = run_json(capsys, "status", "churn")
+    assert status["status"] == "InService"
+    assert [v["name"] for v in status["versions"]] == ["v1", "v2"]
+    assert status["versions"][1]["traffic"] == 20
+
+    shifted = run_json(capsys, "traffic", "churn", "v1=50", "v2=50")
+    assert shifted["traffic"] == {"v1": 50, "v2": 50}
+    answer = run_json(capsys, "invoke", "churn", "--instances", "[[1, 2]]",
+                      "--target-version", "v2")
+    assert answer == {"version": "v2", "content_type": "application/json",
+                      "body": {"predictions": ["v2"]}, "custom_attributes": None}
+    assert run_json(capsys, "promote", "churn", "v2")["traffic"] == {"v1": 0, "v2": 100}
+    assert run_json(capsys, "rollback", "churn")["traffic"] == {"v1": 50, "v2": 50}
+    listed = run_json(capsys, "list")
+    assert [e["name"] for e in listed] == ["churn"]
+    history = run_json(capsys, "history", "churn")
+    assert [e["kind"] for e in history][:2] == ["created", "deployed"]
+    destroyed = run_json(capsys, "destroy", str(spec_file))
+    assert destroyed["actions"][0]["action"] == "delete"
+    assert not mock.exists("churn")
+
+
+def test_deploy_and_undeploy_from_flags(
+    mock: MockBackend, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_json(capsys, "apply", str(spec_file))
+    mock.register("v3", lambda xs: ["v3"] * len(xs))
+    deployed = run_json(capsys, "deploy", "churn", "v3", "--predictor", "pkg.mod:Model",
+                        "--env", "A=1", "--traffic", "10")
+    assert deployed["traffic"]["v3"] == 10
+    version = next(v for v in deployed["versions"] if v["name"] == "v3")
+    assert version["spec_hash"]
+    undeployed = run_json(capsys, "undeploy", "churn", "v3")
+    assert "v3" not in undeployed["traffic"]
+    from_spec = run_json(capsys, "deploy", "churn", "v2", "--from-spec", str(spec_file))
+    assert from_spec["traffic"]["v2"] == 0 or from_spec["traffic"]["v2"] > 0
+
+
+def test_text_output_renders_a_table(
+    mock: MockBackend, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", str(spec_file)]) == 0
+    out = capsys.readouterr().out
+    assert "+ create endpoint churn with v1" in out
+    assert main(["status", "churn"]) == 0
+    out = capsys.readouterr().out
+    assert "churn on mock: InService" in out
+    assert "80%" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "words"),
+    [
+        (["status", "nope"], 3, "endpoint 'nope' not found on mock"),
+        (["traffic", "churn", "v1=90", "v2=20"], 2, "sums to 110"),
+        (["traffic", "churn", "v1=ninety"], 2, "must be an integer percent"),
+        (["traffic", "churn", "v1"], 2, "must look like KEY=VALUE"),
+        (["deploy", "churn", "v3"], 2, "deploy needs --from-spec"),
+        (["deploy", "churn", "V3", "--model", "s3://b/m"], 2, "version name 'V3' is not allowed"),
+        (["undeploy", "churn", "v1"], 2, "serves all traffic"),
+        (["invoke", "churn", "--instances", "[1,"], 2, "not valid JSON"),
+        (["invoke", "churn"], 2, "needs --instances, --data or --file"),
+    ],
+)
+def test_errors_are_one_line_with_documented_exit_codes(
+    mock: MockBackend, spec_file: Path, capsys: pytest.CaptureFixture[str],
+    argv: list[str], code: int, words: str,
+) -> None:
+    mock.add_endpoint("churn", {"v1": lambda xs: xs, "v2": lambda xs: xs}, {"v1": 100})
+    capsys.readouterr()
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert words in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_json_errors_are_machine_readable(
+    mock: MockBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "nope", "--output", "json"]) == 3
+    error = json.loads(capsys.readouterr().err)
+    assert error["error"] == "NotFound"
+    assert error["endpoint"] == "nope"
+    assert error["backend"] == "mock"
+
+
+def test_invalid_spec_file_fails_before_any_call(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: churn\nversions:\n  - name: v1\n  - name: v2\ntraffic: {v1: 90}\n")
+    assert main(["apply", str(bad), "--backend", "mock"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad} is invalid: traffic:" in err
+    assert "sums to 90" in err
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "endpointkit.cli", *argv], capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_help_documents_exit_codes() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "exit codes:" in result.stdout
+    for command in ("plan", "apply", "destroy", "status", "list", "deploy", "traffic",
+                    "undeploy", "invoke", "history"):
+        assert command in result.stdout
+
+
+def test_real_process_errors_and_debug(tmp_path: Path) -> None:
+    unknown = run_cli("list", "--backend", "nosuch")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == (
+        "error: no backend named 'nosuch'. Available: local, mock, sagemaker, vertex."
+    )
+    missing = run_cli("status", "nope", "--backend", "mock", "--debug")
+    assert missing.returncode == 3
+    assert "Traceback" in missing.stderr  # --debug shows it
+    usage = run_cli("traffic")
+    assert usage.returncode == 2
+    assert "usage:" in usage.stderr

@@ -1,0 +1,143 @@
+"""plan/apply: ordering that never drops traffic, idempotency, immutability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from endpointkit import EndpointSpec, apply, plan
+from endpointkit.adapters.mock import MockBackend
+from endpointkit.errors import ValidationError
+from endpointkit.planner import destroy, plan_destroy
+from endpointkit.spec import Status
+
+
+def answer(name: str) -> Any:
+    return lambda instances: [name] * len(instances)
+
+
+@pytest.fixture
+def mock() -> MockBackend:
+    backend = MockBackend(transition_polls=2)
+    for name in ("v1", "v2", "v3"):
+        backend.register(name, answer(name))
+    return backend
+
+
+def make_spec(traffic: dict[str, int], shadow: str | None = None, **extra: Any) -> EndpointSpec:
+    versions = [{"name": n, "env": {"MODEL": n}} for n in extra.pop("versions", traffic)]
+    data: dict[str, Any] = {"name": "churn", "backend": "mock", "versions": versions,
+                            "traffic": traffic}
+    if shadow:
+        data["shadow"] = {"version": shadow, "sample_percent": 10}
+    return EndpointSpec.from_dict({**data, **extra})
+
+
+def kinds(the_plan: Any) -> list[tuple[str, str | None]]:
+    return [(a.kind, a.version_name) for a in the_plan.actions]
+
+
+def test_new_endpoint_creates_with_the_biggest_share_then_deploys_then_shifts(
+    mock: MockBackend,
+) -> None:
+    spec = make_spec({"v1": 10, "v2": 90})
+    the_plan = plan(spec, mock)
+    assert kinds(the_plan) == [("create", "v2"), ("deploy", "v1"), ("traffic", None)]
+    assert "+ create endpoint churn with v2" in the_plan.diff()
+    result = apply(spec, mock)
+    assert result.state is not None
+    assert result.state.traffic.root == {"v1": 10, "v2": 90}
+    assert result.state.status is Status.IN_SERVICE
+
+
+def test_second_apply_is_a_no_op(mock: MockBackend) -> None:
+    spec = make_spec({"v1": 90, "v2": 10}, shadow=None)
+    apply(spec, mock)
+    events = len(mock.history("churn"))
+    again = plan(spec, mock)
+    assert not again
+    assert "no changes" in again.diff()
+    apply(spec, mock)
+    assert len(mock.history("churn")) == events
+
+
+def test_order_deploys_before_shifting_and_shifts_before_undeploying(mock: MockBackend) -> None:
+    apply(make_spec({"v1": 100}), mock)
+    target = make_spec({"v2": 70, "v3": 30})
+    assert kinds(plan(target, mock)) == [
+        ("deploy", "v2"),
+        ("deploy", "v3"),
+        ("traffic", None),
+        ("undeploy", "v1"),
+    ]
+    apply(target, mock)
+    state = mock.get("churn")
+    assert state.version_names == ["v2", "v3"]
+    assert state.traffic.root == {"v2": 70, "v3": 30}
+    # No moment without traffic: every recorded split served something.
+    for event in mock.history("churn"):
+        if event.traffic_after is not None:
+            assert sum(event.traffic_after.values()) == 100
+
+
+def test_shadow_is_cleared_before_it_gets_traffic_and_set_after(mock: MockBackend) -> None:
+    apply(make_spec({"v1": 100, "v2": 0}, shadow="v2"), mock)
+    assert mock.get("churn").shadow is not None
+    swap = make_spec({"v1": 0, "v2": 100}, shadow="v1")
+    assert [a.kind for a in plan(swap, mock).actions] == ["shadow", "traffic", "shadow"]
+    apply(swap, mock)
+    state = mock.get("churn")
+    assert state.traffic.serving() == {"v2": 100}
+    assert state.shadow is not None
+    assert state.shadow.version == "v1"
+    assert not plan(swap, mock)
+
+
+def test_changed_version_reusing_a_name_is_refused(mock: MockBackend) -> None:
+    apply(make_spec({"v1": 100}), mock)
+    changed = EndpointSpec.from_dict({
+        "name": "churn", "backend": "mock",
+        "versions": [{"name": "v1", "env": {"MODEL": "retrained"}}],
+    })
+    with pytest.raises(ValidationError, match=r"versions\[0\] 'v1' differs") as caught:
+        plan(changed, mock)
+    assert "give the changed version a new name" in str(caught.value)
+
+
+def test_failed_endpoint_is_recreated(mock: MockBackend) -> None:
+    mock.inject("deploy", version="v1")
+    spec = make_spec({"v1": 100})
+    mock.create("churn", spec.version("v1"))
+    assert mock.get("churn").status is Status.FAILED
+    assert kinds(plan(spec, mock)) == [("delete", None), ("create", "v1")]
+    apply(spec, mock)
+    assert mock.get("churn").status is Status.IN_SERVICE
+
+
+def test_interrupted_apply_converges_on_the_next_run(mock: MockBackend) -> None:
+    apply(make_spec({"v1": 100}), mock)
+    target = make_spec({"v2": 50, "v3": 50})
+    mock.inject("deploy", version="v3")  # the run dies half-way
+    with pytest.raises(Exception, match="injected deployment failure"):
+        apply(target, mock)
+    assert mock.get("churn").traffic.serving() == {"v1": 100}  # still serving
+    assert kinds(plan(target, mock)) == [("deploy", "v3"), ("traffic", None), ("undeploy", "v1")]
+    apply(target, mock)
+    assert not plan(target, mock)
+
+
+def test_destroy(mock: MockBackend) -> None:
+    apply(make_spec({"v1": 100}), mock)
+    assert [a.kind for a in plan_destroy("churn", mock).actions] == ["delete"]
+    destroy("churn", mock, timeout=5)
+    assert not mock.exists("churn")
+    assert not plan_destroy("churn", mock)
+    assert not destroy("churn", mock).plan  # idempotent
+
+
+def test_plan_json_shape(mock: MockBackend) -> None:
+    data = plan(make_spec({"v1": 100}), mock).to_dict()
+    assert data["changes"] == 1
+    assert data["actions"][0]["action"] == "create"
+    assert data["actions"][0]["version"] == "v1"
