@@ -43,8 +43,8 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def quickstart(session: nox.Session) -> None:
     """The README's main job: deploy, canary, shift and invoke an endpoint, no cloud account."""
-    session.install("-e", ".[serve]")
-    session.run("python", "examples/quickstart.py", *session.posargs)
+    session.install("-e", ".[serve,sklearn]")
+    session.run("python", "examples/quickstart/run.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

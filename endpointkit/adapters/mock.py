@@ -255,13 +255,13 @@ class MockBackend(Backend):
             self._endpoints[name] = endpoint
             self._history[name] = []
             self._record(name, "created", version=version.name, message="endpoint created")
-            failure = self._deploy_failure(name, version)
-            if failure is not None:
+            loaded, failure = self._load(name, version)
+            if loaded is None:
                 endpoint.status = Status.FAILED
                 endpoint.failure_reason = failure
                 self._record(name, "failed", version=version.name, message=failure)
                 return self._state(endpoint)
-            endpoint.versions[version.name] = self._new_version(name, version)
+            endpoint.versions[version.name] = loaded
             endpoint.traffic = TrafficSplit({version.name: 100})
             self._record(
                 name, "deployed", version=version.name, message="deployed", after=endpoint.traffic
@@ -272,8 +272,8 @@ class MockBackend(Backend):
     def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
         with self._lock:
             endpoint = self._require(name, "deploy")
-            failure = self._deploy_failure(name, version)
-            if failure is not None:
+            loaded, failure = self._load(name, version)
+            if loaded is None:
                 # Like SageMaker's failed UpdateEndpoint: the endpoint keeps serving what it
                 # had, and reports why the update failed.
                 endpoint.failure_reason = failure
@@ -281,7 +281,7 @@ class MockBackend(Backend):
                 self._transition(endpoint, Status.UPDATING)
                 return self._state(endpoint)
             before = endpoint.traffic
-            endpoint.versions[version.name] = self._new_version(name, version)
+            endpoint.versions[version.name] = loaded
             endpoint.traffic = traffic
             endpoint.failure_reason = None
             self._record(
@@ -434,21 +434,17 @@ class MockBackend(Backend):
             )
         )
 
-    def _deploy_failure(self, name: str, version: VersionSpec) -> str | None:
+    def _load(self, name: str, version: VersionSpec) -> tuple[_Version | None, str]:
+        """Load the version's model, or say why it cannot be deployed (injected or real)."""
         for fault in self._faults:
             if fault.kind == "deploy" and fault.matches(name, version.name):
                 fault.fired += 1
-                return fault.reason
+                return None, fault.reason
         try:
-            self._resolve_handler(name, version)
+            handler = self._resolve_handler(name, version)
         except Exception as exc:
-            return f"version {version.name!r} could not load its model: {exc}"
-        return None
-
-    def _new_version(self, name: str, version: VersionSpec) -> _Version:
-        return _Version(
-            spec=version, handler=self._resolve_handler(name, version), created_at=_now()
-        )
+            return None, f"version {version.name!r} could not load its model: {exc}"
+        return _Version(spec=version, handler=handler, created_at=_now()), ""
 
     def _resolve_handler(self, name: str, version: VersionSpec) -> Handler:
         for key in ((name, version.name), (None, version.name)):

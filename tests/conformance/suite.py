@@ -103,9 +103,7 @@ class BackendSuite:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def test_create_get_list_delete(
-        self, backend: Backend, versions: Versions, name: str
-    ) -> None:
+    def test_create_get_list_delete(self, backend: Backend, versions: Versions, name: str) -> None:
         ep = Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=120)
         state = ep.status()
         assert state.status is Status.IN_SERVICE
@@ -204,8 +202,8 @@ class BackendSuite:
             endpoint.set_traffic({"v1": 60, "v2": 60})
         with pytest.raises(NotFound, match="v9"):
             endpoint.set_traffic({"v1": 50, "v9": 50})
+        endpoint.promote("v2", timeout=120)
         with pytest.raises(ValidationError, match="serves all traffic"):
-            endpoint.promote("v2", timeout=120)
             endpoint.undeploy("v2")
         assert endpoint.status().traffic.serving() == {"v2": 100}
 

@@ -61,10 +61,15 @@ def test_apply_plan_status_traffic_invoke_history_destroy_as_json(
 
     shifted = run_json(capsys, "traffic", "churn", "v1=50", "v2=50")
     assert shifted["traffic"] == {"v1": 50, "v2": 50}
-    answer = run_json(capsys, "invoke", "churn", "--instances", "[[1, 2]]",
-                      "--target-version", "v2")
-    assert answer == {"version": "v2", "content_type": "application/json",
-                      "body": {"predictions": ["v2"]}, "custom_attributes": None}
+    answer = run_json(
+        capsys, "invoke", "churn", "--instances", "[[1, 2]]", "--target-version", "v2"
+    )
+    assert answer == {
+        "version": "v2",
+        "content_type": "application/json",
+        "body": {"predictions": ["v2"]},
+        "custom_attributes": None,
+    }
     assert run_json(capsys, "promote", "churn", "v2")["traffic"] == {"v1": 0, "v2": 100}
     assert run_json(capsys, "rollback", "churn")["traffic"] == {"v1": 50, "v2": 50}
     listed = run_json(capsys, "list")
@@ -81,8 +86,18 @@ def test_deploy_and_undeploy_from_flags(
 ) -> None:
     run_json(capsys, "apply", str(spec_file))
     mock.register("v3", lambda xs: ["v3"] * len(xs))
-    deployed = run_json(capsys, "deploy", "churn", "v3", "--predictor", "pkg.mod:Model",
-                        "--env", "A=1", "--traffic", "10")
+    deployed = run_json(
+        capsys,
+        "deploy",
+        "churn",
+        "v3",
+        "--predictor",
+        "pkg.mod:Model",
+        "--env",
+        "A=1",
+        "--traffic",
+        "10",
+    )
     assert deployed["traffic"]["v3"] == 10
     version = next(v for v in deployed["versions"] if v["name"] == "v3")
     assert version["spec_hash"]
@@ -119,8 +134,12 @@ def test_text_output_renders_a_table(
     ],
 )
 def test_errors_are_one_line_with_documented_exit_codes(
-    mock: MockBackend, spec_file: Path, capsys: pytest.CaptureFixture[str],
-    argv: list[str], code: int, words: str,
+    mock: MockBackend,
+    spec_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    code: int,
+    words: str,
 ) -> None:
     mock.add_endpoint("churn", {"v1": lambda xs: xs, "v2": lambda xs: xs}, {"v1": 100})
     capsys.readouterr()
@@ -141,8 +160,9 @@ def test_json_errors_are_machine_readable(
     assert error["backend"] == "mock"
 
 
-def test_invalid_spec_file_fails_before_any_call(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_spec_file_fails_before_any_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: churn\nversions:\n  - name: v1\n  - name: v2\ntraffic: {v1: 90}\n")
     assert main(["apply", str(bad), "--backend", "mock"]) == 2
@@ -152,16 +172,31 @@ def test_invalid_spec_file_fails_before_any_call(tmp_path: Path,
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "endpointkit.cli", *argv], capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "endpointkit.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_help_documents_exit_codes() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
     assert "exit codes:" in result.stdout
-    for command in ("plan", "apply", "destroy", "status", "list", "deploy", "traffic",
-                    "undeploy", "invoke", "history"):
+    for command in (
+        "plan",
+        "apply",
+        "destroy",
+        "status",
+        "list",
+        "deploy",
+        "traffic",
+        "undeploy",
+        "invoke",
+        "history",
+    ):
         assert command in result.stdout
 
 

@@ -27,8 +27,12 @@ def mock() -> MockBackend:
 
 def make_spec(traffic: dict[str, int], shadow: str | None = None, **extra: Any) -> EndpointSpec:
     versions = [{"name": n, "env": {"MODEL": n}} for n in extra.pop("versions", traffic)]
-    data: dict[str, Any] = {"name": "churn", "backend": "mock", "versions": versions,
-                            "traffic": traffic}
+    data: dict[str, Any] = {
+        "name": "churn",
+        "backend": "mock",
+        "versions": versions,
+        "traffic": traffic,
+    }
     if shadow:
         data["shadow"] = {"version": shadow, "sample_percent": 10}
     return EndpointSpec.from_dict({**data, **extra})
@@ -96,10 +100,13 @@ def test_shadow_is_cleared_before_it_gets_traffic_and_set_after(mock: MockBacken
 
 def test_changed_version_reusing_a_name_is_refused(mock: MockBackend) -> None:
     apply(make_spec({"v1": 100}), mock)
-    changed = EndpointSpec.from_dict({
-        "name": "churn", "backend": "mock",
-        "versions": [{"name": "v1", "env": {"MODEL": "retrained"}}],
-    })
+    changed = EndpointSpec.from_dict(
+        {
+            "name": "churn",
+            "backend": "mock",
+            "versions": [{"name": "v1", "env": {"MODEL": "retrained"}}],
+        }
+    )
     with pytest.raises(ValidationError, match=r"versions\[0\] 'v1' differs") as caught:
         plan(changed, mock)
     assert "give the changed version a new name" in str(caught.value)

@@ -49,7 +49,11 @@ def test_single_version_gets_all_traffic_by_default() -> None:
             "traffic",
             "traffic is required",
         ),
-        ({"versions": [{"name": "v1"}, {"name": "v1"}], "traffic": {"v1": 100}}, "versions", "repeated: v1"),
+        (
+            {"versions": [{"name": "v1"}, {"name": "v1"}], "traffic": {"v1": 100}},
+            "versions",
+            "repeated: v1",
+        ),
         ({"versions": [{"name": "V1"}]}, "versions[0].name", "lowercase"),
         ({"versions": [{"name": "default"}]}, "versions[0].name", "reserved by Vertex AI"),
         ({"versions": [{"name": "v"}]}, "versions[0].name", "not allowed"),
@@ -73,7 +77,11 @@ def test_single_version_gets_all_traffic_by_default() -> None:
         ({"versions": []}, "versions", "at least 1"),
         ({"colour": "blue"}, "colour", "Extra inputs"),
         (
-            {"versions": [{"name": "v1", "serverless": {}, "resources": {"instance_type": "ml.m5.large"}}]},
+            {
+                "versions": [
+                    {"name": "v1", "serverless": {}, "resources": {"instance_type": "ml.m5.large"}}
+                ]
+            },
             "versions[0]",
             "serverless",
         ),
@@ -116,7 +124,7 @@ def test_hash_is_stable_across_processes() -> None:
 def test_predictor_reference_goes_into_the_environment() -> None:
     version = VersionSpec(name="v1", predictor="pkg.mod:Model", env={"A": "1"})
     assert version.effective_env() == {"A": "1", "ENDPOINTKIT_PREDICTOR": "pkg.mod:Model"}
-    with pytest.raises(ValueError, match="package.module:ClassName"):
+    with pytest.raises(ValueError, match=r"package\.module:ClassName"):
         VersionSpec(name="v1", predictor="pkg.mod.Model")
 
 
