@@ -22,7 +22,13 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     # spec
+    "AllAtOnce": "endpointkit.spec",
     "AsyncInference": "endpointkit.spec",
+    "BlueGreen": "endpointkit.spec",
+    "Canary": "endpointkit.spec",
+    "Gates": "endpointkit.spec",
+    "Linear": "endpointkit.spec",
+    "RolloutStrategy": "endpointkit.spec",
     "Autoscaling": "endpointkit.spec",
     "EndpointSpec": "endpointkit.spec",
     "EndpointState": "endpointkit.spec",
@@ -46,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     # invocation
     "InvokeResult": "endpointkit.invocation",
     "Prediction": "endpointkit.invocation",
+    "RolloutResult": "endpointkit.rollout",
     # backends
     "Backend": "endpointkit.adapters.base",
     "Capability": "endpointkit.adapters.base",
@@ -118,9 +125,16 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from endpointkit.invocation import InvokeResult, Prediction
+    from endpointkit.rollout import RolloutResult
     from endpointkit.planner import Plan, apply, destroy, plan
     from endpointkit.spec import (
+        AllAtOnce,
         AsyncInference,
+        BlueGreen,
+        Canary,
+        Gates,
+        Linear,
+        RolloutStrategy,
         Autoscaling,
         EndpointSpec,
         EndpointState,

@@ -83,6 +83,22 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+def _version_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from-spec", help="take the version's definition from this spec file")
+    p.add_argument("--model", help="model artifact: local dir, file://, s3:// or gs:// URI")
+    p.add_argument("--image", help="serving image (default: the endpointkit image)")
+    p.add_argument("--predictor", help="module:Class that serves the model")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment variable for the version (repeatable)",
+    )
+    p.add_argument("--instance-type", help="SageMaker instance type, e.g. ml.m5.large")
+    p.add_argument("--machine-type", help="Vertex AI machine type, e.g. n1-standard-4")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
@@ -124,19 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", help="endpoint name")
     p.add_argument("version", metavar="VERSION", help="version name, e.g. v2")
     p.add_argument("--traffic", type=int, default=0, help="percent of traffic (default 0)")
-    p.add_argument("--from-spec", help="take the version's definition from this spec file")
-    p.add_argument("--model", help="model artifact: local dir, file://, s3:// or gs:// URI")
-    p.add_argument("--image", help="serving image (default: the endpointkit image)")
-    p.add_argument("--predictor", help="module:Class that serves the model")
-    p.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="environment variable for the version (repeatable)",
-    )
-    p.add_argument("--instance-type", help="SageMaker instance type, e.g. ml.m5.large")
-    p.add_argument("--machine-type", help="Vertex AI machine type, e.g. n1-standard-4")
+    _version_flags(p)
+    p = add("rollout", "Deploy a version and shift traffic to it progressively, with gates.")
+    p.add_argument("name", metavar="NAME", help="endpoint name")
+    p.add_argument("version", metavar="VERSION", help="version name, e.g. v2")
+    _version_flags(p)
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--canary", type=int, metavar="PERCENT", help="canary share (default 10)")
+    how.add_argument("--linear", type=int, metavar="STEP", help="shift STEP%% at a time")
+    how.add_argument("--blue-green", action="store_true", help="all at once, then drop old")
+    how.add_argument("--all-at-once", action="store_true")
+    p.add_argument("--bake", type=float, default=300.0, help="seconds to watch each step")
+    p.add_argument("--probe", help="JSON list of instances sent to the new version as a gate")
+    p.add_argument("--max-error-rate", type=float, help="gate: e.g. 0.01 for 1%% of probes")
+    p.add_argument("--max-p99-ms", type=float, help="gate: p99 latency of the probes")
     p = add("traffic", "Set the traffic split, e.g. 'traffic churn v1=90 v2=10'.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("shares", metavar="VERSION=PERCENT", nargs="+")
@@ -167,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("serve_args", nargs=argparse.REMAINDER)
     local = commands.add_parser(
-        "local", help="Manage the local backend's gateway: 'local status', 'local stop'.",
+        "local",
+        help="Manage the local backend's gateway: 'local status', 'local stop'.",
         add_help=False,
     )
     local.add_argument("local_args", nargs=argparse.REMAINDER)
@@ -397,6 +415,51 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return _change(args, lambda ep, o: ep.deploy(version, args.traffic, **o))
 
 
+def cmd_rollout(args: argparse.Namespace) -> int:
+    import json
+
+    version = _version_from_args(args)
+    gates: dict[str, Any] = {}
+    if args.probe:
+        try:
+            gates["probe"] = json.loads(args.probe)
+        except ValueError as exc:
+            raise UsageProblem(f"--probe is not valid JSON: {exc}") from None
+    if args.max_error_rate is not None:
+        gates["max_error_rate"] = args.max_error_rate
+    if args.max_p99_ms is not None:
+        gates["max_p99_latency_ms"] = args.max_p99_ms
+    strategy: dict[str, Any] = {"gates": gates}
+    if args.linear:
+        strategy.update(type="linear", step_percent=args.linear, interval_s=args.bake)
+    elif args.blue_green:
+        strategy.update(type="blue_green", bake_s=args.bake)
+    elif args.all_at_once:
+        strategy.update(type="all_at_once", bake_s=args.bake)
+    else:
+        strategy.update(type="canary", percent=args.canary or 10, bake_s=args.bake)
+    quiet = _output(args) == "json"
+    result = _handle(args).rollout(
+        version,
+        strategy,
+        timeout=args.timeout,
+        on_step=None if quiet else (lambda text: print(f"rollout: {text}", file=sys.stderr)),
+    )
+    if quiet:
+        _print_json(
+            {
+                "version": result.version,
+                "steps": result.steps,
+                "probes": result.probes,
+                "probe_errors": result.probe_errors,
+                "state": _state_dict(result.state) if result.state else None,
+            }
+        )
+    elif result.state is not None:
+        _render_state(result.state)
+    return 0
+
+
 def cmd_traffic(args: argparse.Namespace) -> int:
     shares: dict[str, int] = {}
     for version, value in _pairs(args.shares, "traffic share").items():
@@ -509,6 +572,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": cmd_status,
     "list": cmd_list,
     "deploy": cmd_deploy,
+    "rollout": cmd_rollout,
     "traffic": cmd_traffic,
     "promote": cmd_promote,
     "rollback": cmd_rollback,

@@ -19,7 +19,7 @@ import html
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from endpointkit.adapters.base import Backend
 from endpointkit.adapters.registry import get_backend
@@ -27,7 +27,21 @@ from endpointkit.errors import DeploymentFailed, ValidationError
 from endpointkit.invocation import JSON, InvokeResult, Prediction, encode_instances
 from endpointkit.progress import Progress, progress_display
 from endpointkit.retry import invocation
-from endpointkit.spec import EndpointState, Event, Shadow, TrafficSplit, VersionSpec
+from endpointkit.spec import (
+    AllAtOnce,
+    BlueGreen,
+    Canary,
+    EndpointState,
+    Event,
+    Linear,
+    RolloutStrategy,
+    Shadow,
+    TrafficSplit,
+    VersionSpec,
+)
+
+if TYPE_CHECKING:
+    from endpointkit.rollout import GateCheck, RolloutResult
 
 __all__ = ["AsyncEndpoint", "Endpoint"]
 
@@ -42,6 +56,19 @@ def _as_version(version: VersionSpec | Mapping[str, Any]) -> VersionSpec:
         return VersionSpec.model_validate(dict(version))
     except ValueError as exc:
         raise ValidationError(f"invalid version: {exc}") from None
+
+
+def _as_strategy(strategy: RolloutStrategy | Mapping[str, Any] | None) -> RolloutStrategy:
+    if strategy is None:
+        return Canary()
+    if isinstance(strategy, (AllAtOnce, BlueGreen, Canary, Linear)):
+        return strategy
+    from pydantic import TypeAdapter
+
+    try:
+        return TypeAdapter(RolloutStrategy).validate_python(dict(strategy))
+    except ValueError as exc:
+        raise ValidationError(f"invalid rollout strategy: {exc}") from None
 
 
 def _resolve_backend(backend: str | Backend | None, settings: Mapping[str, Any]) -> Backend:
@@ -60,12 +87,14 @@ class Endpoint:
         *,
         invoke_attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         **settings: Any,
     ) -> None:
         self.name = name
         self.backend = _resolve_backend(backend, settings)
         self._invoke_attempts = invoke_attempts
         self._sleep = sleep
+        self._clock = clock
         self._last: EndpointState | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -178,6 +207,33 @@ class Endpoint:
             f"endpoint {self.name!r} has no earlier traffic split to roll back to.",
             hint="Set the split you want with set_traffic() / 'endpointkit traffic'.",
             endpoint=self.name,
+        )
+
+    def rollout(
+        self,
+        version: VersionSpec | Mapping[str, Any],
+        strategy: RolloutStrategy | Mapping[str, Any] | None = None,
+        *,
+        check: GateCheck | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        on_step: Callable[[str], None] | None = None,
+    ) -> RolloutResult:
+        """Deploy `version` and shift traffic to it progressively (default: Canary 10%, 5 min).
+
+        Gates are checked while each step bakes; a failed gate restores the previous split,
+        removes the new version and raises RolledBack. See endpointkit.rollout.
+        """
+        from endpointkit.rollout import run_rollout
+
+        return run_rollout(
+            self,
+            _as_version(version),
+            _as_strategy(strategy),
+            check=check,
+            timeout=timeout,
+            sleep=self._sleep,
+            clock=self._clock,
+            on_step=on_step,
         )
 
     def undeploy(
@@ -430,6 +486,19 @@ class AsyncEndpoint:
     ) -> EndpointState:
         return await self._thread(
             self._sync.rollback, wait=wait, timeout=timeout, progress=progress
+        )
+
+    async def rollout(
+        self,
+        version: VersionSpec | Mapping[str, Any],
+        strategy: RolloutStrategy | Mapping[str, Any] | None = None,
+        *,
+        check: GateCheck | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        on_step: Callable[[str], None] | None = None,
+    ) -> RolloutResult:
+        return await self._thread(
+            self._sync.rollout, version, strategy, check=check, timeout=timeout, on_step=on_step
         )
 
     async def undeploy(

@@ -31,12 +31,18 @@ from endpointkit.errors import ValidationError
 
 __all__ = [
     "MAX_VERSIONS",
+    "AllAtOnce",
     "AsyncInference",
     "Autoscaling",
+    "BlueGreen",
+    "Canary",
     "EndpointSpec",
     "EndpointState",
     "Event",
+    "Gates",
+    "Linear",
     "Resources",
+    "RolloutStrategy",
     "Serverless",
     "Shadow",
     "Status",
@@ -397,6 +403,79 @@ class Shadow(_Model):
 
     version: str
     sample_percent: int = Field(default=100, ge=1, le=100)
+
+
+class Gates(_Model):
+    """Health gates checked while a rollout bakes; any failure rolls traffic back.
+
+    `max_error_rate` and `max_p99_latency_ms` are measured on `probe` requests sent to the new
+    version during each bake (so they need `probe` instances). `check` names a function
+    `check(state: EndpointState) -> bool` ("module:function"); False or an exception fails the
+    gate. `alarms` are CloudWatch alarm names, watched by platforms with native rollouts.
+    """
+
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    max_p99_latency_ms: float | None = Field(default=None, gt=0)
+    probe: list[Any] | None = Field(default=None, min_length=1)
+    probes_per_check: int = Field(default=10, ge=1, le=1000)
+    check: str | None = None
+    alarms: list[str] = Field(default_factory=list, max_length=10)
+    check_interval_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("check")
+    @classmethod
+    def _check_ref(cls, value: str | None) -> str | None:
+        if value is not None and not PREDICTOR_REF.match(value):
+            raise ValueError(f"check {value!r} must look like 'package.module:function'")
+        return value
+
+    @model_validator(mode="after")
+    def _probe_needed(self) -> Gates:
+        if (self.max_error_rate is not None or self.max_p99_latency_ms is not None) and not (
+            self.probe
+        ):
+            raise ValueError(
+                "max_error_rate and max_p99_latency_ms are measured on probe requests: "
+                "give gates.probe a list of sample instances"
+            )
+        return self
+
+
+class AllAtOnce(_Model):
+    """Shift all traffic at once; gates are checked for `bake_s` afterwards."""
+
+    type: Literal["all_at_once"] = "all_at_once"
+    bake_s: float = Field(default=0, ge=0, le=86400)
+    gates: Gates = Field(default_factory=Gates)
+
+
+class Canary(_Model):
+    """Send `percent` to the new version, bake, then shift the rest."""
+
+    type: Literal["canary"] = "canary"
+    percent: int = Field(default=10, ge=1, le=99)
+    bake_s: float = Field(default=300, ge=0, le=86400)
+    gates: Gates = Field(default_factory=Gates)
+
+
+class Linear(_Model):
+    """Shift `step_percent` more every `interval_s`, checking gates at each step."""
+
+    type: Literal["linear"] = "linear"
+    step_percent: int = Field(default=10, ge=1, le=50)
+    interval_s: float = Field(default=60, ge=0, le=86400)
+    gates: Gates = Field(default_factory=Gates)
+
+
+class BlueGreen(_Model):
+    """Shift everything to the new (green) version, bake, then undeploy the old (blue) ones."""
+
+    type: Literal["blue_green"] = "blue_green"
+    bake_s: float = Field(default=300, ge=0, le=86400)
+    gates: Gates = Field(default_factory=Gates)
+
+
+RolloutStrategy = Annotated[AllAtOnce | Canary | Linear | BlueGreen, Field(discriminator="type")]
 
 
 class EndpointSpec(_Model):

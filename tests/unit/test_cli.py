@@ -212,3 +212,53 @@ def test_real_process_errors_and_debug(tmp_path: Path) -> None:
     usage = run_cli("traffic")
     assert usage.returncode == 2
     assert "usage:" in usage.stderr
+
+
+def test_rollout_command(
+    mock: MockBackend, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mock.add_endpoint("churn", {"v1": answer("v1")})
+    mock.register("v2", answer("v2"))
+    result = run_json(
+        capsys,
+        "rollout",
+        "churn",
+        "v2",
+        "--predictor",
+        "pkg.mod:Model",
+        "--linear",
+        "50",
+        "--bake",
+        "0",
+        "--probe",
+        "[[1.0]]",
+        "--max-error-rate",
+        "0",
+    )
+    assert result["steps"] == [50, 100]
+    assert result["probe_errors"] == 0
+    assert result["state"]["traffic"] == {"v1": 0, "v2": 100}
+    mock.register("v3", answer("v3"))
+    mock.inject("model_error", version="v3", times=None)
+    assert (
+        main(
+            [
+                "rollout",
+                "churn",
+                "v3",
+                "--predictor",
+                "pkg.mod:Model",
+                "--canary",
+                "20",
+                "--bake",
+                "0",
+                "--probe",
+                "[[1.0]]",
+                "--max-error-rate",
+                "0.5",
+            ]
+        )
+        == 4
+    )
+    assert "was rolled back at 20%" in capsys.readouterr().err
+    assert mock.get("churn").version_names == ["v1", "v2"]

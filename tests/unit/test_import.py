@@ -24,8 +24,11 @@ def _modules(code: str) -> set[str]:
 
 
 def loaded_after(code: str) -> list[str]:
-    """Modules `code` loads beyond a bare interpreter, as top-level names (google.* in full) (whose .pth files, e.g. the
-    google-cloud namespace package hooks, may preload empty namespace modules)."""
+    """Modules `code` loads beyond a bare interpreter: top-level names, google.* in full.
+
+    A bare interpreter may already hold empty namespace modules that .pth hooks create (the
+    google-cloud packages install one), so those are subtracted first.
+    """
     new = _modules(code) - _modules("pass")
     return sorted({name.split(".")[0] for name in new} | {n for n in new if n.startswith("google")})
 
