@@ -125,21 +125,21 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from endpointkit.invocation import InvokeResult, Prediction
-    from endpointkit.rollout import RolloutResult
     from endpointkit.planner import Plan, apply, destroy, plan
+    from endpointkit.rollout import RolloutResult
     from endpointkit.spec import (
         AllAtOnce,
         AsyncInference,
+        Autoscaling,
         BlueGreen,
         Canary,
-        Gates,
-        Linear,
-        RolloutStrategy,
-        Autoscaling,
         EndpointSpec,
         EndpointState,
         Event,
+        Gates,
+        Linear,
         Resources,
+        RolloutStrategy,
         Serverless,
         Shadow,
         Status,
