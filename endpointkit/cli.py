@@ -175,6 +175,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept", default=None)
     p.add_argument("--target-version", dest="target_version", help="pin one version")
     p.add_argument("--custom-attributes", help="passed to the model (SageMaker semantics)")
+    p = add("export", "Export a spec for other tools: 'export terraform SPEC'.")
+    p.add_argument("format", choices=("terraform",), help="what to export to")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--out", default="-", help="file to write (default: stdout)")
+    p.add_argument(
+        "--no-managed-traffic",
+        action="store_true",
+        help="let Terraform own weights (default: endpointkit manages traffic)",
+    )
+    p = add(
+        "tf",
+        "Commands for Terraform: 'tf read' (external data source), 'tf apply' and "
+        "'tf destroy' (local-exec / terraform_data). Inputs from env and flags.",
+    )
+    p.add_argument("action", choices=("read", "apply", "destroy"))
+    p.add_argument("--name", help="endpoint name (tf destroy; env ENDPOINTKIT_ENDPOINT)")
     p = add("history", "Show an endpoint's events, oldest first.")
     p.add_argument("name", metavar="NAME")
     serve = commands.add_parser(
@@ -534,6 +550,57 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import json
+
+    from endpointkit.terraform import export_terraform
+
+    spec = _load_spec(args.spec)
+    options = (
+        {"managed_traffic": not args.no_managed_traffic} if spec.backend == "sagemaker" else {}
+    )
+    if spec.backend == "vertex" and args.spec:
+        options = {"spec_path": os.path.abspath(args.spec)}
+    text = json.dumps(export_terraform(spec, **options), indent=2) + "\n"
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_tf(args: argparse.Namespace) -> int:
+    import json
+
+    from endpointkit import terraform
+
+    if args.action == "read":
+        try:
+            query = json.loads(sys.stdin.read() or "{}")
+        except ValueError as exc:
+            raise UsageProblem(f"stdin is not a JSON object: {exc}") from None
+        if not isinstance(query, dict):
+            raise UsageProblem("stdin must be a JSON object of strings")
+        if args.backend and "backend" not in query:
+            query["backend"] = args.backend
+        print(json.dumps(terraform.read_query(query), sort_keys=True))
+        return 0
+    if args.action == "apply":
+        state = terraform.apply_from_env(spec_arg=args.spec_file, timeout=args.timeout)
+        if state is not None:
+            print(
+                f"endpoint {state.name}: {state.status}, traffic "
+                f"{json.dumps(dict(state.traffic.root), sort_keys=True)}",
+                file=sys.stderr,
+            )
+        return 0
+    existed = terraform.destroy_from_env(name_arg=args.name, timeout=args.timeout)
+    print("deleted" if existed else "nothing to delete", file=sys.stderr)
+    return 0
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     events = _handle(args).history()
     if _output(args) == "json":
@@ -579,6 +646,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "undeploy": cmd_undeploy,
     "invoke": cmd_invoke,
     "history": cmd_history,
+    "export": cmd_export,
+    "tf": cmd_tf,
     "serve": cmd_serve,
     "local": cmd_local,
 }
