@@ -737,6 +737,7 @@ class Event(BaseModel):
         "rollback",
         "restarted",
         "health",
+        "scaled",
     ]
     version: str | None = None
     message: str = ""

@@ -1,0 +1,30 @@
+"""Helpers shared by the Vertex tests: a backend wired to a running VertexFake."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from endpointkit.adapters.vertex import VertexBackend
+from tests.fakes.vertex import VertexFake
+
+STAGING_BUCKET = "gs://endpointkit-staging/tests"
+
+
+def backend_settings(fake: VertexFake, **overrides: Any) -> dict[str, Any]:
+    """The settings a test gives the vertex backend (also usable from a spec or `--set`)."""
+    return {
+        "project": fake.project,
+        "location": fake.location,
+        "api_endpoint": fake.url,
+        "credentials": "anonymous",
+        "transport": "rest",
+        "staging_bucket": STAGING_BUCKET,
+        **overrides,
+    }
+
+
+def make_backend(fake: VertexFake, **overrides: Any) -> VertexBackend:
+    """A VertexBackend on the fake; retries sleep no time so injected faults stay fast."""
+    settings = backend_settings(fake, **overrides)
+    settings.setdefault("sleep", lambda _: None)
+    return VertexBackend(**settings)
