@@ -139,7 +139,7 @@ class Backend(abc.ABC):
         self, name: str, version: VersionSpec, *, tags: Mapping[str, str] | None = None
     ) -> EndpointState:
         """Create endpoint `name` with its first version at 100%. AlreadyExists if present."""
-        self._check_version_support(version, name)
+        self._validate_version(name, version)
         if self.exists(name):
             raise AlreadyExists(
                 f"endpoint {name!r} already exists on {self.name}.",
@@ -157,7 +157,7 @@ class Backend(abc.ABC):
         Deploying a version whose name and content hash are already live is a no-op; reusing a
         live version's name for different content raises Conflict (versions are immutable).
         """
-        self._check_version_support(version, name)
+        self._validate_version(name, version)
         state = self.get(name)
         live = state.version(version.name)
         if live is not None:
@@ -397,7 +397,11 @@ class Backend(abc.ABC):
             endpoint=endpoint,
         )
 
-    def _check_version_support(self, version: VersionSpec, endpoint: str) -> None:
+    def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
+        """Check a version before any call: features the backend lacks raise Unsupported.
+
+        Backends extend this (calling super) with their platform's own limits.
+        """
         needs = {
             Capability.SERVERLESS: version.serverless is not None,
             Capability.ASYNC_INFERENCE: version.async_inference is not None,

@@ -1,0 +1,2032 @@
+"""The SageMaker backend: control plane, waiting, invocation.
+
+Resources it creates, all tagged `managed-by=endpointkit` plus `endpointkit:endpoint`:
+
+- a Model per version, `<endpoint>-<version>-<spec hash>`, whose container gets the version's
+  environment and `ENDPOINTKIT_VERSION`; a local model directory is packed into a reproducible
+  model.tar.gz and uploaded to `s3://<artifact bucket>/<prefix>/<endpoint>/artifacts/...`;
+- an EndpointConfig per change of the variant set, `<endpoint>-c<digest of its content>`, so a
+  retried or repeated create finds the one already there; superseded configs and models are
+  deleted once a change has succeeded, keeping `keep_configs` configs for rollback;
+- the Endpoint, whose `endpointkit:history` tag points at its history document
+  (`_history.py`).
+
+Every change is validated before the first call. Calls go through `aws_errors` (botocore never
+leaks) and the `retry.control_plane` policy (jittered backoff on Throttled/Unavailable only);
+botocore's own retries are off so the policy and its deadline are the only ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+from endpointkit.adapters.base import Backend, Capability, ProgressCallback
+from endpointkit.adapters.sagemaker._artifacts import pack_model, split_s3_uri
+from endpointkit.adapters.sagemaker._errors import BACKEND, aws_errors, log_group
+from endpointkit.adapters.sagemaker._history import HistoryDoc, Pending
+from endpointkit.adapters.sagemaker._naming import (
+    ENDPOINT_TAG,
+    HASH_TAG,
+    HISTORY_TAG,
+    MANAGED_BY,
+    MANAGED_TAG,
+    VERSION_TAG,
+    config_name,
+    hash_from_model_name,
+    model_name,
+    owned_prefix,
+    tags_dict,
+    tags_list,
+)
+from endpointkit.errors import (
+    AlreadyExists,
+    Conflict,
+    EndpointKitError,
+    MissingDependency,
+    NotFound,
+    NotReady,
+    Timeout,
+    ValidationError,
+)
+from endpointkit.invocation import JSON, InvokeResult
+from endpointkit.retry import control_plane
+from endpointkit.spec import (
+    EndpointState,
+    Event,
+    Shadow,
+    Status,
+    TrafficSplit,
+    VersionSpec,
+    VersionState,
+)
+
+__all__ = ["AsyncInvocation", "DeploymentConfig", "SageMakerBackend"]
+
+T = TypeVar("T")
+log = logging.getLogger("endpointkit.sagemaker")
+
+MAX_PAYLOAD = 6 * 1024 * 1024
+MAX_ASYNC_PAYLOAD = 1024 * 1024 * 1024
+#: SageMaker allows 60 s per real-time invocation; the client waits a little longer.
+RUNTIME_READ_TIMEOUT_S = 70.0
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+_ACCELERATED_FAMILIES = ("p", "g", "inf", "trn", "dl")
+
+_STATUS: dict[str, Status] = {
+    "Creating": Status.CREATING,
+    "Updating": Status.UPDATING,
+    "SystemUpdating": Status.UPDATING,
+    "RollingBack": Status.UPDATING,
+    "InService": Status.IN_SERVICE,
+    "Deleting": Status.DELETING,
+    "Failed": Status.FAILED,
+    "UpdateRollbackFailed": Status.FAILED,
+    "OutOfService": Status.FAILED,
+}
+_SETTLED = frozenset({"InService", "Failed", "UpdateRollbackFailed", "OutOfService"})
+_VARIANT_STATUS: dict[str, Status] = {
+    "Creating": Status.CREATING,
+    "Updating": Status.UPDATING,
+    "ActivatingTraffic": Status.UPDATING,
+    "Baking": Status.UPDATING,
+    "Deleting": Status.DELETING,
+}
+_ERROR_LINE = re.compile(r"error|exception|traceback|failed", re.IGNORECASE)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- options ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """SageMaker deployment guardrails for UpdateEndpoint (native canary, linear, rolling).
+
+    `mode`: all_at_once, canary (shift `step_percent` of capacity, bake `wait_s`, then the
+    rest), linear (shift `step_percent` per step, baking `wait_s` between steps) or rolling
+    (replace `step_percent` of instances per batch). Any alarm in `alarms` going off during the
+    bake rolls the update back. SageMaker's own limits are checked here, before any call.
+    """
+
+    mode: Literal["all_at_once", "canary", "linear", "rolling"] = "all_at_once"
+    step_percent: int | None = None
+    wait_s: int = 0
+    termination_wait_s: int = 0
+    max_execution_s: int | None = None
+    alarms: tuple[str, ...] = ()
+    rollback_batch_percent: int | None = None
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.mode in ("canary", "linear", "rolling") and self.step_percent is None:
+            problems.append(f"{self.mode} needs step_percent")
+        if self.step_percent is not None and not 1 <= self.step_percent <= 100:
+            problems.append("step_percent must be 1-100")
+        if self.mode == "canary" and (self.step_percent or 0) > 50:
+            problems.append("a canary should be at most 50% of the new fleet")
+        if self.mode == "rolling" and not 5 <= (self.step_percent or 5) <= 50:
+            problems.append("rolling batches must be 5-50% of the instances")
+        if not 0 <= self.wait_s <= 3600:
+            problems.append("wait_s must be 0-3600")
+        if not 0 <= self.termination_wait_s <= 3600:
+            problems.append("termination_wait_s must be 0-3600")
+        if self.max_execution_s is not None and not 600 <= self.max_execution_s <= 28800:
+            problems.append("max_execution_s must be 600-28800")
+        if len(self.alarms) > 10:
+            problems.append("at most 10 alarms")
+        if problems:
+            raise ValidationError(
+                f"invalid SageMaker deployment config: {'; '.join(problems)}.",
+                hint="See SageMaker's BlueGreenUpdatePolicy / RollingUpdatePolicy limits.",
+                backend=BACKEND,
+            )
+
+    @classmethod
+    def coerce(cls, value: DeploymentConfig | Mapping[str, Any] | None) -> DeploymentConfig | None:
+        if value is None or isinstance(value, DeploymentConfig):
+            return value
+        data = dict(value)
+        if "alarms" in data:
+            data["alarms"] = tuple(data["alarms"])
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ValidationError(f"invalid deployment_config {data}: {exc}.") from None
+
+    def to_api(self) -> dict[str, Any]:
+        """The `DeploymentConfig` request structure."""
+        config: dict[str, Any] = {}
+        if self.mode == "rolling":
+            rolling: dict[str, Any] = {
+                "MaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": self.step_percent},
+                "WaitIntervalInSeconds": self.wait_s,
+            }
+            if self.max_execution_s is not None:
+                rolling["MaximumExecutionTimeoutInSeconds"] = self.max_execution_s
+            if self.rollback_batch_percent is not None:
+                rolling["RollbackMaximumBatchSize"] = {
+                    "Type": "CAPACITY_PERCENT",
+                    "Value": self.rollback_batch_percent,
+                }
+            config["RollingUpdatePolicy"] = rolling
+        else:
+            routing: dict[str, Any] = {
+                "Type": self.mode.upper(),
+                "WaitIntervalInSeconds": self.wait_s,
+            }
+            step = {"Type": "CAPACITY_PERCENT", "Value": self.step_percent}
+            if self.mode == "canary":
+                routing["CanarySize"] = step
+            elif self.mode == "linear":
+                routing["LinearStepSize"] = step
+            blue_green: dict[str, Any] = {
+                "TrafficRoutingConfiguration": routing,
+                "TerminationWaitInSeconds": self.termination_wait_s,
+            }
+            if self.max_execution_s is not None:
+                blue_green["MaximumExecutionTimeoutInSeconds"] = self.max_execution_s
+            config["BlueGreenUpdatePolicy"] = blue_green
+        if self.alarms:
+            config["AutoRollbackConfiguration"] = {
+                "Alarms": [{"AlarmName": alarm} for alarm in self.alarms]
+            }
+        return config
+
+
+@dataclass
+class AsyncInvocation:
+    """A queued asynchronous request: poll `done()`, then `result()` reads the output."""
+
+    backend: SageMakerBackend = field(repr=False)
+    endpoint: str
+    inference_id: str
+    output_location: str
+    failure_location: str | None = None
+
+    def done(self) -> bool:
+        """True once SageMaker has written the output (or the failure)."""
+        return self.backend._s3_exists(self.output_location) or (
+            self.failure_location is not None and self.backend._s3_exists(self.failure_location)
+        )
+
+    def result(self, *, timeout: float = 900.0, poll_s: float = 1.0) -> bytes:
+        """The output bytes; ModelError if SageMaker wrote a failure, Timeout if not done."""
+        return self.backend._async_result(self, timeout=timeout, poll_s=poll_s)
+
+
+# -- the backend -----------------------------------------------------------------------------
+
+
+class SageMakerBackend(Backend):
+    """Amazon SageMaker real-time, serverless and asynchronous endpoints.
+
+    Settings (from the spec's `settings`, `--set KEY=VALUE`, or keyword arguments); anything
+    not given comes from the usual AWS environment (AWS_PROFILE, AWS_REGION,
+    AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SAGEMAKER / ..._SAGEMAKER_RUNTIME / ..._S3, ~/.aws):
+
+    - `region`, `profile`, `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`
+    - `role_arn`: the execution role models run as (env ENDPOINTKIT_SAGEMAKER_ROLE_ARN)
+    - `image`: the serving image when a version names none (env ENDPOINTKIT_SAGEMAKER_IMAGE);
+      `sagemaker:<framework>:<version>` looks a prebuilt image up with the `sagemaker` package
+    - `instance_type`: default for versions without one (ml.m5.large)
+    - `artifact_bucket`, `artifact_prefix`: where local model directories are uploaded and the
+      history is kept (default bucket `sagemaker-<region>-<account>`, as the SageMaker SDK)
+    - `endpoint_url` (all AWS services), `runtime_endpoint_url` (sagemaker-runtime only)
+    - `keep_configs`: endpoint configs kept for rollback, the live one included (2)
+    - `data_capture`, `data_capture_uri`, `data_capture_percent`: capture requests/responses
+    - `deployment_config`: default guardrails for UpdateEndpoint (see DeploymentConfig)
+    - `poll_s`, `max_poll_s`: status polling; `read_timeout`, `connect_timeout`,
+      `max_pool_connections`: runtime client; `retry_attempts`, `retry_deadline_s`.
+    """
+
+    name: ClassVar[str] = "sagemaker"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.SHADOW,
+            Capability.NATIVE_SHADOW,
+            Capability.TARGET_VERSION,
+            Capability.SERVERLESS,
+            Capability.ASYNC_INFERENCE,
+            Capability.AUTOSCALING,
+            Capability.ACCELERATORS,
+            Capability.STREAMING,
+            Capability.NATIVE_ROLLOUT,
+        }
+    )
+    max_payload_bytes: ClassVar[int | None] = MAX_PAYLOAD
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        profile: str | None = None,
+        role_arn: str | None = None,
+        image: str | None = None,
+        instance_type: str = DEFAULT_INSTANCE_TYPE,
+        artifact_bucket: str | None = None,
+        artifact_prefix: str = "endpointkit",
+        endpoint_url: str | None = None,
+        runtime_endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        keep_configs: int = 2,
+        data_capture: bool = False,
+        data_capture_uri: str | None = None,
+        data_capture_percent: int = 100,
+        deployment_config: DeploymentConfig | Mapping[str, Any] | None = None,
+        fetch_logs: bool = True,
+        poll_s: float = 5.0,
+        max_poll_s: float = 30.0,
+        connect_timeout: float = 10.0,
+        read_timeout: float = RUNTIME_READ_TIMEOUT_S,
+        max_pool_connections: int = 32,
+        retry_attempts: int = 6,
+        retry_deadline_s: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if keep_configs < 1:
+            raise ValidationError("keep_configs must be at least 1 (the live config).")
+        if not 0 < data_capture_percent <= 100:
+            raise ValidationError("data_capture_percent must be 1-100.")
+        self._region_setting = region
+        self._profile = profile
+        self._role_arn = role_arn or os.environ.get("ENDPOINTKIT_SAGEMAKER_ROLE_ARN")
+        self._image = image or os.environ.get("ENDPOINTKIT_SAGEMAKER_IMAGE")
+        self._instance_type = instance_type
+        self._bucket_setting = artifact_bucket or os.environ.get("ENDPOINTKIT_SAGEMAKER_BUCKET")
+        self._prefix = artifact_prefix.strip("/")
+        self._endpoint_url = endpoint_url
+        self._runtime_endpoint_url = runtime_endpoint_url
+        self._credentials = {
+            "aws_access_key_id": aws_access_key_id,
+            "aws_secret_access_key": aws_secret_access_key,
+            "aws_session_token": aws_session_token,
+        }
+        self._keep_configs = keep_configs
+        self._data_capture = data_capture
+        self._data_capture_uri = data_capture_uri
+        self._data_capture_percent = data_capture_percent
+        self._deployment_config = DeploymentConfig.coerce(deployment_config)
+        self._fetch_logs = fetch_logs
+        self._poll_s = poll_s
+        self._max_poll_s = max_poll_s
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._max_pool = max_pool_connections
+        self._retry_attempts = retry_attempts
+        self._retry_deadline_s = retry_deadline_s
+        self._sleep = sleep
+
+        self._lock = threading.RLock()
+        self._session: Any = None
+        self._clients: dict[tuple[str, float | None], Any] = {}
+        self._bucket_checked: str | None = None
+        self._config_cache: dict[str, dict[str, Any]] = {}
+        self._tag_cache: dict[str, dict[str, str]] = {}
+        self._log_cache: dict[tuple[str, str], str] = {}
+        self._image_cache: dict[str, str] = {}
+        self._pending_names: set[str] = set()
+        self._local = threading.local()  # per-call options (deploy's deployment_config)
+
+    # -- AWS plumbing ----------------------------------------------------------------------------
+
+    def _boto3_session(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                try:
+                    import boto3
+                except ImportError as exc:
+                    raise MissingDependency(
+                        "SageMaker support needs boto3.",
+                        hint="pip install 'endpointkit[sagemaker]'",
+                        backend=BACKEND,
+                    ) from exc
+                with aws_errors("connect"):
+                    self._session = boto3.Session(
+                        profile_name=self._profile,
+                        region_name=self._region_setting,
+                        **{k: v for k, v in self._credentials.items() if v},
+                    )
+            return self._session
+
+    @property
+    def region(self) -> str:
+        """The AWS region in use (setting, AWS_REGION, or the profile's)."""
+        region = (
+            self._region_setting
+            or os.environ.get("AWS_REGION")
+            or self._boto3_session().region_name
+        )
+        if not region:
+            raise ValidationError(
+                "no AWS region is configured for the sagemaker backend.",
+                hint="Pass the 'region' setting (--set region=eu-west-1) or set AWS_REGION.",
+                backend=BACKEND,
+            )
+        return str(region)
+
+    def _client(self, service: str, read_timeout: float | None = None) -> Any:
+        if read_timeout is not None:
+            read_timeout = float(math.ceil(read_timeout))  # few distinct clients, not one a call
+        key = (service, read_timeout)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is not None:
+                return client
+            from botocore.config import Config
+
+            runtime = service == "sagemaker-runtime"
+            config = Config(
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                connect_timeout=self._connect_timeout,
+                read_timeout=read_timeout or (self._read_timeout if runtime else 60.0),
+                max_pool_connections=self._max_pool,
+                user_agent_extra="endpointkit/0.1",
+            )
+            url = (self._runtime_endpoint_url or self._endpoint_url) if runtime else None
+            url = url or self._endpoint_url
+            session = self._boto3_session()
+            with aws_errors("connect", region=self._region_setting):
+                client = session.client(
+                    service, region_name=self.region, endpoint_url=url, config=config
+                )
+            self._clients[key] = client
+            return client
+
+    def _call(
+        self,
+        service: str,
+        method: str,
+        *,
+        operation: str,
+        endpoint: str | None = None,
+        version: str | None = None,
+        what: str | None = None,
+        retry: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """One AWS call: errors translated, retried on Throttled/Unavailable if `retry`."""
+
+        def attempt() -> Any:
+            with aws_errors(
+                operation, endpoint=endpoint, version=version, region=self.region, what=what
+            ):
+                return getattr(self._client(service), method)(**kwargs)
+
+        if not retry:
+            return attempt()
+        return self._retrying(attempt)
+
+    def _retrying(self, fn: Callable[[], T]) -> T:
+        policy = control_plane(
+            attempts=self._retry_attempts, deadline_s=self._retry_deadline_s, sleep=self._sleep
+        )
+        return policy(fn)
+
+    def _sm(self, method: str, *, operation: str, **kwargs: Any) -> Any:
+        return self._call("sagemaker", method, operation=operation, **kwargs)
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                close = getattr(client, "close", None)
+                if close is not None:
+                    close()
+            self._clients.clear()
+
+    # -- primitives: reading ---------------------------------------------------------------------
+
+    def get(self, name: str) -> EndpointState:
+        desc = self._describe(name, "get")
+        config = self._describe_config(desc["EndpointConfigName"], name)
+        state = self._state(name, desc, config)
+        if name in self._pending_names and desc.get("EndpointStatus") in _SETTLED:
+            try:
+                self._reconcile(name, desc)
+            except EndpointKitError as exc:
+                # Recording the outcome is bookkeeping: the state read above is still right,
+                # and the next read (or `history`) tries again.
+                log.warning("could not settle the history of %r yet: %s", name, exc)
+        return state
+
+    def list_endpoints(self) -> list[EndpointState]:
+        states: list[EndpointState] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"MaxResults": 100, "SortBy": "Name", "SortOrder": "Ascending"}
+            if token:
+                kwargs["NextToken"] = token
+            page = self._sm("list_endpoints", operation="list", **kwargs)
+            for summary in page.get("Endpoints", []):
+                if not self._owned(summary["EndpointArn"], summary["EndpointName"]):
+                    continue
+                try:
+                    states.append(self.get(summary["EndpointName"]))
+                except NotFound:
+                    continue  # deleted while listing
+            token = page.get("NextToken")
+            if not token:
+                return states
+
+    def history(self, name: str) -> list[Event]:
+        doc = self._read_history(name)
+        if doc is None:
+            raise self.not_found(name, "history")
+        if doc.pending:
+            self._reconcile(name)
+            doc = self._read_history(name) or doc
+        return list(doc.events)
+
+    def wait(
+        self,
+        name: str,
+        *,
+        timeout: float = 1800.0,
+        progress: ProgressCallback | None = None,
+        poll_s: float | None = None,
+        max_poll_s: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> EndpointState:
+        """Poll DescribeEndpoint (not botocore's waiter, which loops on UpdateRollbackFailed)
+        until InService; on Failed, DeploymentFailed carries SageMaker's FailureReason and the
+        CloudWatch log group and stream to read."""
+        return super().wait(
+            name,
+            timeout=timeout,
+            progress=progress,
+            poll_s=self._poll_s if poll_s is None else poll_s,
+            max_poll_s=self._max_poll_s if max_poll_s is None else max_poll_s,
+            sleep=sleep,
+        )
+
+    def wait_deleted(
+        self, name: str, *, timeout: float = 1800.0, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        """Poll until the endpoint is gone (delays from `poll_s` up to `max_poll_s`)."""
+        deadline = time.monotonic() + timeout
+        delay = self._poll_s
+        while self.exists(name):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Timeout(
+                    f"endpoint {name!r} still exists {timeout:g} s after delete on sagemaker.",
+                    hint="Check it in the SageMaker console; DeleteEndpoint may have failed.",
+                    backend=BACKEND,
+                    operation="delete",
+                    endpoint=name,
+                )
+            sleep(min(delay, remaining))
+            delay = min(delay * 2, self._max_poll_s)
+
+    # -- primitives: changing --------------------------------------------------------------------
+
+    def _create(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> EndpointState:
+        self._validate(name, version)
+        if self._exists("describe_endpoint", name, EndpointName=name):
+            # Someone else's endpoint of that name (ours would have been found by `exists`):
+            # refuse before creating any model or config for it.
+            raise AlreadyExists(
+                f"endpoint {name!r} already exists on sagemaker ({self.region}) and was not "
+                "created by endpointkit.",
+                hint="Pick another name; endpointkit never changes endpoints it did not create.",
+                backend=BACKEND,
+                operation="create",
+                endpoint=name,
+            )
+        model = self._ensure_model(name, version)
+        variants = [self._variant(version, model, 1.0)]
+        config = self._ensure_config(
+            name,
+            variants,
+            shadow=[],
+            async_config=self._async_config(version),
+            capture=self._capture_config(name),
+        )
+        history_uri = self._history_uri(name)
+        all_tags = {
+            **dict(tags),
+            MANAGED_TAG: MANAGED_BY,
+            ENDPOINT_TAG: name,
+            HISTORY_TAG: history_uri,
+        }
+        self._create_endpoint(name, config, all_tags)
+
+        def record(doc: HistoryDoc) -> None:
+            self._append(doc, "created", version=version.name, message="endpoint created")
+            doc.pending = [
+                Pending(
+                    "create",
+                    config,
+                    version=version.name,
+                    message="deployed",
+                    before=None,
+                    after={version.name: 100},
+                    data=self._pending_data(version, model),
+                )
+            ]
+
+        self._update_history(name, record)
+        self._pending_names.add(name)
+        return self.get(name)
+
+    def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
+        """Unsupported features (base class), then SageMaker's own rules, before any call."""
+        super()._validate_version(endpoint, version)
+        self._validate(endpoint, version)
+
+    def deploy(
+        self,
+        name: str,
+        version: VersionSpec,
+        traffic: int = 0,
+        *,
+        deployment_config: DeploymentConfig | Mapping[str, Any] | None = None,
+    ) -> EndpointState:
+        """Add a version (see Backend.deploy); `deployment_config` sets SageMaker's native
+        guardrails (canary/linear/rolling, alarm rollback) for this update only. SageMaker's
+        rules for the version are checked before any call."""
+        self._local.deployment_config = DeploymentConfig.coerce(deployment_config)
+        try:
+            return super().deploy(name, version, traffic)
+        finally:
+            self._local.deployment_config = None
+
+    def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
+        desc, config = self._live(name, "deploy")
+        state = self._state(name, desc, config)
+        self._validate(name, version, config)
+        if config.get("ShadowProductionVariants"):
+            raise ValidationError(
+                f"endpoint {name!r} has a shadow; SageMaker allows one production variant "
+                "beside a shadow, so no version can be added now.",
+                hint="Clear the shadow first (set_shadow(None)), then deploy.",
+                backend=BACKEND,
+                operation="deploy",
+                endpoint=name,
+                version=version.name,
+            )
+        model = self._ensure_model(name, version)
+        weights = self._live_weights(desc, config)
+        share = traffic[version.name]
+        production = [dict(v) for v in config.get("ProductionVariants", [])]
+        exclude_weights = share >= 100
+        if exclude_weights:
+            # Retained weights cannot drop to 0: let this config's weights win instead.
+            for variant in production:
+                variant["InitialVariantWeight"] = 0.0
+            new_weight = 1.0
+        else:
+            for variant in production:
+                variant["InitialVariantWeight"] = weights.get(variant["VariantName"], 0.0)
+            total = sum(weights.get(v["VariantName"], 0.0) for v in production)
+            # The live weights are kept; the new variant gets the weight that makes its share
+            # exactly `share` percent of the total.
+            new_weight = total * share / (100 - share) if total > 0 else 0.0
+        production.append(self._variant(version, model, new_weight))
+        new_config = self._ensure_config(
+            name,
+            production,
+            shadow=[],
+            async_config=config.get("AsyncInferenceConfig"),
+            capture=config.get("DataCaptureConfig"),
+        )
+        self._update_endpoint(name, new_config, exclude_weights=exclude_weights)
+        self._start_pending(
+            name,
+            Pending(
+                "deploy",
+                new_config,
+                version=version.name,
+                message=f"deployed with {share}% of traffic",
+                before=dict(state.traffic.root),
+                after=dict(traffic.root),
+                data=self._pending_data(version, model),
+            ),
+        )
+        return self.get(name)
+
+    def _undeploy(self, name: str, version: str, traffic: TrafficSplit) -> EndpointState:
+        desc, config = self._live(name, "undeploy")
+        state = self._state(name, desc, config)
+        weights = self._live_weights(desc, config)
+        production = [
+            {**v, "InitialVariantWeight": weights.get(v["VariantName"], 0.0)}
+            for v in config.get("ProductionVariants", [])
+            if v["VariantName"] != version
+        ]
+        removed: dict[str, Any] = next(
+            (v for v in config.get("ProductionVariants", []) if v["VariantName"] == version), {}
+        )
+        self._deregister_autoscaling(name, version)
+        new_config = self._ensure_config(
+            name,
+            production,
+            shadow=list(config.get("ShadowProductionVariants") or []),
+            async_config=config.get("AsyncInferenceConfig"),
+            capture=config.get("DataCaptureConfig"),
+        )
+        # Weights are relative: with the remaining variants' weights retained, the removed
+        # version's share is spread over them in proportion, which is what `traffic` says.
+        self._update_endpoint(name, new_config, exclude_weights=False)
+        self._start_pending(
+            name,
+            Pending(
+                "undeploy",
+                new_config,
+                version=version,
+                message="undeployed",
+                before=dict(state.traffic.root),
+                after=dict(traffic.root),
+                data={"model": removed.get("ModelName")},
+            ),
+        )
+        return self.get(name)
+
+    def _set_traffic(self, name: str, traffic: TrafficSplit) -> EndpointState:
+        desc, config = self._live(name, "set_traffic")
+        state = self._state(name, desc, config)
+        weights = traffic.to_weights()
+        desired = [
+            {"VariantName": v["VariantName"], "DesiredWeight": weights.get(v["VariantName"], 0.0)}
+            for v in config.get("ProductionVariants", [])
+        ]
+        self._sm(
+            "update_endpoint_weights_and_capacities",
+            operation="set_traffic",
+            endpoint=name,
+            EndpointName=name,
+            DesiredWeightsAndCapacities=desired,
+        )
+
+        def record(doc: HistoryDoc) -> None:
+            self._append(
+                doc,
+                "traffic",
+                message="traffic changed",
+                before=dict(state.traffic.root),
+                after=dict(traffic.root),
+            )
+
+        self._update_history(name, record)
+        return self.get(name)
+
+    def _set_shadow(self, name: str, shadow: Shadow | None) -> EndpointState:
+        desc, config = self._live(name, "set_shadow")
+        state = self._state(name, desc, config)
+        weights = self._live_weights(desc, config)
+        variants = {
+            v["VariantName"]: dict(v)
+            for v in [
+                *config.get("ProductionVariants", []),
+                *(config.get("ShadowProductionVariants") or []),
+            ]
+        }
+        current = state.shadow.version if state.shadow else None
+        context: dict[str, Any] = {"backend": BACKEND, "operation": "set_shadow", "endpoint": name}
+        if shadow is not None:
+            if current is not None and current != shadow.version:
+                raise ValidationError(
+                    f"endpoint {name!r} already shadows to {current!r}.",
+                    hint="Clear the shadow first (set_shadow(None)).",
+                    **context,
+                )
+            production_names = [v for v in variants if v != shadow.version]
+            if len(production_names) != 1:
+                raise ValidationError(
+                    f"SageMaker shadows need exactly one production variant beside the shadow; "
+                    f"{name!r} has {len(production_names)} ({', '.join(production_names)}).",
+                    hint="Undeploy the versions that serve no traffic first.",
+                    **context,
+                )
+            primary = production_names[0]
+            primary_weight = weights.get(primary, 0.0) or 1.0
+            production = [{**variants[primary], "InitialVariantWeight": primary_weight}]
+            # The shadow's sampling rate is its weight relative to the production variant.
+            shadows = [
+                {
+                    **variants[shadow.version],
+                    "InitialVariantWeight": primary_weight * shadow.sample_percent / 100,
+                }
+            ]
+            message = f"shadow set to {shadow.version} at {shadow.sample_percent}%"
+        else:
+            production = [
+                {**v, "InitialVariantWeight": weights.get(v["VariantName"], 0.0)}
+                for v in config.get("ProductionVariants", [])
+            ]
+            production += [
+                {**v, "InitialVariantWeight": 0.0}
+                for v in config.get("ShadowProductionVariants") or []
+            ]
+            shadows = []
+            message = "shadow cleared"
+        new_config = self._ensure_config(
+            name,
+            production,
+            shadow=shadows,
+            async_config=config.get("AsyncInferenceConfig"),
+            capture=config.get("DataCaptureConfig"),
+        )
+        self._update_endpoint(name, new_config, exclude_weights=True)
+        self._start_pending(
+            name,
+            Pending(
+                "shadow",
+                new_config,
+                version=shadow.version if shadow else current,
+                message=message,
+                before=dict(state.traffic.root),
+                after=dict(state.traffic.root),
+            ),
+        )
+        return self.get(name)
+
+    def delete(self, name: str) -> None:
+        desc = self._describe(name, "delete")
+        config = self._describe_config(desc["EndpointConfigName"], name)
+        for variant in [
+            *config.get("ProductionVariants", []),
+            *(config.get("ShadowProductionVariants") or []),
+        ]:
+            self._deregister_autoscaling(name, variant["VariantName"])
+        self._sm("delete_endpoint", operation="delete", endpoint=name, EndpointName=name)
+        for config_name_ in self._owned_configs(name):
+            self._delete_quietly("delete_endpoint_config", name, EndpointConfigName=config_name_)
+        for model in self._owned_models(name):
+            self._delete_quietly("delete_model", name, ModelName=model)
+        self._delete_artifacts(name)
+        self._pending_names.discard(name)
+
+        def record(doc: HistoryDoc) -> None:
+            for pending in doc.pending:
+                self._append(
+                    doc,
+                    "failed",
+                    version=pending.version,
+                    message=f"{pending.kind} interrupted: the endpoint was deleted",
+                )
+            doc.pending = []
+            self._append(doc, "deleted", message="endpoint deleted")
+
+        self._update_history(name, record)
+
+    # -- invocation ------------------------------------------------------------------------------
+
+    def _invoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+        timeout: float | None,
+    ) -> InvokeResult:
+        return self.invoke_endpoint(
+            name,
+            body,
+            content_type=content_type,
+            accept=accept,
+            version=version,
+            custom_attributes=custom_attributes,
+            timeout=timeout,
+        )
+
+    def invoke_endpoint(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        accept: str | None = None,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        inference_id: str | None = None,
+        timeout: float | None = None,
+    ) -> InvokeResult:
+        """InvokeEndpoint with everything SageMaker offers (inference id included); not
+        retried here (Endpoint.invoke retries throttling and transient faults)."""
+        self._check_payload(name, body)
+        kwargs = self._invoke_kwargs(
+            name, body, content_type, accept, version, custom_attributes, inference_id
+        )
+        client = self._client("sagemaker-runtime", timeout)
+        with aws_errors("invoke", endpoint=name, version=version, region=self.region):
+            response = client.invoke_endpoint(**kwargs)
+            data = response["Body"].read()
+        answered = response.get("InvokedProductionVariant")
+        headers = {
+            "x-amzn-invoked-production-variant": str(answered or ""),
+            "content-type": str(response.get("ContentType") or ""),
+        }
+        return InvokeResult(
+            body=data,
+            content_type=str(response.get("ContentType") or "application/octet-stream"),
+            version=answered,
+            custom_attributes=response.get("CustomAttributes"),
+            headers={k: v for k, v in headers.items() if v},
+        )
+
+    def invoke_stream(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        accept: str | None = None,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        inference_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[bytes]:
+        """InvokeEndpointWithResponseStream: yields the payload parts as they arrive."""
+        self._check_payload(name, body)
+        kwargs = self._invoke_kwargs(
+            name, body, content_type, accept, version, custom_attributes, inference_id
+        )
+        client = self._client("sagemaker-runtime", timeout)
+        with aws_errors("invoke_stream", endpoint=name, version=version, region=self.region):
+            response = client.invoke_endpoint_with_response_stream(**kwargs)
+        return self._stream_parts(name, version, response["Body"])
+
+    def _stream_parts(self, name: str, version: str | None, stream: Any) -> Iterator[bytes]:
+        with aws_errors("invoke_stream", endpoint=name, version=version, region=self.region):
+            for event in stream:
+                part = event.get("PayloadPart")
+                if part is not None:
+                    yield bytes(part.get("Bytes", b""))
+                    continue
+                for key in ("ModelStreamError", "InternalStreamFailure"):
+                    if key in event:
+                        from endpointkit.errors import ModelError, Unavailable
+
+                        detail = event[key]
+                        message = str(detail.get("Message", key))
+                        if key == "ModelStreamError":
+                            raise ModelError(
+                                f"endpoint {name!r} failed while streaming: {message}.",
+                                body=message.encode(),
+                                backend=BACKEND,
+                                operation="invoke_stream",
+                                endpoint=name,
+                                version=version,
+                                provider_code=str(detail.get("ErrorCode") or key),
+                            )
+                        raise Unavailable(
+                            f"endpoint {name!r} stream failed: {message}.",
+                            backend=BACKEND,
+                            operation="invoke_stream",
+                            endpoint=name,
+                            provider_code=key,
+                        )
+
+    def invoke_async(
+        self,
+        name: str,
+        body: bytes | None = None,
+        *,
+        input_location: str | None = None,
+        content_type: str = JSON,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        inference_id: str | None = None,
+    ) -> AsyncInvocation:
+        """InvokeEndpointAsync. `body` is uploaded to the artifact bucket first (or pass an
+        s3:// `input_location`); returns a handle to poll for the result."""
+        if (body is None) == (input_location is None):
+            raise ValidationError("invoke_async needs exactly one of body or input_location.")
+        inference_id = inference_id or uuid.uuid4().hex
+        if body is not None:
+            if len(body) > MAX_ASYNC_PAYLOAD:
+                raise ValidationError(
+                    f"request to {name!r} is {len(body):,} bytes; asynchronous inference "
+                    f"accepts at most {MAX_ASYNC_PAYLOAD:,}.",
+                    endpoint=name,
+                )
+            bucket = self._bucket()
+            key = f"{self._prefix}/{name}/async-inputs/{inference_id}"
+            self._call(
+                "s3",
+                "put_object",
+                operation="invoke_async",
+                endpoint=name,
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+            )
+            input_location = f"s3://{bucket}/{key}"
+        kwargs: dict[str, Any] = {
+            "EndpointName": name,
+            "InputLocation": input_location,
+            "ContentType": content_type,
+            "InferenceId": inference_id,
+        }
+        if accept:
+            kwargs["Accept"] = accept
+        if custom_attributes:
+            kwargs["CustomAttributes"] = custom_attributes
+        response = self._call(
+            "sagemaker-runtime",
+            "invoke_endpoint_async",
+            operation="invoke_async",
+            endpoint=name,
+            retry=False,
+            **kwargs,
+        )
+        return AsyncInvocation(
+            backend=self,
+            endpoint=name,
+            inference_id=str(response.get("InferenceId") or inference_id),
+            output_location=str(response["OutputLocation"]),
+            failure_location=response.get("FailureLocation"),
+        )
+
+    def _async_result(self, handle: AsyncInvocation, *, timeout: float, poll_s: float) -> bytes:
+        from endpointkit.errors import ModelError, Timeout
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if handle.failure_location and self._s3_exists(handle.failure_location):
+                failure = self._s3_read(handle.failure_location)
+                raise ModelError(
+                    f"asynchronous request {handle.inference_id} to {handle.endpoint!r} failed: "
+                    f"{failure[:300].decode('utf-8', 'replace')}.",
+                    body=failure,
+                    backend=BACKEND,
+                    operation="invoke_async",
+                    endpoint=handle.endpoint,
+                )
+            if self._s3_exists(handle.output_location):
+                return self._s3_read(handle.output_location)
+            if time.monotonic() >= deadline:
+                raise Timeout(
+                    f"asynchronous request {handle.inference_id} to {handle.endpoint!r} has no "
+                    f"result after {timeout:g} s (expected at {handle.output_location}).",
+                    backend=BACKEND,
+                    operation="invoke_async",
+                    endpoint=handle.endpoint,
+                )
+            time.sleep(poll_s)
+
+    def _invoke_kwargs(
+        self,
+        name: str,
+        body: bytes,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+        inference_id: str | None,
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"EndpointName": name, "Body": body, "ContentType": content_type}
+        if accept:
+            kwargs["Accept"] = accept
+        if version:
+            kwargs["TargetVariant"] = version
+        if custom_attributes:
+            if len(custom_attributes) > 1024:
+                raise ValidationError(
+                    "custom_attributes is limited to 1024 characters by SageMaker.",
+                    endpoint=name,
+                )
+            kwargs["CustomAttributes"] = custom_attributes
+        if inference_id:
+            kwargs["InferenceId"] = inference_id
+        return kwargs
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _describe(self, name: str, operation: str) -> dict[str, Any]:
+        try:
+            desc: dict[str, Any] = self._sm(
+                "describe_endpoint", operation=operation, endpoint=name, EndpointName=name
+            )
+        except NotFound:
+            raise self._missing(name, operation) from None
+        if not self._owned(desc["EndpointArn"], name):
+            raise NotFound(
+                f"endpoint {name!r} on sagemaker ({self.region}) was not created by endpointkit, "
+                "which leaves it alone.",
+                hint="Manage it with the tool that created it, or pick another name.",
+                backend=BACKEND,
+                operation=operation,
+                endpoint=name,
+            )
+        return desc
+
+    def _missing(self, name: str, operation: str) -> NotFound:
+        error = self.not_found(name, operation)
+        error.message = f"endpoint {name!r} not found on sagemaker ({self.region})."
+        return error
+
+    def _live(self, name: str, operation: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        desc = self._describe(name, operation)
+        return desc, self._describe_config(desc["EndpointConfigName"], name)
+
+    def _describe_config(self, config: str, endpoint: str) -> dict[str, Any]:
+        with self._lock:
+            cached = self._config_cache.get(config)
+        if cached is not None:
+            return cached
+        data: dict[str, Any] = self._sm(
+            "describe_endpoint_config",
+            operation="get",
+            endpoint=endpoint,
+            what=f"endpoint config {config!r}",
+            EndpointConfigName=config,
+        )
+        with self._lock:
+            self._config_cache[config] = data  # configs are immutable
+        return data
+
+    def _tags(self, arn: str, endpoint: str) -> dict[str, str]:
+        with self._lock:
+            cached = self._tag_cache.get(arn)
+        if cached is not None:
+            return cached
+        tags: dict[str, str] = {}
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"ResourceArn": arn, "MaxResults": 100}
+            if token:
+                kwargs["NextToken"] = token
+            page = self._sm("list_tags", operation="get", endpoint=endpoint, **kwargs)
+            tags.update(tags_dict(page.get("Tags")))
+            token = page.get("NextToken")
+            if not token:
+                break
+        if tags.get(MANAGED_TAG) == MANAGED_BY:
+            with self._lock:
+                self._tag_cache[arn] = tags  # ownership never changes once set
+        return tags
+
+    def _owned(self, arn: str, endpoint: str) -> bool:
+        tags = self._tags(arn, endpoint)
+        return tags.get(MANAGED_TAG) == MANAGED_BY and tags.get(ENDPOINT_TAG) == endpoint
+
+    def _live_weights(self, desc: dict[str, Any], config: dict[str, Any]) -> dict[str, float]:
+        summaries = {v["VariantName"]: v for v in desc.get("ProductionVariants") or []}
+        weights: dict[str, float] = {}
+        for variant in config.get("ProductionVariants", []):
+            name = variant["VariantName"]
+            summary = summaries.get(name, {})
+            weight = summary.get("CurrentWeight", summary.get("DesiredWeight"))
+            if weight is None:
+                weight = variant.get("InitialVariantWeight", 1.0)
+            weights[name] = float(weight)
+        return weights
+
+    def _state(self, name: str, desc: dict[str, Any], config: dict[str, Any]) -> EndpointState:
+        raw_status = str(desc.get("EndpointStatus", ""))
+        summaries = {
+            v["VariantName"]: v
+            for v in [
+                *(desc.get("ProductionVariants") or []),
+                *(desc.get("ShadowProductionVariants") or []),
+            ]
+        }
+        weights = self._live_weights(desc, config)
+        versions: list[VersionState] = []
+        shadow_variants = list(config.get("ShadowProductionVariants") or [])
+        for variant in [*config.get("ProductionVariants", []), *shadow_variants]:
+            vname = variant["VariantName"]
+            summary = summaries.get(vname, {})
+            statuses = [s.get("Status") for s in summary.get("VariantStatus") or []]
+            vstatus = next(
+                (_VARIANT_STATUS[s] for s in statuses if s in _VARIANT_STATUS), Status.IN_SERVICE
+            )
+            serverless = "ServerlessConfig" in variant
+            replicas = None
+            if not serverless:
+                replicas = summary.get(
+                    "CurrentInstanceCount",
+                    summary.get("DesiredInstanceCount", variant.get("InitialInstanceCount")),
+                )
+            versions.append(
+                VersionState(
+                    name=vname,
+                    spec_hash=hash_from_model_name(name, vname, str(variant.get("ModelName"))),
+                    status=vstatus,
+                    replicas=int(replicas) if replicas is not None else None,
+                    details={
+                        "model": variant.get("ModelName"),
+                        "instance_type": variant.get("InstanceType"),
+                        "serverless": variant.get("ServerlessConfig"),
+                        "weight": weights.get(vname),
+                        "shadow": variant in shadow_variants,
+                    },
+                )
+            )
+        traffic = TrafficSplit.from_weights(weights) if weights else TrafficSplit({})
+        shadow = None
+        if shadow_variants and config.get("ProductionVariants"):
+            primary = float(config["ProductionVariants"][0].get("InitialVariantWeight") or 1.0)
+            primary = weights.get(config["ProductionVariants"][0]["VariantName"]) or primary
+            sv = shadow_variants[0]
+            summary = summaries.get(sv["VariantName"], {})
+            sw = summary.get("CurrentWeight", sv.get("InitialVariantWeight", primary))
+            percent = round(100 * float(sw) / primary) if primary else 100
+            shadow = Shadow(version=sv["VariantName"], sample_percent=min(100, max(1, percent)))
+        failure = desc.get("FailureReason")
+        details: dict[str, Any] = {
+            "arn": desc.get("EndpointArn"),
+            "endpoint_config": desc.get("EndpointConfigName"),
+            "region": self.region,
+        }
+        if failure:
+            details["log_hint"] = self._log_hint(name, desc)
+        return EndpointState(
+            name=name,
+            backend=self.name,
+            status=_STATUS.get(raw_status, Status.UPDATING),
+            raw_status=raw_status,
+            versions=versions,
+            traffic=traffic,
+            shadow=shadow,
+            failure_reason=failure,
+            created_at=desc.get("CreationTime"),
+            updated_at=desc.get("LastModifiedTime"),
+            url=f"https://runtime.sagemaker.{self.region}.amazonaws.com/endpoints/{name}/invocations",
+            details=details,
+        )
+
+    def _log_hint(self, name: str, desc: dict[str, Any]) -> str:
+        """Where to read why the endpoint failed: the log group, the variant's stream, and the
+        last error line logged there (read once per failure)."""
+        group = log_group(name)
+        reason = str(desc.get("FailureReason") or "")
+        match = re.search(r"variant (\S+?)[.,\s]", reason + " ")
+        variant = match.group(1) if match else None
+        key = (name, f"{desc.get('LastModifiedTime')}|{reason}")
+        with self._lock:
+            cached = self._log_cache.get(key)
+        if cached is not None:
+            return cached
+        hint = f"CloudWatch log group {group}" + (f", streams {variant}/*" if variant else "")
+        if self._fetch_logs:
+            hint = self._last_error(name, group, variant) or hint
+        with self._lock:
+            self._log_cache[key] = hint
+        return hint
+
+    def _last_error(self, name: str, group: str, variant: str | None) -> str | None:
+        kwargs: dict[str, Any] = {"logGroupName": group, "limit": 200}
+        if variant:
+            kwargs["logStreamNamePrefix"] = f"{variant}/"
+        try:
+            events = self._call(
+                "logs", "filter_log_events", operation="logs", endpoint=name, **kwargs
+            ).get("events", [])
+        except EndpointKitError:
+            return None  # logs are a courtesy: no permission or no group is not an error
+        # Prefer a structured error (a JSON line with an "error"), then any line that looks
+        # like one; the newest wins.
+        candidates = [
+            (str(event.get("message", "")).strip(), str(event.get("logStreamName", "")))
+            for event in reversed(events)
+        ]
+        for message, stream in candidates:
+            detail = _json_error(message)
+            if detail:
+                return f"CloudWatch log group {group}, stream {stream}: {detail}"
+        for message, stream in candidates:
+            if _ERROR_LINE.search(message):
+                return f"CloudWatch log group {group}, stream {stream}: {message[:300]}"
+        return None
+
+    # -- history -----------------------------------------------------------------------------------
+
+    def _history_key(self, name: str) -> str:
+        return f"{self._prefix}/{name}/history.json"
+
+    def _history_uri(self, name: str) -> str:
+        return f"s3://{self._bucket()}/{self._history_key(name)}"
+
+    def _read_history(self, name: str) -> HistoryDoc | None:
+        bucket = self._existing_bucket()
+        if bucket is None:
+            return None
+        try:
+            response = self._call(
+                "s3",
+                "get_object",
+                operation="history",
+                endpoint=name,
+                what=f"history of {name!r}",
+                Bucket=bucket,
+                Key=self._history_key(name),
+            )
+        except NotFound:
+            return None
+        data = response["Body"].read()
+        return HistoryDoc.from_bytes(name, data, response.get("ETag"))
+
+    def _update_history(self, name: str, mutate: Callable[[HistoryDoc], None]) -> HistoryDoc:
+        """Read-modify-write the history with a conditional put; retried on a lost race."""
+        bucket = self._bucket()
+        for _ in range(8):
+            doc = self._read_history(name) or HistoryDoc(endpoint=name)
+            mutate(doc)
+            condition: dict[str, Any] = {"IfMatch": doc.etag} if doc.etag else {"IfNoneMatch": "*"}
+            try:
+                self._call(
+                    "s3",
+                    "put_object",
+                    operation="history",
+                    endpoint=name,
+                    what=f"history of {name!r}",
+                    Bucket=bucket,
+                    Key=self._history_key(name),
+                    Body=doc.to_bytes(),
+                    ContentType="application/json",
+                    **condition,
+                )
+            except Conflict:
+                continue  # another writer got there first: read again and re-apply
+            return doc
+        raise Conflict(
+            f"could not record the history of {name!r}: it kept changing under us.",
+            backend=BACKEND,
+            operation="history",
+            endpoint=name,
+        )
+
+    def _append(
+        self,
+        doc: HistoryDoc,
+        kind: Any,
+        *,
+        version: str | None = None,
+        message: str = "",
+        before: dict[str, int] | None = None,
+        after: dict[str, int] | None = None,
+    ) -> None:
+        now = _now()
+        if doc.events and doc.events[-1].time > now:
+            now = doc.events[-1].time  # keep the log sorted even if clocks disagree
+        doc.events.append(
+            Event(
+                time=now,
+                endpoint=doc.endpoint,
+                kind=kind,
+                version=version,
+                message=message,
+                traffic_before=before,
+                traffic_after=after,
+            )
+        )
+
+    def _start_pending(self, name: str, pending: Pending) -> None:
+        def record(doc: HistoryDoc) -> None:
+            doc.pending = [pending]
+
+        self._update_history(name, record)
+        self._pending_names.add(name)
+
+    def _pending_data(self, version: VersionSpec, model: str) -> dict[str, Any]:
+        data: dict[str, Any] = {"model": model}
+        if version.autoscaling is not None:
+            data["autoscaling"] = {
+                "min": version.resources.min_replicas,
+                "max": version.resources.max_replicas,
+                **version.autoscaling.model_dump(mode="json"),
+            }
+        return data
+
+    def _reconcile(self, name: str, desc: dict[str, Any] | None = None) -> None:
+        """Settle pending operations once SageMaker has finished them: record the outcome,
+        then register autoscaling (on success) and clean up what is no longer needed."""
+        try:
+            desc = desc or self._describe(name, "get")
+        except NotFound:
+            self._pending_names.discard(name)
+            return
+        raw_status = desc.get("EndpointStatus")
+        if raw_status not in _SETTLED:
+            return
+        config = self._describe_config(desc["EndpointConfigName"], name)
+        state = self._state(name, desc, config)
+        live_config = desc["EndpointConfigName"]
+        outcomes: list[tuple[Pending, bool]] = []
+
+        def record(doc: HistoryDoc) -> None:
+            outcomes.clear()
+            for pending in doc.pending:
+                ok = pending.config == live_config and raw_status == "InService"
+                outcomes.append((pending, ok))
+                if ok:
+                    kind = {
+                        "create": "deployed",
+                        "deploy": "deployed",
+                        "undeploy": "undeployed",
+                        "shadow": "shadow",
+                    }[pending.kind]
+                    after = pending.after if pending.kind == "shadow" else state.traffic.root
+                    self._append(
+                        doc,
+                        kind,
+                        version=pending.version,
+                        message=pending.message,
+                        before=pending.before,
+                        after=dict(after) if after is not None else None,
+                    )
+                else:
+                    reason = state.failure_reason or f"the endpoint is {raw_status}"
+                    self._append(
+                        doc,
+                        "failed",
+                        version=pending.version,
+                        message=f"{pending.kind} of {pending.version or 'the endpoint'} "
+                        f"failed: {reason}",
+                    )
+            doc.pending = []
+
+        doc = self._read_history(name)
+        if doc is None or not doc.pending:
+            self._pending_names.discard(name)
+            return
+        self._update_history(name, record)
+        self._pending_names.discard(name)
+        for pending, ok in outcomes:
+            if ok and "autoscaling" in pending.data and pending.version:
+                self._register_autoscaling(name, pending.version, pending.data["autoscaling"])
+            if not ok and pending.config != live_config:
+                # The config never went live: it is no rollback target. Its model goes with
+                # the cleanup below unless a kept config uses it.
+                self._delete_quietly(
+                    "delete_endpoint_config", name, EndpointConfigName=pending.config
+                )
+                with self._lock:
+                    self._config_cache.pop(pending.config, None)
+        if raw_status == "InService":
+            self._cleanup(name, live_config)
+
+    # -- models, configs, endpoint -----------------------------------------------------------------
+
+    def _validate(
+        self, name: str, version: VersionSpec, config: dict[str, Any] | None = None
+    ) -> None:
+        """SageMaker's own rules, checked before any call."""
+        context: dict[str, Any] = {
+            "backend": BACKEND,
+            "operation": "deploy",
+            "endpoint": name,
+            "version": version.name,
+        }
+        if not (version.image or self._image):
+            raise ValidationError(
+                f"version {version.name!r} names no serving image and the sagemaker backend has "
+                "no default.",
+                hint="Set the version's 'image', or the 'image' setting (an ECR URI of the "
+                "endpointkit serving image).",
+                **context,
+            )
+        self._image_for(version)  # a `sagemaker:<framework>:<version>` image resolves now
+        if not self._role_arn:
+            raise ValidationError(
+                "the sagemaker backend needs an execution role for its models.",
+                hint="Pass the 'role_arn' setting or set ENDPOINTKIT_SAGEMAKER_ROLE_ARN.",
+                **context,
+            )
+        model = version.model
+        if model is not None:
+            if model.startswith("gs://"):
+                raise ValidationError(
+                    f"version {version.name!r}: SageMaker reads models from S3, not {model!r}.",
+                    hint="Copy the artifact to s3:// or give a local directory to upload.",
+                    **context,
+                )
+            if not model.startswith("s3://") and not Path(model.removeprefix("file://")).exists():
+                raise ValidationError(
+                    f"version {version.name!r}: model path {model!r} does not exist.", **context
+                )
+        if len(version.effective_env()) + 1 > 100:
+            raise ValidationError(
+                f"version {version.name!r} has {len(version.effective_env())} environment "
+                "entries; SageMaker allows 100 and endpointkit adds ENDPOINTKIT_VERSION.",
+                **context,
+            )
+        resources = version.resources
+        instance = resources.instance_type or self._instance_type
+        if (
+            version.serverless is None
+            and resources.accelerator_count
+            and not instance.split(".")[1].startswith(_ACCELERATED_FAMILIES)
+        ):
+            raise ValidationError(
+                f"version {version.name!r} asks for accelerators but {instance} has none.",
+                hint="Pick a GPU or Inferentia instance type, e.g. ml.g4dn.xlarge.",
+                **context,
+            )
+        if version.async_inference is not None:
+            for uri in (version.async_inference.output_path, version.async_inference.failure_path):
+                if uri is not None and not uri.startswith("s3://"):
+                    raise ValidationError(
+                        f"version {version.name!r}: asynchronous output must go to s3://, not "
+                        f"{uri!r}.",
+                        **context,
+                    )
+        if version.serverless is not None and self._data_capture:
+            raise ValidationError(
+                f"version {version.name!r} is serverless; SageMaker cannot capture data for "
+                "serverless endpoints.",
+                hint="Turn the data_capture setting off for this endpoint.",
+                **context,
+            )
+        if config is not None:
+            wanted = self._async_config(version)
+            live = config.get("AsyncInferenceConfig")
+            if (wanted is None) != (live is None) or (wanted and live and wanted != live):
+                raise ValidationError(
+                    f"version {version.name!r} and endpoint {name!r} disagree on asynchronous "
+                    "inference; SageMaker sets it per endpoint.",
+                    hint="Give every version of an endpoint the same async_inference (or none).",
+                    **context,
+                )
+            live_serverless = any(
+                "ServerlessConfig" in v for v in config.get("ProductionVariants", [])
+            )
+            if config.get("ProductionVariants") and live_serverless != (
+                version.serverless is not None
+            ):
+                raise ValidationError(
+                    f"version {version.name!r} and endpoint {name!r} mix serverless and "
+                    "instance-based variants, which SageMaker does not allow.",
+                    **context,
+                )
+
+    def _image_for(self, version: VersionSpec) -> str:
+        image = version.image or self._image or ""
+        if image.startswith("sagemaker:"):
+            key = f"{image}|{version.resources.instance_type or self._instance_type}"
+            with self._lock:
+                cached = self._image_cache.get(key)
+            if cached is None:
+                cached = self._lookup_image(image, version)
+                with self._lock:
+                    self._image_cache[key] = cached
+            return cached
+        return image
+
+    def _lookup_image(self, ref: str, version: VersionSpec) -> str:
+        """`sagemaker:<framework>:<version>` -> a prebuilt image URI, via the sagemaker package."""
+        parts = ref.split(":")
+        framework = parts[1]
+        framework_version = parts[2] if len(parts) > 2 else None
+        try:
+            from sagemaker import image_uris  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise MissingDependency(
+                f"image {ref!r} needs the 'sagemaker' package to look up the prebuilt image.",
+                hint="pip install sagemaker, or give the full ECR image URI.",
+                backend=BACKEND,
+                version=version.name,
+            ) from exc
+        try:
+            return str(
+                image_uris.retrieve(
+                    framework=framework,
+                    region=self.region,
+                    version=framework_version,
+                    image_scope="inference",
+                    instance_type=version.resources.instance_type or self._instance_type,
+                )
+            )
+        except ValueError as exc:
+            raise ValidationError(
+                f"no prebuilt SageMaker image for {ref!r}: {exc}.", backend=BACKEND
+            ) from None
+
+    def _ensure_model(self, endpoint: str, version: VersionSpec) -> str:
+        """Create the version's Model unless it is already there; returns its name."""
+        name = model_name(endpoint, version.name, version.spec_hash)
+        if self._exists("describe_model", endpoint, ModelName=name):
+            return name
+        container: dict[str, Any] = {
+            "Image": self._image_for(version),
+            "Mode": "SingleModel",
+            "Environment": {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name},
+        }
+        data_url = self._model_data(endpoint, version)
+        if data_url:
+            container["ModelDataUrl"] = data_url
+        tags = {
+            MANAGED_TAG: MANAGED_BY,
+            ENDPOINT_TAG: endpoint,
+            VERSION_TAG: version.name,
+            HASH_TAG: version.spec_hash,
+        }
+        self._create_once(
+            "create_model",
+            "describe_model",
+            endpoint,
+            version.name,
+            {"ModelName": name},
+            PrimaryContainer=container,
+            ExecutionRoleArn=self._role_arn,
+            Tags=tags_list(tags),
+        )
+        return name
+
+    def _model_data(self, endpoint: str, version: VersionSpec) -> str | None:
+        model = version.model
+        if model is None or model.startswith("s3://"):
+            return model
+        path = Path(model.removeprefix("file://"))
+        data, sha = pack_model(path)
+        bucket = self._bucket()
+        key = f"{self._prefix}/{endpoint}/artifacts/{version.name}-{sha[:16]}/model.tar.gz"
+        uri = f"s3://{bucket}/{key}"
+        if not self._s3_exists(uri):
+            self._call(
+                "s3",
+                "put_object",
+                operation="upload",
+                endpoint=endpoint,
+                version=version.name,
+                what=f"model artifact {uri}",
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType="application/x-gzip",
+            )
+        return uri
+
+    def _variant(self, version: VersionSpec, model: str, weight: float) -> dict[str, Any]:
+        variant: dict[str, Any] = {
+            "VariantName": version.name,
+            "ModelName": model,
+            "InitialVariantWeight": float(weight),
+        }
+        if version.serverless is not None:
+            serverless: dict[str, Any] = {
+                "MemorySizeInMB": version.serverless.memory_mb,
+                "MaxConcurrency": version.serverless.max_concurrency,
+            }
+            if version.serverless.provisioned_concurrency:
+                serverless["ProvisionedConcurrency"] = version.serverless.provisioned_concurrency
+            variant["ServerlessConfig"] = serverless
+        else:
+            variant["InstanceType"] = version.resources.instance_type or self._instance_type
+            variant["InitialInstanceCount"] = version.resources.min_replicas
+        return variant
+
+    def _async_config(self, version: VersionSpec) -> dict[str, Any] | None:
+        spec = version.async_inference
+        if spec is None:
+            return None
+        output: dict[str, Any] = {"S3OutputPath": spec.output_path}
+        if spec.failure_path:
+            output["S3FailurePath"] = spec.failure_path
+        config: dict[str, Any] = {"OutputConfig": output}
+        if spec.max_concurrent_invocations_per_replica:
+            config["ClientConfig"] = {
+                "MaxConcurrentInvocationsPerInstance": spec.max_concurrent_invocations_per_replica
+            }
+        return config
+
+    def _capture_config(self, name: str) -> dict[str, Any] | None:
+        if not self._data_capture:
+            return None
+        uri = self._data_capture_uri or f"s3://{self._bucket()}/{self._prefix}/{name}/data-capture"
+        return {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": self._data_capture_percent,
+            "DestinationS3Uri": uri,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        }
+
+    def _ensure_config(
+        self,
+        endpoint: str,
+        production: list[dict[str, Any]],
+        *,
+        shadow: list[dict[str, Any]],
+        async_config: dict[str, Any] | None,
+        capture: dict[str, Any] | None,
+    ) -> str:
+        """Create the EndpointConfig with this content unless it exists; returns its name."""
+        request: dict[str, Any] = {"ProductionVariants": production}
+        if shadow:
+            request["ShadowProductionVariants"] = shadow
+        if async_config:
+            request["AsyncInferenceConfig"] = async_config
+        if capture:
+            request["DataCaptureConfig"] = capture
+        name = config_name(endpoint, request)
+        if self._exists("describe_endpoint_config", endpoint, EndpointConfigName=name):
+            return name
+        tags = {MANAGED_TAG: MANAGED_BY, ENDPOINT_TAG: endpoint}
+        self._create_once(
+            "create_endpoint_config",
+            "describe_endpoint_config",
+            endpoint,
+            None,
+            {"EndpointConfigName": name},
+            Tags=tags_list(tags),
+            **request,
+        )
+        return name
+
+    def _create_endpoint(self, name: str, config: str, tags: dict[str, str]) -> None:
+        self._create_once(
+            "create_endpoint",
+            "describe_endpoint",
+            name,
+            None,
+            {"EndpointName": name},
+            EndpointConfigName=config,
+            Tags=tags_list(tags),
+        )
+
+    def _exists(self, describe: str, endpoint: str, **key: Any) -> bool:
+        try:
+            self._sm(describe, operation="get", endpoint=endpoint, **key)
+        except NotFound:
+            return False
+        return True
+
+    def _create_once(
+        self,
+        create: str,
+        describe: str,
+        endpoint: str,
+        version: str | None,
+        key: dict[str, Any],
+        **request: Any,
+    ) -> None:
+        """Create a resource so that a retry never sends the create twice blindly: every
+        attempt after the first checks what exists first (SageMaker rejects a duplicate name,
+        moto silently replaces it; neither is relied on)."""
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and self._exists(describe, endpoint, **key):
+                return
+            with aws_errors(create, endpoint=endpoint, version=version, region=self.region):
+                getattr(self._client("sagemaker"), create)(**key, **request)
+
+        self._retrying(attempt)
+        # SageMaker reads are eventually consistent: wait until the new resource is visible.
+        deadline = time.monotonic() + 30
+        delay = 0.05
+        while not self._exists(describe, endpoint, **key):
+            if time.monotonic() > deadline:
+                raise NotReady(
+                    f"{create} succeeded but {key} is not visible yet.",
+                    backend=BACKEND,
+                    operation=create,
+                    endpoint=endpoint,
+                )
+            self._sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _update_endpoint(self, name: str, config: str, *, exclude_weights: bool) -> None:
+        request: dict[str, Any] = {
+            "EndpointName": name,
+            "EndpointConfigName": config,
+            "RetainAllVariantProperties": True,
+        }
+        if exclude_weights:
+            request["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
+        deployment = getattr(self._local, "deployment_config", None) or self._deployment_config
+        if deployment is not None:
+            request["DeploymentConfig"] = deployment.to_api()
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                # A transient fault may hide a call that went through: look before re-sending.
+                desc = self._sm("describe_endpoint", operation="deploy", EndpointName=name)
+                if desc.get("EndpointStatus") != "InService" or (
+                    desc.get("EndpointConfigName") == config
+                ):
+                    return
+            with aws_errors("deploy", endpoint=name, region=self.region):
+                self._client("sagemaker").update_endpoint(**request)
+
+        self._retrying(attempt)
+
+    def _delete_quietly(self, method: str, endpoint: str, **key: Any) -> None:
+        with contextlib.suppress(NotFound):  # already gone: that is what we wanted
+            self._sm(method, operation="delete", endpoint=endpoint, **key)
+
+    def _owned_configs(self, endpoint: str) -> list[str]:
+        names: list[tuple[Any, str]] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"NameContains": owned_prefix(endpoint), "MaxResults": 100}
+            if token:
+                kwargs["NextToken"] = token
+            page = self._sm("list_endpoint_configs", operation="cleanup", **kwargs)
+            for item in page.get("EndpointConfigs", []):
+                if self._tags(item["EndpointConfigArn"], endpoint).get(ENDPOINT_TAG) == endpoint:
+                    names.append((item.get("CreationTime"), item["EndpointConfigName"]))
+            token = page.get("NextToken")
+            if not token:
+                break
+        names.sort(key=lambda item: item[0], reverse=True)  # newest first
+        return [name for _, name in names]
+
+    def _owned_models(self, endpoint: str) -> list[str]:
+        names: list[str] = []
+        token: str | None = None
+        prefix = owned_prefix(endpoint)
+        while True:
+            kwargs: dict[str, Any] = {"NameContains": prefix, "MaxResults": 100}
+            if token:
+                kwargs["NextToken"] = token
+            page = self._sm("list_models", operation="cleanup", **kwargs)
+            for item in page.get("Models", []):
+                if not item["ModelName"].startswith(prefix):
+                    continue
+                if self._tags(item["ModelArn"], endpoint).get(ENDPOINT_TAG) == endpoint:
+                    names.append(item["ModelName"])
+            token = page.get("NextToken")
+            if not token:
+                return names
+
+    def _cleanup(self, endpoint: str, live_config: str) -> None:
+        """Delete superseded configs (keeping `keep_configs`, the live one included) and the
+        models no kept config uses."""
+        configs = self._owned_configs(endpoint)
+        keep = [live_config, *[c for c in configs if c != live_config][: self._keep_configs - 1]]
+        for config in configs:
+            if config not in keep:
+                self._delete_quietly("delete_endpoint_config", endpoint, EndpointConfigName=config)
+                with self._lock:
+                    self._config_cache.pop(config, None)
+        used: set[str] = set()
+        for config in keep:
+            try:
+                data = self._describe_config(config, endpoint)
+            except NotFound:
+                continue
+            for variant in [
+                *data.get("ProductionVariants", []),
+                *(data.get("ShadowProductionVariants") or []),
+            ]:
+                used.add(str(variant.get("ModelName")))
+        for model in self._owned_models(endpoint):
+            if model not in used:
+                self._delete_quietly("delete_model", endpoint, ModelName=model)
+
+    # -- autoscaling -------------------------------------------------------------------------------
+
+    def _register_autoscaling(self, endpoint: str, version: str, spec: dict[str, Any]) -> None:
+        resource = f"endpoint/{endpoint}/variant/{version}"
+        common: dict[str, Any] = {
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": resource,
+            "ScalableDimension": SCALABLE_DIMENSION,
+        }
+        self._call(
+            "application-autoscaling",
+            "register_scalable_target",
+            operation="autoscaling",
+            endpoint=endpoint,
+            version=version,
+            MinCapacity=int(spec["min"]),
+            MaxCapacity=int(spec["max"]),
+            **common,
+        )
+        target: dict[str, Any] = {
+            "ScaleInCooldown": int(spec.get("scale_in_cooldown_s", 300)),
+            "ScaleOutCooldown": int(spec.get("scale_out_cooldown_s", 60)),
+        }
+        if spec.get("target_invocations_per_replica") is not None:
+            target["TargetValue"] = float(spec["target_invocations_per_replica"])
+            target["PredefinedMetricSpecification"] = {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+            }
+        else:
+            target["TargetValue"] = float(spec["target_cpu_utilization"])
+            target["CustomizedMetricSpecification"] = {
+                "MetricName": "CPUUtilization",
+                "Namespace": "/aws/sagemaker/Endpoints",
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": endpoint},
+                    {"Name": "VariantName", "Value": version},
+                ],
+                "Statistic": "Average",
+                "Unit": "Percent",
+            }
+        self._call(
+            "application-autoscaling",
+            "put_scaling_policy",
+            operation="autoscaling",
+            endpoint=endpoint,
+            version=version,
+            PolicyName=f"endpointkit-{endpoint}-{version}"[:256],
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration=target,
+            **common,
+        )
+
+    def _deregister_autoscaling(self, endpoint: str, version: str) -> None:
+        resource = f"endpoint/{endpoint}/variant/{version}"
+        common: dict[str, Any] = {
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": resource,
+            "ScalableDimension": SCALABLE_DIMENSION,
+        }
+        targets = self._call(
+            "application-autoscaling",
+            "describe_scalable_targets",
+            operation="autoscaling",
+            endpoint=endpoint,
+            ServiceNamespace="sagemaker",
+            ResourceIds=[resource],
+            ScalableDimension=SCALABLE_DIMENSION,
+        ).get("ScalableTargets", [])
+        if not targets:
+            return
+        policies = self._call(
+            "application-autoscaling",
+            "describe_scaling_policies",
+            operation="autoscaling",
+            endpoint=endpoint,
+            ServiceNamespace="sagemaker",
+            ResourceId=resource,
+            ScalableDimension=SCALABLE_DIMENSION,
+        ).get("ScalingPolicies", [])
+        for policy in policies:
+            with contextlib.suppress(NotFound):
+                self._call(
+                    "application-autoscaling",
+                    "delete_scaling_policy",
+                    operation="autoscaling",
+                    endpoint=endpoint,
+                    PolicyName=policy["PolicyName"],
+                    **common,
+                )
+        with contextlib.suppress(NotFound):
+            self._call(
+                "application-autoscaling",
+                "deregister_scalable_target",
+                operation="autoscaling",
+                endpoint=endpoint,
+                **common,
+            )
+
+    # -- S3 ----------------------------------------------------------------------------------------
+
+    def _account(self) -> str:
+        identity = self._call("sts", "get_caller_identity", operation="connect")
+        return str(identity["Account"])
+
+    def _bucket(self) -> str:
+        """The artifact bucket; the default one is created on first use (as the SDK does)."""
+        bucket = self._existing_bucket()
+        if bucket is not None:
+            return bucket
+        bucket = self._bucket_name()
+        if self._bucket_setting:
+            raise NotFound(
+                f"artifact bucket {bucket!r} does not exist.",
+                hint="Create it, or leave artifact_bucket unset to use "
+                "sagemaker-<region>-<account>.",
+                backend=BACKEND,
+                operation="upload",
+            )
+        request: dict[str, Any] = {"Bucket": bucket}
+        if self.region != "us-east-1":
+            request["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        self._call("s3", "create_bucket", operation="upload", **request)
+        with self._lock:
+            self._bucket_checked = bucket
+        return bucket
+
+    def _bucket_name(self) -> str:
+        return self._bucket_setting or f"sagemaker-{self.region}-{self._account()}"
+
+    def _existing_bucket(self) -> str | None:
+        with self._lock:
+            if self._bucket_checked is not None:
+                return self._bucket_checked
+        bucket = self._bucket_name()
+        try:
+            self._call(
+                "s3", "head_bucket", operation="upload", what=f"bucket {bucket!r}", Bucket=bucket
+            )
+        except NotFound:
+            return None
+        with self._lock:
+            self._bucket_checked = bucket
+        return bucket
+
+    def _s3_exists(self, uri: str) -> bool:
+        bucket, key = split_s3_uri(uri)
+        try:
+            self._call("s3", "head_object", operation="s3", what=uri, Bucket=bucket, Key=key)
+        except NotFound:
+            return False
+        return True
+
+    def _s3_read(self, uri: str) -> bytes:
+        bucket, key = split_s3_uri(uri)
+        response = self._call("s3", "get_object", operation="s3", what=uri, Bucket=bucket, Key=key)
+        return bytes(response["Body"].read())
+
+    def _delete_artifacts(self, endpoint: str) -> None:
+        bucket = self._existing_bucket()
+        if bucket is None:
+            return
+        prefixes = [f"{self._prefix}/{endpoint}/artifacts/", f"{self._prefix}/{endpoint}/async-"]
+        for prefix in prefixes:
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+                if token:
+                    kwargs["ContinuationToken"] = token
+                page = self._call("s3", "list_objects_v2", operation="delete", **kwargs)
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    self._call(
+                        "s3",
+                        "delete_objects",
+                        operation="delete",
+                        Bucket=bucket,
+                        Delete={"Objects": keys, "Quiet": True},
+                    )
+                token = page.get("NextContinuationToken")
+                if not token:
+                    break
+
+
+def _json_error(message: str) -> str | None:
+    """The `error` of a JSON log line (the endpointkit server's format), if it has one."""
+    import json
+
+    if not message.startswith("{"):
+        return None
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])[:300]
+    return None
