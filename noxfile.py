@@ -13,6 +13,8 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
+# Tests start many Python processes: compile bytecode once at install, not in every process.
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 
 PYTHON = os.environ.get("ENDPOINTKIT_NOX_PYTHON", "3.11")
 

@@ -1,0 +1,34 @@
+"""Predictors the benchmark serves: the trivial row sum, and a model with a fixed 2 ms cost
+per predict call (unbatched and batched)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+class Sum:
+    """``sum(row)`` per instance: pure serving overhead."""
+
+    def load(self, model_dir: str) -> None:
+        """Nothing to load."""
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        """One float per row."""
+        return [float(sum(row)) for row in instances]
+
+
+class Fixed2ms(Sum):
+    """2 ms per call whatever the batch size (like a GPU launch or an RPC), then row sums."""
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        """Sleep 2 ms, then sum."""
+        time.sleep(0.002)
+        return [float(sum(row)) for row in instances]
+
+
+class Fixed2msBatched(Fixed2ms):
+    """The same model with dynamic batching on (opportunistic: no added delay)."""
+
+    max_batch_size = 64
+    max_latency_ms = 0.0

@@ -1,0 +1,249 @@
+"""The ASGI application: a dict router in front of the three contracts, plus request ids,
+payload limits, the in-flight limit, error rendering, metrics and request logs.
+
+No framework on the hot path: one coroutine per request, headers looked up in a dict of bytes,
+JSON through orjson.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from . import codecs
+from .contracts import oip, sagemaker, vertex
+from .errors import MethodNotAllowed, NotFound, Overloaded, PayloadTooLarge, ServingError
+from .messages import Request, Response
+from .metrics import Metrics
+from .reqlog import FLUSH_EVERY_S, RequestLog
+from .runtime import ModelRuntime
+from .settings import Settings
+from .types import Headers, Receive, Scope, Send
+
+Handler = Callable[["ServingApp", Request], Awaitable[Response]]
+
+
+class Route:
+    """A path's handler, method, body limit, and whether it counts against the in-flight limit."""
+
+    __slots__ = ("handler", "limited", "max_bytes", "method", "name")
+
+    def __init__(
+        self, name: str, method: str, handler: Handler, max_bytes: int, limited: bool
+    ) -> None:
+        self.name = name
+        self.method = method
+        self.handler = handler
+        self.max_bytes = max_bytes
+        self.limited = limited
+
+
+async def _metrics(app: ServingApp, req: Request) -> Response:
+    executor = app.runtime.executor
+    app.metrics.predict_inline = executor is not None and executor.inline
+    return Response(200, app.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8")
+
+
+class ServingApp:
+    """The ASGI callable. ``predictor`` (already loaded) skips background loading (tests)."""
+
+    def __init__(
+        self, settings: Settings, predictor: Any = None, log: RequestLog | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics = Metrics(settings.version)
+        self.log = log or RequestLog(
+            settings.request_log, settings.log_sample_rate, settings.version
+        )
+        self.runtime = ModelRuntime(settings, self.log, self.metrics)
+        self._flusher: asyncio.Task[None] | None = None
+        self._rid_prefix = os.urandom(4).hex() + "-"
+        self._rid_next = 0
+        base: Headers = (
+            [(b"x-endpointkit-version", settings.version.encode())] if settings.version else []
+        )
+        self._base_headers = base
+        s = settings
+        self.routes: dict[str, Route] = {
+            "/ping": Route("ping", "GET", sagemaker.ping, 0, False),
+            "/invocations": Route(
+                "invocations", "POST", sagemaker.invocations, s.sagemaker_max_bytes, True
+            ),
+            "/execution-parameters": Route(
+                "execution-parameters", "GET", sagemaker.execution_parameters, 0, False
+            ),
+            "/health": Route("vertex-health", "GET", vertex.health, 0, False),
+            "/predict": Route("vertex-predict", "POST", vertex.predict, s.vertex_max_bytes, True),
+            "/v2": Route("oip-metadata", "GET", oip.server_metadata, 0, False),
+            "/v2/health/live": Route("oip-live", "GET", oip.live, 0, False),
+            "/v2/health/ready": Route("oip-ready", "GET", oip.ready, 0, False),
+            "/metrics": Route("metrics", "GET", _metrics, 0, False),
+        }
+        self.routes[s.health_route] = Route("vertex-health", "GET", vertex.health, 0, False)
+        self.routes[s.predict_route] = Route(
+            "vertex-predict", "POST", vertex.predict, s.vertex_max_bytes, True
+        )
+        self._oip_model = Route("oip-model", "*", oip.model_route, s.oip_max_bytes, True)
+        if predictor is not None:
+            self.runtime.install(predictor)
+
+    # -- ASGI -------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                loop = asyncio.get_running_loop()
+                if not self.runtime.ready:
+                    self.runtime.start_loading(loop)
+                self._flusher = loop.create_task(self._flush_logs())
+                self.log.event("info", "server_started", pid=os.getpid())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._flusher is not None:
+                    self._flusher.cancel()
+                self.runtime.close()
+                self.log.event("info", "server_stopped", pid=os.getpid())
+                self.log.flush()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _flush_logs(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            self.log.flush()
+
+    def _request_id(self, headers: dict[bytes, bytes]) -> str:
+        rid = headers.get(b"x-request-id") or headers.get(b"x-amzn-sagemaker-inference-id")
+        if rid:
+            return rid.decode("latin-1")[:128]
+        self._rid_next += 1
+        return f"{self._rid_prefix}{self._rid_next:x}"
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = time.perf_counter()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        headers = dict(scope["headers"])
+        rid = self._request_id(headers)
+        route = self.routes.get(path)
+        if route is None and path.startswith("/v2/models/"):
+            route = self._oip_model
+        metrics = self.metrics
+        body = b""
+        code: str | None = None
+        limited = False
+        try:
+            if route is None:
+                raise NotFound(f"No route {method} {path}")
+            if (
+                route.method != "*"
+                and method != route.method
+                and not (method == "HEAD" and route.method == "GET")
+            ):
+                raise MethodNotAllowed(f"{path} accepts {route.method}, not {method}")
+            if route.limited and (route is not self._oip_model or path.endswith("/infer")):
+                if metrics.in_flight >= self.settings.max_in_flight:
+                    raise Overloaded(
+                        f"The server has {metrics.in_flight} requests in flight; retry shortly",
+                        headers=[(b"retry-after", b"1")],
+                    )
+                metrics.in_flight += 1
+                limited = True
+            if route.max_bytes:
+                body = await self._read_body(receive, headers, route.max_bytes)
+            response = await route.handler(self, Request(method, path, headers, body, rid))
+        except ServingError as exc:
+            code = exc.code
+            response = self._error(exc, rid, path, method)
+        except Exception as exc:  # a bug in a contract: log it, answer 500, keep serving
+            self.log.event("error", "unhandled_error", exc=exc, request_id=rid, path=path)
+            code = "internal_error"
+            response = self._error(ServingError("Internal server error"), rid, path, method)
+        finally:
+            if limited:
+                metrics.in_flight -= 1
+        status = response.status
+        out_headers: Headers = [
+            (b"content-type", response.content_type),
+            (b"content-length", b"%d" % len(response.body)),
+            (b"x-request-id", rid.encode("latin-1")),
+        ]
+        if self._base_headers:
+            out_headers += self._base_headers
+        if response.headers:
+            out_headers += response.headers
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if method == "HEAD" else response.body}
+        )
+        seconds = time.perf_counter() - t0
+        metrics.observe(route.name if route is not None else "unknown", status, seconds)
+        log = self.log
+        level = log.level
+        if level != "off" and (
+            status >= 400 or level == "all" or (level == "sampled" and log.sampled())
+        ):
+            log.write_request(
+                rid, method, path, status, seconds, len(body), len(response.body), code
+            )
+
+    async def _read_body(self, receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                size = -1
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"Request body of {size} bytes exceeds the limit of {limit} bytes"
+                )
+        message = await receive()
+        chunk: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(chunk) > limit:
+                raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+            return chunk
+        parts = [chunk]
+        total = len(chunk)
+        while message.get("more_body", False):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ServingError("Client disconnected", status=499, code="client_closed")
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > limit:
+                raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _error(self, exc: ServingError, rid: str, path: str, method: str) -> Response:
+        cause = exc.__cause__
+        if exc.status >= 500 and cause is not None:
+            self.log.event(
+                "error", "predictor_error", exc=cause, request_id=rid, path=path, method=method
+            )
+        if isinstance(exc, oip._HealthNotReady):
+            return Response(exc.status, b"", b"text/plain")
+        body = {"error": exc.message, "code": exc.code, "request_id": rid}
+        with contextlib.suppress(Exception):
+            return Response(
+                exc.status, codecs.dumps_json(body), b"application/json", exc.headers or None
+            )
+        return Response(500, b'{"error":"Internal server error","code":"internal_error"}')
+
+
+def create_app(settings: Settings | None = None) -> ServingApp:
+    """The app for this process's environment (uvicorn's factory in every worker)."""
+    return ServingApp(settings or Settings.from_env())

@@ -1,0 +1,220 @@
+"""The loaded model inside one worker: loading in the background, readiness, and running
+requests through validation, pre/post-processing, batching and the per-request timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from .batching import Batcher, BatchSizeMismatch, Executor, count
+from .errors import (
+    InvalidInput,
+    NotReady,
+    PredictorFailed,
+    RequestTimeout,
+    ServingError,
+)
+from .metrics import Metrics
+from .predictor import PredictorOptions, load_predictor
+from .reqlog import RequestLog
+from .settings import Settings
+from .validation import Check, build_validator
+
+
+def map_exception(exc: BaseException) -> ServingError:
+    """A predictor's exception -> the ServingError the client sees (message kept for 4xx only)."""
+    if isinstance(exc, ServingError):
+        return exc
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 600:
+        message = str(getattr(exc, "message", None) or exc)
+        err = ServingError(message, status=status, code="predictor_status")
+        if status >= 500:
+            err.__cause__ = exc
+        return err
+    if isinstance(exc, ValueError):
+        return InvalidInput(f"The predictor rejected the input: {exc}", code="predictor_rejected")
+    err = PredictorFailed("The predictor failed; the server log has the traceback")
+    err.__cause__ = exc
+    return err
+
+
+class ModelRuntime:
+    """Holds the predictor once loaded; every request goes through :meth:`predict`."""
+
+    def __init__(self, settings: Settings, log: RequestLog, metrics: Metrics) -> None:
+        self.settings = settings
+        self.log = log
+        self.metrics = metrics
+        self.predictor: Any = None
+        self.options = PredictorOptions()
+        self.validator: Check | None = None
+        self.executor: Executor | None = None
+        self.batcher: Batcher | None = None
+        self.state = "loading"
+        self.error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once a predictor is installed."""
+        return self.state == "ready"
+
+    def not_ready(self) -> NotReady:
+        """The 503 to answer while not ready, with the reason."""
+        if self.state == "failed":
+            return NotReady(f"The model failed to load: {self.error}", code="model_load_failed")
+        return NotReady("The model is still loading", code="model_loading")
+
+    def install(self, predictor: Any) -> None:
+        """Make ``predictor`` (already loaded) serve requests."""
+        options = PredictorOptions.of(predictor)
+        s = self.settings
+        max_batch = s.max_batch_size or options.max_batch_size
+        latency = s.max_latency_ms if s.max_latency_ms is not None else options.max_latency_ms
+        self.predictor = predictor
+        self.options = options
+        self.validator = build_validator(predictor)
+        self.executor = Executor(options.inline)
+        if max_batch > 1:
+            self.batcher = Batcher(
+                predictor.predict,
+                self.executor,
+                max_batch,
+                latency,
+                self.metrics.batch_sizes.observe,
+            )
+        self.state = "ready"
+        self.metrics.ready = True
+
+    def start_loading(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Load the predictor in a thread so the socket answers (503) meanwhile."""
+
+        def work() -> None:
+            s = self.settings
+            try:
+                self.log.event(
+                    "info", "model_loading", model_dir=s.model_dir, predictor=s.predictor
+                )
+                predictor = load_predictor(s.model_dir, predictor=s.predictor, env=s.env)
+                # install() builds the validator, which may raise (e.g. a missing jsonschema)
+                loop.call_soon_threadsafe(self._installed, predictor)
+            except BaseException as exc:  # report every failure: the process must keep serving 503
+                loop.call_soon_threadsafe(self._failed, exc)
+
+        threading.Thread(target=work, name="model-loader", daemon=True).start()
+
+    def _installed(self, predictor: Any) -> None:
+        try:
+            self.install(predictor)
+        except Exception as exc:
+            self._failed(exc)
+            return
+        self.log.event("info", "model_ready", predictor=type(predictor).__name__)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.state = "failed"
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.log.event("error", "model_load_failed", exc=exc)
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        executor = self.executor
+        assert executor is not None
+        if executor.inline:
+            return await executor.call(fn, *args)
+        return await asyncio.wait_for(executor.call(fn, *args), self.settings.request_timeout_s)
+
+    async def predict(self, instances: Any, parameters: dict[str, Any] | None) -> Any:
+        """Predictions for one request's instances; raises ServingError only."""
+        if self.state != "ready":
+            raise self.not_ready()
+        predictor = self.predictor
+        options = self.options
+        executor = self.executor
+        if (
+            executor is not None
+            and executor.inline
+            and self.batcher is None
+            and self.validator is None
+            and not options.has_preprocess
+            and not options.has_postprocess
+        ):  # the fast path for tiny models: no extra coroutine
+            try:
+                return executor.run_inline(predictor.predict, instances, parameters)
+            except Exception as exc:
+                raise map_exception(exc) from exc
+        try:
+            if self.validator is not None:
+                self.validator(instances)
+            if options.has_preprocess:
+                instances = await self._call(predictor.preprocess, instances)
+            if self.batcher is not None and not isinstance(instances, (bytes, str)):
+                try:
+                    result = await asyncio.wait_for(
+                        self.batcher.submit(instances, parameters), self.settings.request_timeout_s
+                    )
+                except asyncio.TimeoutError:
+                    raise RequestTimeout(
+                        f"The predictor did not answer within {self.settings.request_timeout_s:g} s"
+                    ) from None
+            else:
+                result = await self._call(predictor.predict, instances, parameters)
+            if options.has_postprocess:
+                result = await self._call(predictor.postprocess, result)
+            return result
+        except asyncio.TimeoutError:
+            raise RequestTimeout(
+                f"The predictor did not answer within {self.settings.request_timeout_s:g} s"
+            ) from None
+        except BatchSizeMismatch as exc:
+            err = PredictorFailed(str(exc))
+            err.__cause__ = exc
+            raise err from exc
+        except Exception as exc:
+            raise map_exception(exc) from exc
+
+    async def raw(
+        self, body: bytes, content_type: str, accept: str, attributes: str | None
+    ) -> tuple[bytes, str]:
+        """Run the predictor's ``handle_raw`` (SageMaker toolkit scripts)."""
+        if self.state != "ready":
+            raise self.not_ready()
+        try:
+            return await self._call(  # type: ignore[no-any-return]
+                self.predictor.handle_raw, body, content_type, accept, attributes
+            )
+        except asyncio.TimeoutError:
+            raise RequestTimeout(
+                f"The predictor did not answer within {self.settings.request_timeout_s:g} s"
+            ) from None
+        except Exception as exc:
+            raise map_exception(exc) from exc
+
+    def check_count(self, instances: Any, predictions: Any) -> None:
+        """Exactly one prediction per instance, or a 500 (a predictor bug)."""
+        if (
+            type(predictions) is list
+            and type(instances) is list
+            and len(predictions) == len(instances)
+        ):  # the common case
+            return
+        try:
+            got, want = count(predictions), count(instances)
+        except TypeError:
+            raise PredictorFailed(
+                f"The predictor returned {type(predictions).__name__}, not one prediction per "
+                f"instance",
+                code="predictor_output",
+            ) from None
+        if got != want:
+            raise PredictorFailed(
+                f"The predictor returned {got} predictions for {want} instances",
+                code="predictor_output",
+            )
+
+    def close(self) -> None:
+        """Stop the batcher and the model thread."""
+        if self.batcher is not None:
+            self.batcher.close()
+        if self.executor is not None:
+            self.executor.shutdown()

@@ -1,0 +1,105 @@
+"""Run the app under uvicorn with httptools and uvloop, no access log, graceful SIGTERM.
+
+Why uvicorn and not granian: on a quiet core the same raw ASGI predict path measured 43-45k
+req/s on uvicorn (httptools + uvloop) against 29k on granian's ASGI interface
+(shared/research/serving-perf.md 0.2; granian only wins for GETs, via RSGI, an interface this
+app does not speak). Our benchmark runs this app on both (benchmarks/results/serving.md): on a
+2-core box busy with other work, granian answered 1.7x the requests/s of uvicorn but used only
+~8 % less CPU per request, i.e. it coped better with the contention rather than doing less work.
+Until a quiet-machine run says otherwise, uvicorn stays: the quiet-core numbers above, plus its
+graceful-shutdown and multi-worker supervisor, which the tests exercise. The app is plain ASGI:
+``granian --interface asgi --factory endpointkit.serving.app:create_app`` serves it unchanged.
+
+SIGTERM: uvicorn stops accepting, lets in-flight requests finish within ``grace_s`` (default
+25 s; SageMaker sends SIGKILL 30 s after SIGTERM), runs the lifespan shutdown and exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from .settings import Settings
+
+APP = "endpointkit.serving.app:create_app"
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def run(settings: Settings) -> int:
+    """Serve until signalled; return the process exit code."""
+    try:
+        import uvicorn
+    except ImportError:
+        print(
+            "endpointkit serving needs its server extra: pip install 'endpointkit[serve]'",
+            file=sys.stderr,
+        )
+        return 2
+    http = "httptools" if _has("httptools") else "h11"
+    loop = "uvloop" if _has("uvloop") else "asyncio"
+    if http != "httptools" or loop != "uvloop":  # never fall back silently: it costs 2-5x
+        print(
+            f'{{"level":"warning","event":"slow_server_stack","http":"{http}","loop":"{loop}",'
+            f'"hint":"pip install \'endpointkit[serve]\'"}}',
+            file=sys.stderr,
+            flush=True,
+        )
+    config = uvicorn.Config(
+        APP,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        http=http,
+        loop=loop,
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        log_level="warning",
+        server_header=False,
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=max(1, math.ceil(settings.grace_s)),
+        backlog=4096,
+    )
+    server = _server_class(uvicorn)(config)
+    if settings.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        sock = config.bind_socket()
+        Multiprocess(config, sockets=[sock]).run()  # the parent exits 0 after SIGTERM
+        return 0
+    server.run()
+    return 0 if server.started else 3
+
+
+def _server_class(uvicorn: Any) -> Any:
+    """uvicorn.Server that exits 0 after a graceful SIGTERM.
+
+    Stock uvicorn re-raises the captured signal after shutting down, so the process dies by
+    SIGTERM (exit -15); SageMaker and the local supervisor expect a clean exit.
+    """
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return Server

@@ -1,0 +1,154 @@
+"""Small predictors the test servers load with ``--predictor predictors:Name``."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class Sum:
+    """Sums each row: the benchmark's trivial model."""
+
+    def load(self, model_dir: str) -> None:
+        self.model_dir = model_dir
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        return [float(sum(row)) for row in instances]
+
+
+class Echo:
+    """Returns each instance; ``"bad"`` -> ValueError (422), ``"crash"`` -> RuntimeError (500)."""
+
+    def load(self, model_dir: str) -> None:
+        pass
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        items = instances.tolist() if hasattr(instances, "tolist") else list(instances)
+        for item in items:
+            if item == "bad":
+                raise ValueError("'bad' is not a valid instance")
+            if item == "crash":
+                raise RuntimeError("secret internal detail")
+        sleep = (parameters or {}).get("sleep")
+        if sleep:
+            time.sleep(float(sleep))
+        if parameters and "custom_attributes" in parameters:
+            parameters["custom_attributes"] = "seen=" + parameters["custom_attributes"]
+        return instances
+
+
+class BatchedEcho:
+    """Echo with dynamic batching on; each prediction records the size of its batch."""
+
+    max_batch_size = 64
+    max_latency_ms = 20.0
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def load(self, model_dir: str) -> None:
+        pass
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        items = instances.tolist() if hasattr(instances, "tolist") else list(instances)
+        if any(i == "fail" or i == [-1.0] for i in items):
+            raise RuntimeError("batch failed")
+        time.sleep(0.002)  # a fixed per-call cost, like a real model
+        return [{"echo": item, "batch": len(items)} for item in items]
+
+
+class BatchedSum:
+    """Row sums with batching on (OIP tensors arrive as one array per request)."""
+
+    max_batch_size = 64
+    max_latency_ms = 20.0
+
+    def load(self, model_dir: str) -> None:
+        pass
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        import numpy as np
+
+        arr = np.asarray(instances, dtype=np.float64)
+        if (arr < 0).any():
+            raise RuntimeError("negative input")
+        time.sleep(0.002)
+        return arr.sum(axis=1)
+
+
+class GatedLoad(Sum):
+    """``load`` waits until the file ``$GATE_FILE`` exists (health gating without sleeps)."""
+
+    def load(self, model_dir: str) -> None:
+        gate = os.environ["GATE_FILE"]
+        deadline = time.monotonic() + 60
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+class BrokenLoad(Sum):
+    """``load`` fails."""
+
+    def load(self, model_dir: str) -> None:
+        raise RuntimeError("weights file is corrupt")
+
+
+class Person(BaseModel):
+    age: int
+    name: str
+
+
+class Schema(Echo):
+    """Declares a pydantic input schema."""
+
+    input_schema = Person
+
+
+class Shape(Sum):
+    """Declares four features per instance."""
+
+    input_shape = (4,)
+
+
+class JsonSchema(Echo):
+    """Declares a JSON Schema."""
+
+    input_schema = {
+        "type": "object",
+        "properties": {"x": {"type": "number"}},
+        "required": ["x"],
+    }
+
+
+class CustomTypes(Sum):
+    """Decodes ``application/x-numbers`` (space separated) and encodes ``text/plain``."""
+
+    content_types = ("application/x-numbers",)
+    accept_types = ("text/plain",)
+
+    def decode(self, body: bytes, content_type: str) -> Any:
+        return [[float(x) for x in body.split()]]
+
+    def encode(self, predictions: Any, accept: str) -> bytes:
+        return " ".join(str(p) for p in predictions).encode()
+
+
+class PrePost(Sum):
+    """preprocess doubles every value, postprocess rounds."""
+
+    def preprocess(self, instances: Any) -> Any:
+        return [[2 * v for v in row] for row in instances]
+
+    def postprocess(self, predictions: Any) -> Any:
+        return [round(p) for p in predictions]
+
+
+class WrongCount(Sum):
+    """Returns one prediction too few (a predictor bug: 500)."""
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        return list(instances)[1:]

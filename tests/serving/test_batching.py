@@ -1,0 +1,93 @@
+"""Dynamic batching: 64 concurrent callers across the three contracts each get exactly their own
+results, in order; a failing batch fails only its own requests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import Server, predictor_server
+
+CALLERS = 64
+
+
+@pytest.fixture(scope="module")
+def batched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with predictor_server(tmp_path_factory.mktemp("batch"), "BatchedEcho") as server:
+        yield server
+
+
+async def _fire(url: str, n: int, make: Any) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        return await asyncio.gather(*(make(client, i) for i in range(n)))
+
+
+def test_vertex_and_sagemaker_callers_get_their_own_results(batched: Server) -> None:
+    async def call(client: httpx.AsyncClient, i: int) -> httpx.Response:
+        instances = [f"c{i}-{k}" for k in range(1 + i % 3)]
+        if i % 2:
+            return await client.post("/predict", json={"instances": instances})
+        return await client.post("/invocations", json={"instances": instances})
+
+    responses = asyncio.run(_fire(batched.url, CALLERS, call))
+    sizes = []
+    for i, r in enumerate(responses):
+        assert r.status_code == 200, r.text
+        preds = r.json()["predictions"]
+        assert [p["echo"] for p in preds] == [f"c{i}-{k}" for k in range(1 + i % 3)]
+        sizes += [p["batch"] for p in preds]
+    assert max(sizes) > 1  # requests really were merged
+    assert batched.metric("endpointkit_batch_size_count") < CALLERS
+
+
+def test_oip_callers_get_their_own_rows(tmp_path: Path) -> None:
+    with predictor_server(tmp_path, "BatchedSum") as server:
+
+        async def call(client: httpx.AsyncClient, i: int) -> httpx.Response:
+            rows = [[float(i), float(k)] for k in range(1 + i % 2)]
+            tensor = {"name": "x", "shape": [len(rows), 2], "datatype": "FP64", "data": rows}
+            return await client.post("/v2/models/model/infer", json={"inputs": [tensor]})
+
+        responses = asyncio.run(_fire(server.url, CALLERS, call))
+        for i, r in enumerate(responses):
+            assert r.status_code == 200, r.text
+            out = r.json()["outputs"][0]
+            assert out["data"] == [float(i) + k for k in range(1 + i % 2)]
+            assert out["shape"] == [1 + i % 2]
+        assert server.metric("endpointkit_batch_size_count") < CALLERS
+
+
+def test_a_failing_batch_fails_only_its_requests(batched: Server) -> None:
+    async def call(client: httpx.AsyncClient, i: int) -> httpx.Response:
+        if i == 0:
+            return await client.post("/predict", json={"instances": ["fail"]})
+        return await client.post("/predict", json={"instances": [i]})
+
+    responses = asyncio.run(_fire(batched.url, 16, call))
+    assert responses[0].status_code == 500
+    assert responses[0].json()["code"] == "predictor_error"
+    ok = [r for r in responses[1:] if r.status_code == 200]
+    failed = [r for r in responses[1:] if r.status_code != 200]
+    assert all(r.status_code == 500 for r in failed)  # only batch-mates of the failure
+    for r in ok:
+        assert len(r.json()["predictions"]) == 1
+    # and every request after the bad batch succeeds
+    assert batched.client.post("/predict", json={"instances": [1]}).status_code == 200
+
+
+def test_batched_errors_map_per_contract(tmp_path: Path) -> None:
+    with predictor_server(tmp_path, "BatchedSum") as server:
+        r = server.client.post("/predict", json={"instances": [[-1.0, 0.0]]})
+        assert (r.status_code, r.json()["code"]) == (500, "predictor_error")
+        r = server.client.post("/invocations", json=[[-1.0, 0.0]])
+        assert (r.status_code, r.json()["code"]) == (500, "predictor_error")
+        tensor = {"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [-1, 0]}
+        r = server.client.post("/v2/models/model/infer", json={"inputs": [tensor]})
+        assert r.status_code == 500
+        assert isinstance(r.json()["error"], str)

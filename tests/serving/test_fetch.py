@@ -1,0 +1,48 @@
+"""s3:// model URIs: a SageMaker-style model.tar.gz fetched with boto3 from moto's S3 server."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from endpointkit.serving import load_predictor
+
+
+@pytest.fixture
+def s3_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    moto_server = pytest.importorskip("moto.server", reason="pip install 'moto[server]'")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": url,
+        }.items():
+            monkeypatch.setenv(key, value)
+        yield url
+    finally:
+        server.stop()
+
+
+def test_s3_model_tarball_is_fetched_and_unpacked(s3_url: str, tmp_path: Path) -> None:
+    import boto3
+
+    script = b"def model_fn(d):\n    return 7\ndef predict_fn(x, m):\n    return [m for _ in x]\n"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("code/inference.py")
+        info.size = len(script)
+        tar.addfile(info, io.BytesIO(script))
+    s3 = boto3.client("s3", endpoint_url=s3_url)
+    s3.create_bucket(Bucket="models")
+    s3.put_object(Bucket="models", Key="churn/v1/model.tar.gz", Body=buf.getvalue())
+    predictor = load_predictor("s3://models/churn/v1")
+    assert predictor.predict([1, 2]) == [7, 7]

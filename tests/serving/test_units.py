@@ -1,0 +1,195 @@
+"""Unit tests: settings precedence, content negotiation, codecs, metrics, and the ASGI app
+through httpx's ASGITransport (no process)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from endpointkit.serving import codecs
+from endpointkit.serving.app import ServingApp
+from endpointkit.serving.errors import BadRequest, NotAcceptable
+from endpointkit.serving.metrics import Metrics
+from endpointkit.serving.reqlog import RequestLog
+from endpointkit.serving.settings import Settings
+
+from .predictors import Sum
+
+
+def test_settings_defaults_and_precedence() -> None:
+    s = Settings.from_env({})
+    assert (s.port, s.model_dir, s.health_route, s.predict_route) == (
+        8080,
+        "/opt/ml/model",
+        "/health",
+        "/predict",
+    )
+    assert s.sagemaker_max_bytes == 6 * 1024 * 1024
+    assert s.vertex_max_bytes == 1_572_864
+    assert s.grace_s == 25.0
+    assert s.request_log == "sampled"
+    s = Settings.from_env({"SAGEMAKER_BIND_TO_PORT": "9000", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "10"})
+    assert s.port == 9000
+    assert s.sagemaker_max_bytes == 10 * 1024 * 1024
+    s = Settings.from_env(
+        {"AIP_HTTP_PORT": "7000", "ENDPOINTKIT_PORT": "7001", "AIP_STORAGE_URI": "gs://b/m"}
+    )
+    assert s.port == 7001
+    assert s.model_dir == "gs://b/m"
+    s = Settings.from_env(
+        {"AIP_PREDICT_ROUTE": "v1/x:predict", "SAGEMAKER_BATCH_STRATEGY": "SingleRecord"}
+    )
+    assert s.predict_route == "/v1/x:predict"
+    assert s.batch_strategy == "SINGLE_RECORD"
+    with pytest.raises(ValueError, match="ENDPOINTKIT_REQUEST_LOG"):
+        Settings.from_env({"ENDPOINTKIT_REQUEST_LOG": "loud"})
+    with pytest.raises(ValueError, match="ENDPOINTKIT_PORT must be an integer"):
+        Settings.from_env({"ENDPOINTKIT_PORT": "x"})
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "application/json"),
+        ("*/*", "application/json"),
+        ("text/csv", "text/csv"),
+        ("text/*", "text/csv"),
+        ("application/x-npy;q=0.2, text/csv;q=0.9", "text/csv"),
+        ("image/png, application/json", "application/json"),
+    ],
+)
+def test_negotiate(accept: str | None, expected: str) -> None:
+    assert codecs.negotiate(accept, codecs.BUILTIN_TYPES, "application/json") == expected
+
+
+def test_negotiate_refuses() -> None:
+    with pytest.raises(NotAcceptable):
+        codecs.negotiate("image/png, text/csv;q=0", codecs.BUILTIN_TYPES, "application/json")
+
+
+def test_codecs_roundtrip() -> None:
+    arr = np.arange(4.0).reshape(2, 2)
+    assert codecs.decode(codecs.encode(arr, codecs.CSV), codecs.CSV).tolist() == arr.tolist()
+    buf = codecs.encode(arr, codecs.NPY)
+    assert np.load(io.BytesIO(buf)).tolist() == arr.tolist()
+    assert codecs.encode(np.float16([1.5]), codecs.JSON) == b"[1.5]"
+    assert codecs.encode([["a,b", 'q"']], codecs.CSV) == b'"a,b","q"""\n'
+    assert codecs.decode(b"a,b\n", codecs.CSV) == [["a", "b"]]
+    with pytest.raises(BadRequest):
+        codecs.decode(b"{", codecs.JSON)
+
+
+def test_metrics_render() -> None:
+    m = Metrics("v1")
+    m.observe("invocations", 200, 0.002)
+    m.observe("invocations", 200, 0.2)
+    m.batch_sizes.observe(3)
+    text = m.render().decode()
+    assert 'endpointkit_requests_total{worker="' in text
+    assert 'route="invocations",status="200"} 2' in text
+    assert 'le="0.0025"} 1' in text
+    assert 'le="+Inf"} 2' in text
+    assert "endpointkit_batch_size_count" in text
+
+
+def test_request_log_levels() -> None:
+    stream = io.BytesIO()
+    log = RequestLog("errors", 1.0, "v", stream)
+    log.request("r1", "POST", "/p", 200, 0.001, 1, 1)
+    log.request("r2", "POST", "/p", 500, 0.001, 1, 1)
+    assert b'"r1"' not in stream.getvalue()
+    assert b'"r2"' in stream.getvalue()
+    assert b'"version":"v"' in stream.getvalue()
+    assert not RequestLog("off", 1.0, None, stream).wants(500)
+    assert RequestLog("all", 0.0, None, stream).wants(200)
+    assert RequestLog("sampled", 1.0, None, stream).wants(200)
+    assert not RequestLog("sampled", 0.0, None, stream).wants(200)
+
+
+def test_asgi_app_in_process() -> None:
+    settings = Settings.from_env({"ENDPOINTKIT_REQUEST_LOG": "off"})
+    sum_model = Sum()
+    sum_model.load("")
+    app = ServingApp(settings, predictor=sum_model)
+
+    async def run() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/ping")).status_code == 200
+            r = await client.post("/predict", json={"instances": [[1, 2], [3]]})
+            assert r.json() == {"predictions": [3.0, 3.0]}
+            r = await client.post("/invocations", json={"instances": [[1]]})
+            assert r.json() == {"predictions": [1.0]}
+            assert (await client.head("/ping")).status_code == 200
+
+    asyncio.run(run())
+    app.runtime.close()
+
+
+def test_main_rejects_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    from endpointkit.serving.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train"])  # SageMaker training images get "train": this image only serves
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["--port", "not-a-number"])
+    assert "invalid int value" in capsys.readouterr().err
+
+
+def test_main_reports_bad_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from endpointkit.serving.__main__ import main
+
+    monkeypatch.setenv("ENDPOINTKIT_REQUEST_LOG", "loud")
+    assert main([]) == 2
+    assert "ENDPOINTKIT_REQUEST_LOG" in capsys.readouterr().err
+
+
+def test_executor_moves_tiny_predictors_inline_and_back() -> None:
+    from endpointkit.serving.batching import Executor
+
+    slow = {"on": False}
+
+    def fn(x: int) -> int:
+        if slow["on"]:
+            time.sleep(0.003)
+        return x + 1
+
+    async def run() -> Executor:
+        ex = Executor(None)
+        for i in range(32):  # measured in the thread
+            assert await ex.call(fn, i) == i + 1
+        assert ex.inline  # eligible: now on trial inline
+        slow["on"] = True  # it starts blocking: two slow trial calls send it back
+        for i in range(2):
+            assert await ex.call(fn, i) == i + 1
+        assert not ex.inline
+        assert not ex.auto
+        ex.shutdown()
+        return ex
+
+    asyncio.run(run())
+
+
+def test_executor_keeps_sleepers_in_the_thread() -> None:
+    from endpointkit.serving.batching import Executor
+
+    def sleeper(x: int) -> int:
+        time.sleep(0.006)  # no CPU, long wall: waits on something
+        return x
+
+    async def run() -> None:
+        ex = Executor(None)
+        for i in range(32):
+            await ex.call(sleeper, i)
+        assert not ex.inline
+        ex.shutdown()
+
+    asyncio.run(run())
