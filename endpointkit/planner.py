@@ -15,7 +15,7 @@ from endpointkit.adapters.base import Backend
 from endpointkit.adapters.registry import get_backend
 from endpointkit.endpoint import DEFAULT_TIMEOUT_S, Endpoint
 from endpointkit.errors import NotFound, ValidationError
-from endpointkit.progress import Progress
+from endpointkit.progress import Progress, progress_display
 from endpointkit.spec import EndpointSpec, EndpointState, Shadow, Status, TrafficSplit, VersionSpec
 
 __all__ = ["Action", "Plan", "apply", "destroy", "plan", "plan_destroy"]
@@ -105,6 +105,9 @@ def _live(backend: Backend, name: str) -> EndpointState | None:
         return backend.get(name)
     except NotFound:
         return None
+
+
+_BUSY = (Status.CREATING, Status.UPDATING, Status.DELETING)
 
 
 def plan(spec: EndpointSpec, backend: Backend | str | None = None) -> Plan:
@@ -254,6 +257,16 @@ def apply(
     else:
         the_plan = spec_or_plan
         target = backend if isinstance(backend, Backend) else get_backend(the_plan.backend)
+    busy = the_plan.current is not None and the_plan.current.status in _BUSY
+    if busy and spec is not None:
+        # An earlier apply was interrupted while a change was still running: let it finish,
+        # then plan again from where it ended.
+        with progress_display(progress, "waiting for the previous change") as callback:
+            if the_plan.current is not None and the_plan.current.status is Status.DELETING:
+                target.wait_deleted(the_plan.endpoint, timeout=timeout)
+            else:
+                target.wait(the_plan.endpoint, timeout=timeout, progress=callback)
+        the_plan = plan(spec, target)
     handle = Endpoint(the_plan.endpoint, target)
     state: EndpointState | None = the_plan.current
     options: dict[str, Any] = {"timeout": timeout, "progress": progress}

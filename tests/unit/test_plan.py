@@ -148,3 +148,16 @@ def test_plan_json_shape(mock: MockBackend) -> None:
     assert data["changes"] == 1
     assert data["actions"][0]["action"] == "create"
     assert data["actions"][0]["version"] == "v1"
+
+
+def test_apply_waits_for_a_change_still_running_then_replans() -> None:
+    mock = MockBackend(transition_polls=5)
+    for name in ("v1", "v2"):
+        mock.register(name, answer(name))
+    apply(make_spec({"v1": 100}), mock)
+    mock.deploy("churn", make_spec({"v1": 50, "v2": 50}).version("v2"), 50)  # left running
+    assert mock.get("churn").status is Status.UPDATING
+    result = apply(make_spec({"v1": 50, "v2": 50}), mock)
+    assert result.state is not None
+    assert result.state.traffic.serving() == {"v1": 50, "v2": 50}
+    assert not result.plan  # the running change already got there
