@@ -1,0 +1,327 @@
+"""Local gateway overhead, and deploy-to-InService time (issue 4).
+
+Same run, same version process, interleaved rounds:
+- latency: one request at a time over a keep-alive connection, to the version server directly
+  (`POST /invocations`) and through the gateway (`POST /endpoints/NAME/invocations`); p50/p99.
+- throughput: `--concurrency` requests in flight for `--seconds`, both ways.
+Targets: gateway p50 at most 1.3x direct, gateway throughput at least 0.7x direct.
+- deploy: wall time of `Endpoint.deploy(...)` (returns once InService) for the example iris
+  model, with the gateway already running; target under 3 s.
+
+The load generator is a raw asyncio HTTP/1.1 client (the gateway's own upstream pool), so the
+client's cost does not hide the gateway's. Results go to benchmarks/results/gateway.md.
+
+Bytecode: a deploy starts a fresh interpreter that imports the model's libraries. Where
+PYTHONDONTWRITEBYTECODE is set and the environment holds no .pyc files (this project's dev
+container), every start compiles scikit-learn from source (~4 s on 2 cores). The benchmark
+therefore runs its processes with a private PYTHONPYCACHEPREFIX (the shared environment is
+not touched) and reports the first, cold deploy apart from the warm ones, as on a normal
+installation where pip has compiled the bytecode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+ROOT = Path(__file__).resolve().parents[2]
+BODY = b'{"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}'
+HEADERS = [(b"content-type", b"application/json"), (b"accept", b"application/json")]
+
+
+def _model_dirs(tmp: Path, kind: str) -> tuple[list[Path], str]:
+    """Two small model directories: the quickstart's iris models (trained now), or echo models
+    (no ML library: the gateway's overhead against the cheapest possible version)."""
+    if kind == "iris" and importlib.util.find_spec("sklearn") is not None:
+        spec = importlib.util.spec_from_file_location(
+            "quickstart_train", ROOT / "examples" / "quickstart" / "train.py"
+        )
+        if spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            module.train(tmp / "models")
+            return [tmp / "models" / "v1", tmp / "models" / "v2"], "iris (scikit-learn)"
+    dirs = []
+    for name in ("v1", "v2"):
+        folder = tmp / "models" / name
+        folder.mkdir(parents=True)
+        shutil.copy(ROOT / "tests" / "conformance" / "models" / "echo_predictor.py", folder)
+        (folder / "answer.txt").write_text(name)
+        (folder / "mode.txt").write_text("echo")
+        dirs.append(folder)
+    return dirs, "echo predictor"
+
+
+async def _latency(port: int, path: bytes, n: int) -> list[float]:
+    from endpointkit.adapters.local.upstream import Pool
+
+    pool = Pool(port)
+    samples = []
+    try:
+        for _ in range(n):
+            started = time.perf_counter()
+            status, _, _ = await pool.request(b"POST", path, HEADERS, BODY)
+            samples.append(time.perf_counter() - started)
+            if status != 200:
+                raise RuntimeError(f"benchmark request failed with {status}")
+    finally:
+        pool.close()
+    return samples
+
+
+async def _throughput(port: int, path: bytes, concurrency: int, seconds: float) -> float:
+    from endpointkit.adapters.local.upstream import Pool
+
+    pool = Pool(port)
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            status, _, _ = await pool.request(b"POST", path, HEADERS, BODY)
+            if status != 200:
+                raise RuntimeError(f"benchmark request failed with {status}")
+            done += 1
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        pool.close()
+    return done / (time.perf_counter() - started)
+
+
+def _run(coro: Any) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from endpointkit.adapters.local import LocalBackend
+    from endpointkit.endpoint import Endpoint
+    from endpointkit.spec import VersionSpec
+
+    tmp = Path(tempfile.mkdtemp(prefix="ek-bench-gateway-"))
+    if not args.keep_bytecode_env:
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    backend = LocalBackend(home=tmp / "home")
+    try:
+        (v1_dir, v2_dir), model = _model_dirs(tmp, args.model)
+        predictor = None if model.startswith("iris") else "echo_predictor:Echo"
+        started = time.perf_counter()
+        backend.ensure_gateway()
+        gateway_start = time.perf_counter() - started
+        started = time.perf_counter()
+        ep = Endpoint.create(
+            "bench", VersionSpec(name="v1", model=str(v1_dir), predictor=predictor), backend=backend
+        )
+        create_s = time.perf_counter() - started
+        deploys: list[float] = []
+        process_ready: list[float] = []
+        for i in range(args.deploys + 1):
+            name = f"v{i + 2}"
+            started = time.perf_counter()
+            ep.deploy(
+                VersionSpec(name=name, model=str(v2_dir), predictor=predictor, env={"RUN": str(i)}),
+                traffic=0,
+            )
+            deploys.append(time.perf_counter() - started)
+            process_ready.append(_process_ready_s(ep.history(), name))
+            ep.undeploy(name)
+        floors = [_import_floor(model) for _ in range(3)]
+        version = ep.status().version("v1")
+        assert version is not None
+        direct_port = int(version.details["port"])
+        gateway_port = int(backend.gateway_url().rsplit(":", 1)[1])
+        direct_path = b"/invocations"
+        gateway_path = b"/endpoints/bench/invocations"
+        # Warm both paths (connections, caches), then interleave rounds.
+        _run(_latency(direct_port, direct_path, 200))
+        _run(_latency(gateway_port, gateway_path, 200))
+        gateway_pid = backend.store.gateway().pid
+        version_pid = int(version.details["pid"])
+        lat: dict[str, list[float]] = {"direct": [], "gateway": []}
+        tput: dict[str, list[float]] = {"direct": [], "gateway": []}
+        # CPU seconds the gateway and the version process spent on the gateway path's
+        # throughput rounds, and how many requests those rounds served.
+        cpu = {"gateway": 0.0, "version": 0.0, "requests": 0.0}
+        per_round = max(1, args.requests // args.rounds)
+        for _ in range(args.rounds):
+            lat["direct"] += _run(_latency(direct_port, direct_path, per_round))
+            lat["gateway"] += _run(_latency(gateway_port, gateway_path, per_round))
+            tput["direct"].append(
+                _run(_throughput(direct_port, direct_path, args.concurrency, args.seconds))
+            )
+            g0, v0 = _cpu_s(gateway_pid), _cpu_s(version_pid)
+            started = time.perf_counter()
+            rate = _run(_throughput(gateway_port, gateway_path, args.concurrency, args.seconds))
+            cpu["requests"] += rate * (time.perf_counter() - started)
+            cpu["gateway"] += _cpu_s(gateway_pid) - g0
+            cpu["version"] += _cpu_s(version_pid) - v0
+            tput["gateway"].append(rate)
+        ep.delete()
+        backend.wait_deleted("bench", timeout=60)
+    finally:
+        backend.stop_gateway()
+        backend.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    result: dict[str, Any] = {
+        "model": model,
+        "machine": f"{platform.machine()}, {_cpus()} CPUs, Python {platform.python_version()}",
+        "requests_per_path": len(lat["direct"]),
+        "concurrency": args.concurrency,
+        "p50_ms": {k: pct(v, 0.5) for k, v in lat.items()},
+        "p99_ms": {k: pct(v, 0.99) for k, v in lat.items()},
+        "throughput_rps": {k: statistics.median(v) for k, v in tput.items()},
+        "cpu_us_per_request": {
+            "gateway": cpu["gateway"] / max(1.0, cpu["requests"]) * 1e6,
+            "version": cpu["version"] / max(1.0, cpu["requests"]) * 1e6,
+        },
+        "gateway_start_s": gateway_start,
+        "create_s": create_s,
+        "first_deploy_s": deploys[0],
+        "import_floor_s": statistics.median(floors),
+        "process_ready_s": process_ready[1:],
+        "load_average": os.getloadavg(),
+        "deploy_to_in_service_s": deploys[1:],
+        "bytecode": "env as given"
+        if args.keep_bytecode_env
+        else "private PYTHONPYCACHEPREFIX (first deploy compiles, the rest reuse it)",
+    }
+    result["p50_ratio"] = result["p50_ms"]["gateway"] / result["p50_ms"]["direct"]
+    result["throughput_ratio"] = (
+        result["throughput_rps"]["gateway"] / result["throughput_rps"]["direct"]
+    )
+    return result
+
+
+def _cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a process (Linux /proc; 0.0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_ready_s(events: list[Any], version: str) -> float:
+    """The supervisor's own measure: process start to first healthy /ping (from history)."""
+    for event in reversed(events):
+        if event.kind == "deployed" and event.version == version:
+            match = re.search(r"process ready in ([0-9.]+) s", event.message)
+            if match:
+                return float(match.group(1))
+    return float("nan")
+
+
+def _import_floor(model: str) -> float:
+    """Seconds for a fresh interpreter to import the serving server and the model's library:
+    the part of a deploy that no supervisor can save."""
+    libs = "import endpointkit.serving.app, uvicorn"
+    if model.startswith("iris"):
+        libs += ", sklearn.linear_model, sklearn.ensemble, joblib"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", libs], check=True)
+    return time.perf_counter() - started
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def render(r: dict[str, Any]) -> str:
+    deploys = r["deploy_to_in_service_s"]
+    lines = [
+        "# Local gateway: overhead and deploy-to-InService",
+        "",
+        f"Model: {r['model']}. Machine: {r['machine']}. Same run, interleaved rounds; "
+        f"{r['requests_per_path']} sequential requests per path, throughput with "
+        f"{r['concurrency']} in flight.",
+        "",
+        "| path | p50 ms | p99 ms | throughput req/s |",
+        "|---|---:|---:|---:|",
+    ]
+    for path in ("direct", "gateway"):
+        lines.append(
+            f"| {path} | {r['p50_ms'][path]:.3f} | {r['p99_ms'][path]:.3f} | "
+            f"{r['throughput_rps'][path]:.0f} |"
+        )
+    lines += [
+        "",
+        f"- gateway p50 / direct p50: **{r['p50_ratio']:.2f}x** (target <= 1.3x)",
+        f"- gateway throughput / direct: **{r['throughput_ratio']:.2f}x** (target >= 0.7x)",
+        f"- CPU per request on the gateway path: gateway "
+        f"{r['cpu_us_per_request']['gateway']:.0f} us, version server "
+        f"{r['cpu_us_per_request']['version']:.0f} us (on 2 cores the load generator, the "
+        "gateway and the version server share the CPUs, which caps the throughput ratio)",
+        f"- gateway start (daemon up, ready): {r['gateway_start_s']:.2f} s",
+        f"- create (first version InService, cold: compiles bytecode): {r['create_s']:.2f} s",
+        f"- first deploy after create: {r['first_deploy_s']:.2f} s",
+        f"- deploy to InService, {len(deploys)} runs: median **{statistics.median(deploys):.2f} s**"
+        f", max {max(deploys):.2f} s (target < 3 s); of which a fresh interpreter importing the "
+        f"server and the model's library takes {r['import_floor_s']:.2f} s (median of 3), and "
+        f"the version process took {statistics.median(r['process_ready_s']):.2f} s from start "
+        f"to its first healthy answer: endpointkit's own share is "
+        f"{statistics.median(deploys) - statistics.median(r['process_ready_s']):.2f} s",
+        f"- machine load average (1, 5, 15 min) at the end: "
+        f"{', '.join(f'{x:.1f}' for x in r['load_average'])}",
+        f"- bytecode: {r['bytecode']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks gateway", description=__doc__)
+    parser.add_argument("--requests", type=int, default=3000, help="sequential requests per path")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per throughput round")
+    parser.add_argument("--deploys", type=int, default=5)
+    parser.add_argument("--model", choices=("iris", "echo"), default="iris")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--keep-bytecode-env",
+        action="store_true",
+        help="keep PYTHONDONTWRITEBYTECODE / PYTHONPYCACHEPREFIX as they are",
+    )
+    args = parser.parse_args(argv)
+    result = measure(args)
+    text = render(result)
+    print(text)
+    if not args.no_write:
+        RESULTS.mkdir(exist_ok=True)
+        suffix = "" if args.model == "iris" else f"-{args.model}"
+        (RESULTS / f"gateway{suffix}.md").write_text(text)
+        (RESULTS / f"gateway{suffix}.json").write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

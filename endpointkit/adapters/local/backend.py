@@ -1,0 +1,609 @@
+"""`LocalBackend`: the Backend contract on this machine.
+
+Writes desired state to SQLite (one transaction per change), then asks the gateway daemon to
+reconcile over its loopback control route; the daemon starts, health-checks, restarts and
+drains the version processes and records what happened. `get` and `history` read SQLite, so
+every process (CLI, notebook, daemon) sees the same endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from endpointkit.adapters.base import Backend, Capability, ProgressCallback
+from endpointkit.adapters.local.state import (
+    DRAINING,
+    STARTING,
+    EndpointRow,
+    GatewayRow,
+    Store,
+    default_home,
+)
+from endpointkit.errors import (
+    ModelError,
+    NotFound,
+    NotReady,
+    PermissionDenied,
+    Throttled,
+    Timeout,
+    Unavailable,
+    ValidationError,
+)
+from endpointkit.invocation import InvokeResult
+from endpointkit.spec import (
+    EndpointState,
+    Event,
+    Shadow,
+    Status,
+    TrafficSplit,
+    VersionSpec,
+    VersionState,
+)
+
+__all__ = ["LocalBackend"]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class LocalBackend(Backend):
+    """Real serving processes on this machine behind one gateway.
+
+    Settings: `home` (state folder; default `ENDPOINTKIT_HOME` or `./.endpointkit`), `host` and
+    `port` of the gateway (default 127.0.0.1 and a free port, remembered), `token` (bearer
+    token the gateway requires; default `ENDPOINTKIT_LOCAL_TOKEN`), `seed` (routing and shadow
+    sampling), `start_timeout` (seconds a version may take to answer its health check),
+    `health_interval` (seconds between health checks), `request_timeout` (seconds a version
+    may take to answer), `python` (interpreter for the gateway and the versions). The gateway
+    settings apply when this instance starts the gateway; a running one keeps its own until
+    `endpointkit local stop`. Extra methods: `set_rate_limit`, `gateway_status`,
+    `gateway_url`, `stop_gateway`.
+    """
+
+    name: ClassVar[str] = "local"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.SHADOW, Capability.TARGET_VERSION}
+    )
+    max_payload_bytes: ClassVar[int | None] = 6 * 1024 * 1024
+
+    def __init__(
+        self,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        seed: int | None = None,
+        start_timeout: float = 60.0,
+        health_interval: float = 1.0,
+        request_timeout: float = 60.0,
+        python: str | None = None,
+    ) -> None:
+        self.home = Path(home).absolute() if home is not None else default_home()
+        self.host = host
+        self.port = port
+        self.token = token if token is not None else os.environ.get("ENDPOINTKIT_LOCAL_TOKEN")
+        if host not in LOOPBACK and not self.token:
+            raise ValidationError(
+                f"the local gateway would listen on {host} without a bearer token.",
+                hint="Set token= (or ENDPOINTKIT_LOCAL_TOKEN), or keep host=127.0.0.1.",
+                backend="local",
+            )
+        self.seed = seed
+        self.start_timeout = start_timeout
+        self.health_interval = health_interval
+        self.request_timeout = request_timeout
+        self.python = python or sys.executable
+        self._store: Store | None = None
+        self._http: httpx.Client | None = None
+        self._ahttp: httpx.AsyncClient | None = None
+        self._ahttp_loop: asyncio.AbstractEventLoop | None = None
+        self._gateway: GatewayRow | None = None
+        self._daemon: subprocess.Popen[bytes] | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.home)
+        return self._store
+
+    def close(self) -> None:
+        """Close connections and the state database (the gateway keeps running)."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=httpx.Timeout(self.request_timeout + 5, connect=5))
+        return self._http
+
+    def gateway_url(self, *, start: bool = True) -> str:
+        """The gateway's base URL (starting the daemon if needed and `start`)."""
+        row = self.ensure_gateway() if start else self.store.gateway()
+        if row.url is None:
+            raise NotReady(
+                f"no local gateway runs for {self.home}.",
+                hint="Any endpointkit command on the local backend starts it.",
+                backend=self.name,
+            )
+        return row.url
+
+    def _alive(self, row: GatewayRow) -> bool:
+        if row.pid is None or row.url is None:
+            return False
+        try:
+            os.kill(row.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        try:
+            answer = self._client().get(f"{row.url}/-/health", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200 and answer.json().get("pid") == row.pid
+
+    def ensure_gateway(self, timeout: float | None = None) -> GatewayRow:
+        """Return the running gateway, starting the daemon (detached) if none runs; waits until
+        it has started the versions in state."""
+        if self._daemon is not None:
+            self._daemon.poll()  # reap a daemon that exited, so its pid reads as gone
+        row = self._gateway
+        if row is not None and row.pid is not None and _pid_alive(row.pid):
+            return row
+        row = self.store.gateway()
+        if not self._alive(row):
+            self._spawn_daemon()
+        limit = timeout if timeout is not None else self.start_timeout + 15
+        deadline = time.monotonic() + limit
+        delay = 0.02
+        while True:
+            row = self.store.gateway()
+            if row.ready and self._alive(row):
+                self._gateway = row
+                return row
+            daemon = self._daemon
+            if daemon is not None and daemon.poll() not in (None, 0):
+                from endpointkit.adapters.local.supervisor import log_tail
+
+                log = self.home / "logs" / "gateway.log"
+                self._daemon = None
+                raise Unavailable(
+                    f"the local gateway for {self.home} exited with code {daemon.returncode} "
+                    f"while starting. Last log lines:\n{log_tail(log)}",
+                    hint=f"Fix the cause (e.g. port {self.port} in use: choose another port=).",
+                    backend=self.name,
+                    operation="start gateway",
+                )
+            if time.monotonic() > deadline:
+                log = self.home / "logs" / "gateway.log"
+                raise Timeout(
+                    f"the local gateway for {self.home} did not start within {limit:g} s.",
+                    hint=f"See its log: {log}",
+                    backend=self.name,
+                    operation="start gateway",
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.2)
+
+    def _spawn_daemon(self) -> None:
+        log_dir = self.home / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if self.token:
+            env["ENDPOINTKIT_LOCAL_TOKEN"] = self.token
+        args = [
+            self.python,
+            "-m",
+            "endpointkit.adapters.local.daemon",
+            "--home",
+            str(self.home),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--start-timeout",
+            str(self.start_timeout),
+            "--health-interval",
+            str(self.health_interval),
+            "--request-timeout",
+            str(self.request_timeout),
+        ]
+        if self.seed is not None:
+            args += ["--seed", str(self.seed)]
+        with open(log_dir / "gateway.log", "ab") as log:
+            self._daemon = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # survives the CLI that started it
+                close_fds=True,
+            )
+
+    def _control(self, path: str, **query: str) -> Any:
+        """Call a control route on the gateway (starting it if needed; once more if it went
+        away meanwhile)."""
+        for attempt in (1, 2):
+            row = self.ensure_gateway()
+            try:
+                answer = self._client().post(
+                    f"{row.url}{path}",
+                    params=query,
+                    headers={"x-endpointkit-secret": row.secret or ""},
+                    timeout=30.0,
+                )
+            except httpx.HTTPError as exc:
+                self._gateway = None
+                if attempt == 2:
+                    raise Unavailable(
+                        f"cannot reach the local gateway at {row.url} for {path}: {exc}",
+                        hint="Check 'endpointkit local status' and its log in "
+                        f"{self.home / 'logs' / 'gateway.log'}.",
+                        backend=self.name,
+                    ) from None
+                continue
+            if answer.status_code != 200:
+                raise Unavailable(
+                    f"the local gateway answered {answer.status_code} to {path}: "
+                    f"{answer.text[:300]}",
+                    backend=self.name,
+                )
+            return answer.json()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def gateway_status(self) -> dict[str, Any]:
+        """The gateway's live view: pid, URL, and per endpoint and version the health,
+        in-flight, served, shadowed and error counts (starts the gateway if needed)."""
+        status: dict[str, Any] = self._control("/-/status")
+        return status
+
+    def stop_gateway(self, timeout: float = 30.0) -> None:
+        """Stop the gateway and every version process (state is kept; the next call restarts
+        them)."""
+        from endpointkit.adapters.local.commands import stop
+
+        self._gateway = None
+        stop(self.home, "quiet", timeout)
+
+    def _reconcile(self, name: str) -> EndpointState:
+        self._control("/-/reconcile", endpoint=name)
+        return self.get(name)
+
+    def _row(self, name: str, operation: str) -> EndpointRow:
+        row = self.store.endpoint(name)
+        if row is None:
+            raise self.not_found(name, operation)
+        return row
+
+    def wait(
+        self,
+        name: str,
+        *,
+        timeout: float = 1800.0,
+        progress: ProgressCallback | None = None,
+        poll_s: float = 0.02,
+        max_poll_s: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> EndpointState:
+        """`Backend.wait`, polling every 0.1 s at most: a poll is one local SQLite read, and a
+        cloud-sized backoff would add seconds to a deploy that takes one."""
+        return super().wait(
+            name,
+            timeout=timeout,
+            progress=progress,
+            poll_s=poll_s,
+            max_poll_s=max_poll_s,
+            sleep=sleep,
+        )
+
+    # -- primitives -------------------------------------------------------------------------------
+
+    def get(self, name: str) -> EndpointState:
+        return self._state(self._row(name, "get"))
+
+    def list_endpoints(self) -> list[EndpointState]:
+        return [self._state(row) for row in self.store.endpoints()]
+
+    def delete(self, name: str) -> None:
+        self._row(name, "delete")
+        self.store.mark_deleting(name)
+        self._control("/-/reconcile", endpoint=name)
+
+    def history(self, name: str) -> list[Event]:
+        if not self.store.has_history(name):
+            raise self.not_found(name, "history")
+        return self.store.events(name)
+
+    def _create(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> EndpointState:
+        self._check_model(version, name)
+        self.store.insert_endpoint(name, version, tags)
+        return self._reconcile(name)
+
+    def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
+        self._check_model(version, name)
+        self.store.add_version(name, version, traffic)
+        return self._reconcile(name)
+
+    def _undeploy(self, name: str, version: str, traffic: TrafficSplit) -> EndpointState:
+        self.store.remove_version(name, version, traffic)
+        return self._reconcile(name)
+
+    def _set_traffic(self, name: str, traffic: TrafficSplit) -> EndpointState:
+        self.store.set_traffic(name, traffic)
+        return self._reconcile(name)
+
+    def _set_shadow(self, name: str, shadow: Shadow | None) -> EndpointState:
+        self.store.set_shadow(name, shadow)
+        return self._reconcile(name)
+
+    def set_rate_limit(
+        self, name: str, requests_per_second: float | None, burst: float | None = None
+    ) -> EndpointState:
+        """Limit `name` to `requests_per_second` (token bucket with `burst`); None removes it.
+        Requests over the limit get 429 with Retry-After in their protocol's error shape."""
+        self._row(name, "set_rate_limit")
+        if requests_per_second is not None and requests_per_second <= 0:
+            raise ValidationError(
+                f"requests_per_second must be above 0, got {requests_per_second}",
+                endpoint=name,
+            )
+        limit = (
+            None
+            if requests_per_second is None
+            else {"rps": float(requests_per_second), "burst": float(burst or requests_per_second)}
+        )
+        self.store.set_rate_limit(name, limit)
+        return self._reconcile(name)
+
+    def _invoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+        timeout: float | None,
+    ) -> InvokeResult:
+        url = f"{self.gateway_url()}/endpoints/{name}/predict"
+        headers = self._invoke_headers(content_type, accept, version, custom_attributes)
+        try:
+            answer = self._client().post(
+                url, content=body, headers=headers, timeout=timeout or self.request_timeout + 5
+            )
+        except httpx.TimeoutException:
+            raise Timeout(
+                f"endpoint {name!r} did not answer within {timeout or self.request_timeout:g} s.",
+                backend=self.name,
+                operation="invoke",
+                endpoint=name,
+                version=version,
+            ) from None
+        except httpx.HTTPError as exc:
+            self._gateway = None
+            raise Unavailable(
+                f"cannot reach the local gateway for {name!r}: {exc}",
+                backend=self.name,
+                operation="invoke",
+                endpoint=name,
+            ) from None
+        return self._result(name, version, answer.status_code, answer.headers, answer.content)
+
+    async def ainvoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str = "application/json",
+        accept: str | None = None,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        timeout: float | None = None,
+    ) -> InvokeResult:
+        """`invoke` over a pooled async HTTP client."""
+        if version is not None and Capability.TARGET_VERSION not in self.capabilities:
+            raise self._unsupported(Capability.TARGET_VERSION, "invoke", name)
+        self._check_payload(name, body)
+        base = self._gateway.url if self._gateway is not None else None
+        if base is None:  # may start the daemon: keep the event loop free meanwhile
+            base = await asyncio.to_thread(self.gateway_url)
+        url = f"{base}/endpoints/{name}/predict"
+        loop = asyncio.get_running_loop()
+        if self._ahttp is None or self._ahttp_loop is not loop:
+            # an AsyncClient belongs to one event loop (asyncio.run makes a new one each time)
+            self._ahttp = httpx.AsyncClient(timeout=httpx.Timeout(self.request_timeout + 5))
+            self._ahttp_loop = loop
+        headers = self._invoke_headers(content_type, accept, version, custom_attributes)
+        try:
+            answer = await self._ahttp.post(
+                url, content=body, headers=headers, timeout=timeout or httpx.USE_CLIENT_DEFAULT
+            )
+        except httpx.TimeoutException:
+            raise Timeout(
+                f"endpoint {name!r} did not answer within {timeout or self.request_timeout:g} s.",
+                backend=self.name,
+                operation="invoke",
+                endpoint=name,
+            ) from None
+        except httpx.HTTPError as exc:
+            raise Unavailable(
+                f"cannot reach the local gateway for {name!r}: {exc}",
+                backend=self.name,
+                operation="invoke",
+                endpoint=name,
+            ) from None
+        return self._result(name, version, answer.status_code, answer.headers, answer.content)
+
+    async def aclose(self) -> None:
+        if self._ahttp is not None:
+            await self._ahttp.aclose()
+            self._ahttp = None
+        self.close()
+
+    def _invoke_headers(
+        self,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+    ) -> dict[str, str]:
+        headers = {"content-type": content_type}
+        if accept:
+            headers["accept"] = accept
+        if version:
+            headers["x-endpointkit-version"] = version
+        if custom_attributes is not None:
+            headers["x-amzn-sagemaker-custom-attributes"] = custom_attributes
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _result(
+        self,
+        name: str,
+        version: str | None,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> InvokeResult:
+        served = headers.get("x-endpointkit-version")
+        if status < 400:
+            return InvokeResult(
+                body=body,
+                content_type=headers.get("content-type", "application/octet-stream"),
+                version=served,
+                custom_attributes=headers.get("x-amzn-sagemaker-custom-attributes"),
+                headers=dict(headers),
+            )
+        context: dict[str, Any] = {
+            "backend": self.name,
+            "operation": "invoke",
+            "endpoint": name,
+            "version": served or version,
+        }
+        code = headers.get("x-endpointkit-error")
+        if code is None:  # the model's own answer
+            raise ModelError(
+                f"version {served!r} of {name!r} answered {status}: "
+                f"{body[:300].decode('utf-8', 'replace')}",
+                status=status,
+                body=body,
+                provider_code=str(status),
+                **context,
+            )
+        try:
+            message = str(httpx.Response(status, content=body).json().get("error", code))
+        except ValueError:
+            message = code
+        context["provider_code"] = code
+        if code in ("endpoint_not_found", "version_not_found"):
+            raise NotFound(message, **context)
+        if code == "rate_limited":
+            raise Throttled(message, **context)
+        if code == "unauthorized":
+            raise PermissionDenied(message, **context)
+        if code == "no_traffic":
+            raise NotReady(message, **context)
+        if code == "timeout":
+            raise Timeout(message, **context)
+        raise Unavailable(message, **context)
+
+    # -- conversions ------------------------------------------------------------------------------
+
+    def _check_model(self, version: VersionSpec, endpoint: str) -> None:
+        model = version.model
+        if model is None or model.startswith(("s3://", "gs://")):
+            return  # remote artifacts: the serving server fetches them (or says which extra)
+        path = Path(model.removeprefix("file://"))
+        if not path.exists():
+            raise ValidationError(
+                f"model directory {str(path)!r} of version {version.name!r} does not exist.",
+                hint="Give an existing local folder, a file:// URI, or an s3:// / gs:// URI.",
+                backend=self.name,
+                operation="deploy",
+                endpoint=endpoint,
+                version=version.name,
+            )
+
+    def _state(self, row: EndpointRow) -> EndpointState:
+        versions = []
+        for v in row.versions:
+            status = (
+                Status.CREATING
+                if v.phase == STARTING
+                else Status.DELETING
+                if v.phase == DRAINING
+                else Status.IN_SERVICE
+            )
+            versions.append(
+                VersionState(
+                    name=v.name,
+                    spec_hash=v.spec_hash,
+                    status=status,
+                    spec=v.spec,
+                    replicas=v.spec.resources.min_replicas,
+                    created_at=_dt(v.created_at),
+                    details={
+                        "phase": v.phase,
+                        "pid": v.pid,
+                        "port": v.port,
+                        "healthy": v.healthy,
+                        "restarts": v.restarts,
+                        "log": v.log_path,
+                    },
+                )
+            )
+        gateway = self.store.gateway()
+        details: dict[str, Any] = {"tags": dict(row.tags), "home": str(self.home)}
+        if row.log_hint:
+            details["log_hint"] = row.log_hint
+        if row.rate_limit:
+            details["rate_limit"] = dict(row.rate_limit)
+        # Only versions that finished deploying are reported: a version still starting or
+        # draining is visible in details["pending"] until it settles.
+        live = [v for v in versions if v.details["phase"] not in (STARTING, DRAINING)]
+        pending = [v.name for v in versions if v.details["phase"] in (STARTING, DRAINING)]
+        if pending:
+            details["pending"] = pending
+        return EndpointState(
+            name=row.name,
+            backend=self.name,
+            status=row.status,
+            raw_status=row.status.value,
+            versions=live,
+            traffic=row.traffic,
+            shadow=row.shadow,
+            failure_reason=row.failure_reason,
+            created_at=_dt(row.created_at),
+            updated_at=_dt(row.updated_at),
+            url=f"{gateway.url}/endpoints/{row.name}/invocations" if gateway.url else None,
+            details=details,
+        )
+
+
+def _dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True

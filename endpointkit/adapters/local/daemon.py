@@ -1,0 +1,404 @@
+"""The gateway daemon: one long-lived process per state folder, router and supervisor at once.
+
+`python -m endpointkit.adapters.local.daemon --home DIR` (started on demand by LocalBackend).
+It holds an exclusive lock on `DIR/gateway.lock` for its lifetime, so at most one runs per
+folder; records its pid, port and a control secret in the state database; starts every
+version in state; and reconciles an endpoint whenever a caller asks (`POST /-/reconcile`).
+SIGTERM or `POST /-/stop` stops the versions (draining them) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
+from endpointkit.adapters.local.httpserver import HttpServer
+from endpointkit.adapters.local.state import DRAINING, READY, STARTING, Store
+from endpointkit.adapters.local.supervisor import VersionProcess
+from endpointkit.spec import Status
+
+__all__ = ["Daemon", "main"]
+
+
+class Daemon:
+    """Reconciles processes and routes with the state database."""
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        host: str,
+        port: int,
+        token: str | None,
+        seed: int | None,
+        start_timeout: float,
+        health_interval: float,
+        request_timeout: float,
+        python: str,
+    ) -> None:
+        self.home = home
+        self.store = Store(home)
+        self.host = host
+        self.port = port
+        self.secret = secrets.token_hex(16)
+        self.router = Router(seed)
+        self.gateway = Gateway(
+            self.router,
+            secret=self.secret,
+            token=token,
+            request_timeout=request_timeout,
+            control=self.control,
+            status=self.health,
+        )
+        self.gateway.on_upstream_failure = self._upstream_failed
+        self.start_timeout = start_timeout
+        self.health_interval = health_interval
+        self.python = python
+        self.procs: dict[tuple[str, str], VersionProcess] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.deleting: set[str] = set()  # endpoints being torn down (one task each)
+        self.draining: set[tuple[str, str]] = set()  # versions being drained (one task each)
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.ready = False
+        self.started_at = time.time()
+        self.stop_event = asyncio.Event()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        self._kill_stale()
+        self._spawn_task(self._start_all())
+        self._spawn_task(self._sweep())
+
+    async def _sweep(self, every: float = 1.0) -> None:
+        """Reconcile endpoints left mid-change: a caller that wrote state and was killed
+        before telling the daemon (the change is in state, so it is carried out anyway)."""
+        while True:
+            await asyncio.sleep(every)
+            if not self.store.path.exists():
+                # The state folder was deleted under us (e.g. a test's temporary folder): no
+                # one can reach or stop this gateway any more, so it stops itself.
+                print(f"{self.store.path} is gone; stopping", file=sys.stderr, flush=True)
+                self.stop_event.set()
+                return
+            try:
+                for row in self.store.endpoints():
+                    unsettled = row.status in (Status.CREATING, Status.UPDATING, Status.DELETING)
+                    if unsettled and not self._lock(row.name).locked():
+                        await self.reconcile(row.name)
+            except Exception as exc:  # keep sweeping; a bad row must not stop the daemon
+                print(f"sweep failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+    async def _start_all(self) -> None:
+        for row in self.store.endpoints():
+            await self.reconcile(row.name)
+        pending = [p.settled.wait() for p in self.procs.values()]
+        if pending:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*pending), self.start_timeout + 5)
+        self.ready = True
+        self.store.set_gateway_ready(os.getpid())
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(
+            *(proc.stop(drain=True, grace=10) for proc in self.procs.values()),
+            return_exceptions=True,
+        )
+        await self.gateway.drain_shadows()
+        with contextlib.suppress(sqlite3.Error):  # the state folder may be gone
+            self.store.clear_gateway(os.getpid())
+
+    def _kill_stale(self) -> None:
+        """Version processes a killed daemon left behind (no PR_SET_PDEATHSIG off Linux)."""
+        for row in self.store.endpoints():
+            for version in row.versions:
+                if version.pid is None or version.port is None:
+                    continue
+                try:
+                    cmdline = Path(f"/proc/{version.pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"endpointkit.serving" in cmdline and f"{version.port}".encode() in cmdline:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(version.pid, signal.SIGKILL)
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _upstream_failed(self, endpoint: str, version: str) -> None:
+        proc = self.procs.get((endpoint, version))
+        if proc is not None:
+            proc.poke.set()
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True, "pid": os.getpid(), "ready": self.ready, "port": self.port}
+
+    # -- control routes ---------------------------------------------------------------------------
+
+    async def control(self, path: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
+        if path == "/-/reconcile":
+            name = query.get("endpoint")
+            names = [name] if name else [row.name for row in self.store.endpoints()]
+            for each in names:
+                await self.reconcile(each)
+            return 200, {"ok": True}
+        if path == "/-/status":
+            return 200, self.status()
+        if path == "/-/stop":
+            self.stop_event.set()
+            return 200, {"ok": True, "stopping": True}
+        return 404, {"error": f"no control route {path}"}
+
+    def status(self) -> dict[str, Any]:
+        routes = self.router.stats()
+        for (endpoint, version), proc in self.procs.items():
+            info = routes.setdefault(endpoint, {"versions": {}})["versions"].setdefault(version, {})
+            info.update({"pid": proc.pid, "restarts": proc.restarts, "log": str(proc.log_path)})
+        return {
+            "pid": os.getpid(),
+            "host": self.host,
+            "port": self.port,
+            "url": f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '::') else self.host}:"
+            f"{self.port}",
+            "home": str(self.home),
+            "started_at": self.started_at,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "ready": self.ready,
+            "auth": self.gateway.token is not None,
+            "endpoints": routes,
+        }
+
+    # -- reconcile --------------------------------------------------------------------------------
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        lock = self.locks.get(name)
+        if lock is None:
+            lock = self.locks[name] = asyncio.Lock()
+        return lock
+
+    async def reconcile(self, name: str) -> None:
+        """Make processes and routes match the stored endpoint. Quick: long work runs in tasks."""
+        async with self._lock(name):
+            row = self.store.endpoint(name)
+            if row is None or row.status is Status.DELETING:
+                self.router.routes.pop(name, None)  # new requests: 404 from now on
+                doomed = [p for (ep, _), p in self.procs.items() if ep == name]
+                if (doomed or row is not None) and name not in self.deleting:
+                    self.deleting.add(name)
+                    self._spawn_task(self._delete(name, doomed, row is not None))
+                return
+            route = self.router.route(name)
+            wanted = {v.name: v for v in row.versions}
+            for version in row.versions:
+                key = (name, version.name)
+                upstream = route.upstream(version.name)
+                if version.phase in (STARTING, READY):
+                    if key not in self.procs:
+                        self._start(name, version.spec, upstream)
+                elif version.phase == DRAINING:
+                    upstream.draining = True
+                    proc = self.procs.get(key)
+                    if proc is None:
+                        self.store.drop_version(name, version.name)
+                        route.upstreams.pop(version.name, None)
+                    elif key not in self.draining:
+                        self.draining.add(key)
+                        self._spawn_task(self._drain(name, version.name, proc))
+            for (ep, version_name), proc in list(self.procs.items()):
+                if (
+                    ep == name
+                    and version_name not in wanted
+                    and (ep, version_name) not in (self.draining)
+                ):
+                    self.draining.add((ep, version_name))
+                    self._spawn_task(self._drain(name, version_name, proc))
+            ready = {v.name for v in row.versions if v.phase == READY}
+            route.traffic = [(v, w) for v, w in row.traffic.serving().items() if v in ready]
+            route.shadow = (
+                (row.shadow.version, row.shadow.sample_percent)
+                if row.shadow is not None and row.shadow.version in ready
+                else None
+            )
+            limit = row.rate_limit
+            if limit is None:
+                route.bucket = None
+            elif (
+                route.bucket is None
+                or route.bucket.rate != limit["rps"]
+                or route.bucket.burst != max(1.0, limit["burst"])
+            ):
+                route.bucket = TokenBucket(limit["rps"], limit["burst"])
+            self._settle(name)
+
+    def _settle(self, name: str) -> None:
+        row = self.store.endpoint(name)
+        if row is None or row.status not in (Status.CREATING, Status.UPDATING):
+            return
+        if any(v.phase in (STARTING, DRAINING) for v in row.versions):
+            return
+        self.store.settle(name, row.generation)
+
+    def _start(self, name: str, spec: Any, upstream: Any) -> None:
+        key = (name, spec.name)
+
+        async def on_ready(first: bool) -> None:
+            row = self.store.endpoint(name)
+            version = row.version(spec.name) if row is not None else None
+            if version is not None and version.phase == STARTING:
+                self.store.commit_deploy(name, spec.name, proc.start_seconds)
+            elif version is not None and first:
+                # Ready in state but new here: this gateway started it again (after a stop or
+                # a crash of the previous gateway).
+                self.store.set_health(
+                    name,
+                    spec.name,
+                    True,
+                    event=(
+                        "restarted",
+                        f"version {spec.name} started again by gateway pid {os.getpid()} "
+                        f"(ready in {proc.start_seconds:.2f} s)",
+                    ),
+                )
+            await self.reconcile(name)
+
+        async def on_failed(reason: str, log_path: str) -> None:
+            self.procs.pop(key, None)
+            upstream.draining = True
+            self.store.fail_deploy(name, spec.name, reason, log_path)
+            route = self.router.routes.get(name)
+            if route is not None:
+                route.upstreams.pop(spec.name, None)
+            await self.reconcile(name)
+
+        proc = VersionProcess(
+            endpoint=name,
+            spec=spec,
+            upstream=upstream,
+            store=self.store,
+            home=self.home,
+            python=self.python,
+            start_timeout=self.start_timeout,
+            health_interval=self.health_interval,
+            on_ready=on_ready,
+            on_failed=on_failed,
+        )
+        self.procs[key] = proc
+        proc.start()
+
+    async def _drain(self, name: str, version: str, proc: VersionProcess) -> None:
+        try:
+            await proc.stop(drain=True)
+        finally:
+            self.draining.discard((name, version))
+        self.procs.pop((name, version), None)
+        route = self.router.routes.get(name)
+        if route is not None:
+            route.upstreams.pop(version, None)
+        row = self.store.endpoint(name)
+        if row is not None and row.version(version) is not None:
+            self.store.drop_version(name, version)
+        await self.reconcile(name)
+
+    async def _delete(self, name: str, procs: list[VersionProcess], finish: bool) -> None:
+        try:
+            await asyncio.gather(*(p.stop(drain=True) for p in procs), return_exceptions=True)
+            for key in [k for k in self.procs if k[0] == name]:
+                self.procs.pop(key, None)
+            if finish:
+                self.store.finish_delete(name)
+        finally:
+            self.deleting.discard(name)
+
+
+# -- process entry point ------------------------------------------------------------------------
+
+
+def _bind(host: str, port: int, remembered: int | None) -> socket.socket:
+    for candidate in ([port] if port else []) + ([remembered] if remembered else []) + [0]:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, candidate))
+        except OSError:
+            sock.close()
+            if candidate == port and port:
+                raise
+            continue
+        sock.listen(2048)
+        sock.set_inheritable(False)
+        return sock
+    raise OSError(f"cannot bind {host}")  # unreachable: port 0 always binds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m endpointkit.adapters.local.daemon")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--start-timeout", type=float, default=60.0)
+    parser.add_argument("--health-interval", type=float, default=1.0)
+    parser.add_argument("--request-timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    home = Path(args.home)
+    home.mkdir(parents=True, exist_ok=True)
+    lock = open(home / "gateway.lock", "a+")  # noqa: SIM115 - held for the process lifetime
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"a gateway already runs for {home}", file=sys.stderr)
+        return 0
+    store = Store(home)
+    sock = _bind(args.host, args.port, store.gateway().port)
+    port = int(sock.getsockname()[1])
+    daemon = Daemon(
+        home,
+        host=args.host,
+        port=port,
+        token=os.environ.pop("ENDPOINTKIT_LOCAL_TOKEN", None) or None,
+        seed=args.seed,
+        start_timeout=args.start_timeout,
+        health_interval=args.health_interval,
+        request_timeout=args.request_timeout,
+        python=sys.executable,
+    )
+    store.set_gateway(pid=os.getpid(), host=args.host, port=port, secret=daemon.secret)
+    store.close()
+    print(f"endpointkit gateway pid {os.getpid()} on {args.host}:{port} for {home}", flush=True)
+    try:
+        import uvloop
+
+        uvloop.run(_serve(daemon, sock))
+    except ImportError:
+        asyncio.run(_serve(daemon, sock))
+    return 0
+
+
+async def _serve(daemon: Daemon, sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.stop_event.set)
+    server = HttpServer(daemon.gateway.handle)
+    await daemon.startup()
+    await server.start(sock)
+    await daemon.stop_event.wait()
+    await server.shutdown()
+    await daemon.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

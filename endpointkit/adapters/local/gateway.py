@@ -1,0 +1,636 @@
+"""The gateway's data plane: routes each request to a version process.
+
+It speaks three front doors on one port and translates errors into each one's own shape:
+
+- SageMaker runtime: `POST /endpoints/{name}/invocations` (Target-Variant, custom attributes,
+  `x-Amzn-Invoked-Production-Variant`, model errors as 424 `ModelError`);
+- Vertex AI: `POST /v1/projects/{p}/locations/{l}/endpoints/{name}:predict` and `:rawPredict`
+  (`deployedModelId` in the answer, `X-Vertex-AI-Deployed-Model-Id` to pin a version);
+- plain: `POST /endpoints/{name}/predict` (pin with `X-Endpointkit-Version`), which is also what
+  `LocalBackend.invoke` uses.
+
+Routing is weighted random over the healthy versions that have traffic (seeded for tests),
+optionally sticky by a request header; a shadow gets a sampled copy of live requests whose
+answer is discarded. No framework on the hot path: `Gateway.handle` takes and returns plain
+values (served by httpserver.py in the daemon, or as an ASGI app), JSON through orjson.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import random
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from endpointkit.adapters.local.upstream import Pool, UpstreamError, UpstreamTimeout
+
+__all__ = ["Gateway", "Route", "Router", "TokenBucket", "Upstream"]
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+Response = tuple[int, Headers, bytes]
+ControlHandler = Callable[[str, dict[str, str], bytes], Awaitable[tuple[int, Any]]]
+
+JSON = b"application/json"
+SAGEMAKER, VERTEX, VERTEX_RAW, PLAIN = "sagemaker", "vertex", "vertex-raw", "plain"
+# Request headers passed through to the version server (lower-case, as ASGI gives them).
+FORWARD = frozenset(
+    {
+        b"content-type",
+        b"accept",
+        b"x-amzn-sagemaker-custom-attributes",
+        b"x-amzn-sagemaker-inference-id",
+        b"x-request-id",
+    }
+)
+VERTEX_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    415: "INVALID_ARGUMENT",
+    422: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+SAGEMAKER_ERROR = {
+    400: "ValidationError",
+    401: "UnrecognizedClientException",
+    404: "ValidationError",
+    413: "ValidationError",
+    429: "ThrottlingException",
+    503: "ServiceUnavailable",
+    504: "ServiceUnavailable",
+}
+
+
+class TokenBucket:
+    """`rate` requests per second on average, bursts up to `burst`."""
+
+    __slots__ = ("burst", "last", "rate", "tokens")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = max(1.0, burst)
+        self.tokens = self.burst
+        self.last = time.monotonic()
+
+    def take(self) -> float:
+        """0.0 if a request may pass now, else the seconds until one may."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate if self.rate > 0 else 60.0
+
+
+class Upstream:
+    """One version process as the router sees it: where it listens, its health, counters."""
+
+    __slots__ = ("draining", "errors", "healthy", "inflight", "name", "pool", "served", "shadowed")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pool: Pool | None = None
+        self.healthy = False
+        self.draining = False
+        self.inflight = 0
+        self.served = 0
+        self.shadowed = 0
+        self.errors = 0
+
+    def set_port(self, port: int | None) -> None:
+        if self.pool is not None:
+            if port == self.pool.port:
+                return
+            self.pool.close()
+        self.pool = Pool(port) if port is not None else None
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "port": self.pool.port if self.pool else None,
+            "healthy": self.healthy,
+            "draining": self.draining,
+            "inflight": self.inflight,
+            "served": self.served,
+            "shadowed": self.shadowed,
+            "errors": self.errors,
+        }
+
+
+class Route:
+    """One endpoint's routing table."""
+
+    __slots__ = ("bucket", "name", "shadow", "traffic", "upstreams")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.traffic: list[tuple[str, int]] = []
+        self.upstreams: dict[str, Upstream] = {}
+        self.shadow: tuple[str, int] | None = None
+        self.bucket: TokenBucket | None = None
+
+    def upstream(self, version: str) -> Upstream:
+        found = self.upstreams.get(version)
+        if found is None:
+            found = self.upstreams[version] = Upstream(version)
+        return found
+
+
+class NoRoute(Exception):
+    """The request cannot be routed: `status`, `code` and a message for the caller."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class Router:
+    """Every endpoint's routing table; changed only by the daemon, read per request."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.routes: dict[str, Route] = {}
+        self.random = random.Random(seed)
+
+    def route(self, endpoint: str) -> Route:
+        found = self.routes.get(endpoint)
+        if found is None:
+            found = self.routes[endpoint] = Route(endpoint)
+        return found
+
+    def pick(self, route: Route, target: str | None, sticky: bytes | None) -> Upstream:
+        """The version for one request: the target if given, else by weight among the healthy
+        versions with traffic (the shares of unhealthy ones go to the rest in proportion)."""
+        if target is not None:
+            upstream = route.upstreams.get(target)
+            if upstream is None or upstream.draining:
+                raise NoRoute(
+                    404,
+                    "version_not_found",
+                    f"version {target!r} is not deployed on endpoint {route.name!r} "
+                    f"(deployed: {', '.join(sorted(route.upstreams)) or 'none'}).",
+                )
+            if not upstream.healthy or upstream.pool is None:
+                raise NoRoute(
+                    503,
+                    "version_unhealthy",
+                    f"version {target!r} of endpoint {route.name!r} is not healthy right now; "
+                    "retry shortly or check 'endpointkit local status'.",
+                )
+            return upstream
+        candidates: list[tuple[Upstream, int]] = []
+        total = 0
+        for version, weight in route.traffic:
+            upstream = route.upstreams.get(version)
+            if upstream is not None and upstream.healthy and upstream.pool is not None:
+                candidates.append((upstream, weight))
+                total += weight
+        if not candidates:
+            if not route.traffic:
+                raise NoRoute(
+                    503,
+                    "no_traffic",
+                    f"endpoint {route.name!r} has no traffic split: no version serves requests. "
+                    f"Give a version traffic ('endpointkit traffic {route.name} v1=100').",
+                )
+            raise NoRoute(
+                503,
+                "no_healthy_version",
+                f"no healthy version of endpoint {route.name!r} can serve this request "
+                f"(versions with traffic: {', '.join(v for v, _ in route.traffic)}); the "
+                "supervisor is restarting them. Check 'endpointkit local status' and the "
+                "version logs.",
+            )
+        if len(candidates) == 1:
+            return candidates[0][0]
+        if sticky is not None:
+            point = (zlib.crc32(sticky) % 10_000) / 10_000 * total
+        else:
+            point = self.random.random() * total
+        for upstream, weight in candidates:
+            point -= weight
+            if point < 0:
+                return upstream
+        return candidates[-1][0]
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            name: {
+                "traffic": dict(route.traffic),
+                "shadow": list(route.shadow) if route.shadow else None,
+                "versions": {v: u.stats() for v, u in route.upstreams.items()},
+            }
+            for name, route in self.routes.items()
+        }
+
+
+def _header(headers: Headers, name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def _parse(path: str) -> tuple[str, str] | None:
+    """(protocol, endpoint) for a data-plane path, or None."""
+    if path.startswith("/endpoints/"):
+        rest = path[len("/endpoints/") :]
+        name, _, tail = rest.partition("/")
+        if tail == "invocations":
+            return SAGEMAKER, name
+        if tail == "predict":
+            return PLAIN, name
+        return None
+    if path.startswith(("/v1/", "/v1beta1/")):
+        parts = path.split("/")
+        # ['', 'v1', 'projects', p, 'locations', l, 'endpoints', 'name:predict']
+        if (
+            len(parts) == 8
+            and parts[2] == "projects"
+            and parts[4] == "locations"
+            and parts[6] == "endpoints"
+        ):
+            name, _, verb = parts[7].partition(":")
+            if verb == "predict":
+                return VERTEX, name
+            if verb == "rawPredict":
+                return VERTEX_RAW, name
+    return None
+
+
+class Gateway:
+    """The ASGI app. `control` handles `/-/...` routes once the secret is checked."""
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        secret: str,
+        token: str | None = None,
+        sticky_header: str | None = "x-endpointkit-session",
+        request_timeout: float = 60.0,
+        control: ControlHandler | None = None,
+        status: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.router = router
+        self.secret = secret.encode()
+        self.token = token.encode() if token else None
+        self.sticky = sticky_header.lower().encode() if sticky_header else None
+        self.timeout = request_timeout
+        self.control = control
+        self.status = status
+        self.on_upstream_failure: Callable[[str, str], None] | None = None
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry (for in-process use, e.g. httpx.ASGITransport); the daemon serves
+        `handle` directly through its own HTTP server."""
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _read_body(receive)
+        status, headers, out = await self.handle(
+            scope["method"], scope["path"], scope.get("query_string", b""), scope["headers"], body
+        )
+        headers.append((b"content-length", str(len(out)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
+
+    async def handle(
+        self, method: str, path: str, query: bytes, headers: Headers, body: bytes
+    ) -> Response:
+        """One request -> (status, headers, body). Header names are lower-case bytes."""
+        parsed = _parse(path)
+        if parsed is None:
+            if path.startswith("/-/"):
+                return await self._control(path, query, headers, body)
+            if path in ("/ping", "/healthz"):
+                return 200, [(b"content-type", JSON)], b'{"status":"ok"}'
+            return (
+                404,
+                [(b"content-type", JSON)],
+                orjson.dumps({"error": f"no route {method} {path}", "code": "no_route"}),
+            )
+        proto, name = parsed
+        if method != "POST":
+            return self._fail(proto, 405, "method_not_allowed", f"{path} accepts POST")
+        if self.token is not None and not self._authorized(headers):
+            return self._fail(
+                proto,
+                401,
+                "unauthorized",
+                "missing or wrong bearer token: send 'Authorization: Bearer <token>' (the token "
+                "the gateway was started with, ENDPOINTKIT_LOCAL_TOKEN).",
+                extra=[(b"www-authenticate", b'Bearer realm="endpointkit"')],
+            )
+        route = self.router.routes.get(name)
+        if route is None:
+            if proto == SAGEMAKER:
+                message = f"Endpoint {name} of account local not found."
+            else:
+                message = (
+                    f"endpoint {name!r} not found on the local backend; run "
+                    "'endpointkit list' to see endpoints."
+                )
+            return self._fail(proto, 404, "endpoint_not_found", message)
+        bucket = route.bucket
+        if bucket is not None:
+            wait = bucket.take()
+            if wait > 0:
+                retry_after = str(max(1, int(wait + 0.999))).encode()
+                return self._fail(
+                    proto,
+                    429,
+                    "rate_limited",
+                    f"endpoint {name!r} is over its rate limit ({bucket.rate:g} requests/s, "
+                    f"burst {bucket.burst:g}); retry after {retry_after.decode()} s.",
+                    extra=[(b"retry-after", retry_after)],
+                )
+        if proto == SAGEMAKER:
+            target = _header(headers, b"x-amzn-sagemaker-target-variant")
+        elif proto == PLAIN:
+            target = _header(headers, b"x-endpointkit-version")
+        else:
+            target = _header(headers, b"x-vertex-ai-deployed-model-id")
+        sticky = _header(headers, self.sticky) if self.sticky else None
+        forward = [(k, v) for k, v in headers if k in FORWARD]
+        if proto in (PLAIN, VERTEX):
+            # `curl -d '{"instances": ...}'` sends a form content type: JSON is what it means.
+            ctype = _header(headers, b"content-type")
+            if ctype is None or ctype.startswith(b"application/x-www-form-urlencoded"):
+                forward = [(k, v) for k, v in forward if k != b"content-type"]
+                forward.append((b"content-type", JSON))
+        tried: set[str] = set()
+        while True:
+            try:
+                upstream = self.router.pick(route, target.decode() if target else None, sticky)
+            except NoRoute as exc:
+                return self._fail(proto, exc.status, exc.code, exc.message)
+            if upstream.name in tried:
+                return self._fail(
+                    proto,
+                    503,
+                    "no_healthy_version",
+                    f"no version of endpoint {name!r} could be reached; the supervisor is "
+                    "restarting it. Retry shortly.",
+                )
+            tried.add(upstream.name)
+            pool = upstream.pool
+            if pool is None:  # pick() only returns versions with a pool
+                continue
+            upstream.inflight += 1
+            try:
+                status, out_headers, out_body = await pool.request(
+                    b"POST", b"/invocations", forward, body, self.timeout
+                )
+            except UpstreamError as exc:
+                upstream.errors += 1
+                upstream.healthy = False  # the supervisor's next check decides when it is back
+                if self.on_upstream_failure is not None:
+                    self.on_upstream_failure(name, upstream.name)
+                if exc.sent or target is not None:
+                    return self._fail(
+                        proto,
+                        502,
+                        "version_unreachable",
+                        f"version {upstream.name!r} of endpoint {name!r} failed while answering: "
+                        f"{exc}",
+                        version=upstream.name,
+                    )
+                continue  # nothing reached it: route to another version
+            except UpstreamTimeout:
+                upstream.errors += 1
+                return self._fail(
+                    proto,
+                    504,
+                    "timeout",
+                    f"version {upstream.name!r} of endpoint {name!r} did not answer within "
+                    f"{self.timeout:g} s.",
+                    version=upstream.name,
+                )
+            finally:
+                upstream.inflight -= 1
+            break
+        upstream.served += 1
+        if route.shadow is not None:
+            self._mirror(route, forward, body)
+        return self._answer(proto, name, upstream.name, status, out_headers, out_body)
+
+    def _authorized(self, headers: Headers) -> bool:
+        assert self.token is not None
+        value = _header(headers, b"authorization") or b""
+        scheme, _, credential = value.partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credential.strip(), self.token)
+
+    def _mirror(self, route: Route, forward: Headers, body: bytes) -> None:
+        assert route.shadow is not None
+        version, percent = route.shadow
+        if self.router.random.random() * 100 >= percent:
+            return
+        upstream = route.upstreams.get(version)
+        if upstream is None or not upstream.healthy or upstream.pool is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._shadow_send(upstream, forward, body))
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _shadow_send(self, upstream: Upstream, forward: Headers, body: bytes) -> None:
+        pool = upstream.pool
+        if pool is None:
+            return
+        upstream.inflight += 1
+        try:
+            status, _, _ = await pool.request(b"POST", b"/invocations", forward, body, self.timeout)
+        except (UpstreamError, UpstreamTimeout):
+            upstream.errors += 1
+            return
+        finally:
+            upstream.inflight -= 1
+        upstream.shadowed += 1
+        if status >= 400:
+            upstream.errors += 1
+
+    def _answer(
+        self,
+        proto: str,
+        endpoint: str,
+        version: str,
+        status: int,
+        headers: Headers,
+        body: bytes,
+    ) -> Response:
+        ctype = _header(headers, b"content-type") or JSON
+        vbytes = version.encode()
+        if status >= 400:
+            return self._model_error(proto, endpoint, version, status, ctype, body)
+        if proto == SAGEMAKER:
+            out = [(b"content-type", ctype), (b"x-amzn-invoked-production-variant", vbytes)]
+            attrs = _header(headers, b"x-amzn-sagemaker-custom-attributes")
+            if attrs is not None:
+                out.append((b"x-amzn-sagemaker-custom-attributes", attrs))
+            return 200, out, body
+        if proto == VERTEX:
+            try:
+                payload = orjson.loads(body)
+                predictions = payload["predictions"] if isinstance(payload, dict) else payload
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                return self._fail(
+                    proto,
+                    500,
+                    "bad_model_answer",
+                    f"version {version!r} answered without a 'predictions' list.",
+                    version=version,
+                )
+            answer = {
+                "predictions": predictions,
+                "deployedModelId": version,
+                "model": f"projects/local/locations/local/models/{endpoint}",
+                "modelDisplayName": version,
+                "modelVersionId": version,
+            }
+            return (
+                200,
+                [(b"content-type", JSON), (b"x-vertex-ai-deployed-model-id", vbytes)],
+                orjson.dumps(answer),
+            )
+        out = [(b"content-type", ctype), (b"x-endpointkit-version", vbytes)]
+        if proto == VERTEX_RAW:
+            out.append((b"x-vertex-ai-deployed-model-id", vbytes))
+            out.append((b"x-vertex-ai-endpoint-id", endpoint.encode()))
+        attrs = _header(headers, b"x-amzn-sagemaker-custom-attributes")
+        if attrs is not None:
+            out.append((b"x-amzn-sagemaker-custom-attributes", attrs))
+        return 200, out, body
+
+    def _model_error(
+        self,
+        proto: str,
+        endpoint: str,
+        version: str,
+        status: int,
+        ctype: bytes,
+        body: bytes,
+    ) -> Response:
+        text = body[:4000].decode("utf-8", "replace")
+        vbytes = version.encode()
+        if proto == SAGEMAKER:
+            kind = "client" if status < 500 else "server"
+            payload = {
+                "ErrorCode": f"{kind.upper()}_ERROR_FROM_MODEL",
+                "Message": f"Received {kind} error ({status}) from {version} with message "
+                f'"{text}". See the version log (endpointkit local status {endpoint}) for more '
+                "information.",
+                "OriginalStatusCode": status,
+                "OriginalMessage": text,
+                "LogStreamArn": f"local:{endpoint}/{version}",
+            }
+            return (
+                424,
+                [
+                    (b"content-type", JSON),
+                    (b"x-amzn-errortype", b"ModelError"),
+                    (b"x-amzn-invoked-production-variant", vbytes),
+                ],
+                orjson.dumps(payload),
+            )
+        if proto == VERTEX:
+            return self._fail(
+                proto,
+                status,
+                "model_error",
+                f"version {version!r} answered {status}: {text}",
+                version=version,
+            )
+        out = [(b"content-type", ctype), (b"x-endpointkit-version", vbytes)]
+        if proto == VERTEX_RAW:
+            out.append((b"x-vertex-ai-deployed-model-id", vbytes))
+        return status, out, body
+
+    def _fail(
+        self,
+        proto: str,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        version: str | None = None,
+        extra: Headers | None = None,
+    ) -> Response:
+        """An error raised by the gateway itself, in the protocol's own shape."""
+        headers: Headers = [(b"content-type", JSON), (b"x-endpointkit-error", code.encode())]
+        if proto == SAGEMAKER:
+            kind = SAGEMAKER_ERROR.get(status, "InternalFailure" if status >= 500 else "Error")
+            headers.append((b"x-amzn-errortype", kind.encode()))
+            body = orjson.dumps({"message": message})
+        elif proto in (VERTEX, VERTEX_RAW):
+            canonical = VERTEX_STATUS.get(status, "INTERNAL" if status >= 500 else "UNKNOWN")
+            body = orjson.dumps(
+                {"error": {"code": status, "message": message, "status": canonical}}
+            )
+        else:
+            body = orjson.dumps({"error": message, "code": code})
+        if version is not None:
+            headers.append((b"x-endpointkit-version", version.encode()))
+        if extra:
+            headers += extra
+        return status, headers, body
+
+    # -- control --------------------------------------------------------------------------------
+
+    async def _control(self, path: str, query: bytes, headers: Headers, body: bytes) -> Response:
+        json_type = [(b"content-type", JSON)]
+        if path == "/-/health":
+            info = self.status() if self.status is not None else {}
+            return 200, json_type, orjson.dumps(info)
+        secret = _header(headers, b"x-endpointkit-secret") or b""
+        if not hmac.compare_digest(secret, self.secret):
+            return 403, json_type, b'{"error":"control routes need the gateway\'s secret"}'
+        if self.control is None:
+            return 404, json_type, b'{"error":"no control routes"}'
+        params = {}
+        for pair in query.decode("latin-1").split("&"):
+            if "=" in pair:
+                key, _, value = pair.partition("=")
+                params[key] = value
+        try:
+            status, payload = await self.control(path, params, body)
+        except Exception as exc:
+            status, payload = 500, {"error": f"{type(exc).__name__}: {exc}"}
+        return status, json_type, orjson.dumps(payload)
+
+    async def drain_shadows(self) -> None:
+        """Wait for shadow copies still in flight (at shutdown)."""
+        if self._shadow_tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait(set(self._shadow_tasks), timeout=5)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body
+    parts = [body]
+    while message.get("more_body", False):
+        message = await receive()
+        parts.append(message.get("body", b""))
+    return b"".join(parts)

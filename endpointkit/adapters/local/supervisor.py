@@ -1,0 +1,376 @@
+"""Version processes: start the real serving server, watch its health, restart it with backoff,
+drain it on undeploy.
+
+Each version runs `python -m endpointkit.serving` (the container's own server) on a free
+loopback port, as a child of the gateway daemon. A version is ready only when `GET /ping`
+answers 200. On Linux the child gets SIGTERM if the daemon dies (PR_SET_PDEATHSIG), so a killed
+gateway leaves no orphans; the next daemon starts the versions again from state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+
+from endpointkit.adapters.local.upstream import Pool, UpstreamError, UpstreamTimeout
+
+if TYPE_CHECKING:
+    from endpointkit.adapters.local.gateway import Upstream
+    from endpointkit.adapters.local.state import Store
+    from endpointkit.spec import VersionSpec
+
+__all__ = ["VersionProcess", "free_port", "log_tail"]
+
+PR_SET_PDEATHSIG = 1
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def log_tail(path: str | Path, lines: int = 15) -> str:
+    """The last `lines` lines of a log file ('' if unreadable)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 16_384))
+            data = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _model_dir(spec: VersionSpec, home: Path) -> str:
+    if spec.model is None:
+        empty = home / "empty-model"
+        empty.mkdir(exist_ok=True)
+        return str(empty)
+    return spec.model.removeprefix("file://") if spec.model.startswith("file://") else spec.model
+
+
+class StartFailed(Exception):
+    """The process did not become healthy; the message says why (with its last log lines)."""
+
+
+class VersionProcess:
+    """One version's process, kept running until `stop`.
+
+    `on_ready(first)` is awaited each time the process becomes healthy (first=True the first
+    time); `on_failed(reason, log_path)` once if the very first start fails.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        spec: VersionSpec,
+        upstream: Upstream,
+        store: Store,
+        home: Path,
+        python: str,
+        start_timeout: float,
+        health_interval: float,
+        on_ready: Callable[[bool], Awaitable[None]],
+        on_failed: Callable[[str, str], Awaitable[None]],
+    ) -> None:
+        self.endpoint = endpoint
+        self.spec = spec
+        self.upstream = upstream
+        self.store = store
+        self.home = home
+        self.python = python
+        self.start_timeout = start_timeout
+        self.health_interval = health_interval
+        self.on_ready = on_ready
+        self.on_failed = on_failed
+        log_dir = home / "logs" / endpoint
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{spec.name}.log"
+        self.proc: asyncio.subprocess.Process | None = None
+        self.port: int | None = None
+        self.stopping = False
+        self.restarts = 0
+        self.settled = asyncio.Event()  # set after the first start succeeded or failed
+        self.poke = asyncio.Event()  # the gateway saw a failure: check health now
+        self.task: asyncio.Task[None] | None = None
+        self.spawned_at = 0.0
+        self.start_seconds = 0.0  # process start to first healthy answer, last start
+
+    def _stopped(self) -> bool:
+        return self.stopping  # a call, so type checkers don't narrow it across awaits
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        first = True
+        while not self.stopping:
+            try:
+                await self._spawn()
+                await self._wait_healthy()
+            except StartFailed as exc:
+                await self._kill()
+                if first:
+                    self.settled.set()
+                    await self.on_failed(str(exc), str(self.log_path))
+                    return
+                failures += 1
+                delay = min(30.0, 0.5 * 2**failures)
+                self.store.set_health(
+                    self.endpoint,
+                    self.spec.name,
+                    False,
+                    event=("health", f"restart failed ({exc}); next try in {delay:g} s"),
+                )
+                await self._sleep(delay)
+                continue
+            self.upstream.set_port(self.port)
+            self.upstream.healthy = True
+            self.start_seconds = time.monotonic() - self.spawned_at
+            if first:
+                first = False
+                self.settled.set()
+                await self.on_ready(True)
+            else:
+                self.restarts += 1
+                self.store.set_health(
+                    self.endpoint,
+                    self.spec.name,
+                    True,
+                    event=("restarted", f"version {self.spec.name} restarted (#{self.restarts})"),
+                    restarted=True,
+                )
+                await self.on_ready(False)
+            healthy_since = time.monotonic()
+            code = await self._watch()
+            if self._stopped():
+                return
+            if time.monotonic() - healthy_since > 60:
+                failures = 0
+            failures += 1
+            delay = min(30.0, 0.25 * 2 ** (failures - 1))
+            self.upstream.healthy = False
+            self.store.set_health(
+                self.endpoint,
+                self.spec.name,
+                False,
+                event=(
+                    "health",
+                    f"version {self.spec.name} process exited with code {code}; taken out of "
+                    f"routing, restarting in {delay:g} s. Log: {self.log_path}",
+                ),
+            )
+            await self._sleep(delay)
+
+    async def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    async def _spawn(self) -> None:
+        self.spawned_at = time.monotonic()
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINTKIT_", "AIP_"))}
+        env["ENDPOINTKIT_REQUEST_LOG"] = "errors"
+        env.update(self.spec.effective_env())
+        env["ENDPOINTKIT_VERSION"] = self.spec.name
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- starting {self.spec.name} on port {self.port}\n".encode())
+            log.flush()
+            self.proc = await asyncio.create_subprocess_exec(
+                self.python,
+                "-m",
+                "endpointkit.serving",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--model-dir",
+                _model_dir(self.spec, self.home),
+                "--workers",
+                str(self.spec.resources.min_replicas),  # replicas -> worker processes
+                "--grace",
+                "20",
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        self.store.set_process(
+            self.endpoint,
+            self.spec.name,
+            pid=self.proc.pid,
+            port=self.port,
+            log_path=str(self.log_path),
+        )
+
+    async def _ping(self, pool: Pool, timeout: float) -> tuple[int, bytes]:
+        status, _, body = await pool.request(b"GET", b"/ping", [], b"", timeout)
+        return status, body
+
+    async def _wait_healthy(self) -> None:
+        assert self.proc is not None
+        assert self.port is not None
+        pool = Pool(self.port)
+        deadline = time.monotonic() + self.start_timeout
+        delay = 0.02
+        try:
+            while True:
+                if self.stopping:
+                    raise StartFailed("stopped while starting")
+                if self.proc.returncode is not None:
+                    raise StartFailed(
+                        f"version {self.spec.name!r} exited with code {self.proc.returncode} "
+                        f"before answering its health check. Last log lines:\n"
+                        f"{log_tail(self.log_path)}"
+                    )
+                with contextlib.suppress(UpstreamError, UpstreamTimeout):
+                    status, body = await self._ping(pool, 2.0)
+                    if status == 200:
+                        return
+                    reason = _load_failure(body)
+                    if reason is not None:
+                        raise StartFailed(
+                            f"version {self.spec.name!r} failed to start: {reason}. Last log "
+                            f"lines:\n{log_tail(self.log_path)}"
+                        )
+                if time.monotonic() > deadline:
+                    raise StartFailed(
+                        f"version {self.spec.name!r} did not answer its health check within "
+                        f"{self.start_timeout:g} s. Last log lines:\n{log_tail(self.log_path)}"
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 0.05)
+        finally:
+            pool.close()
+
+    async def _watch(self) -> int | None:
+        """Health-check until the process exits (returns its code) or `stop` is called."""
+        assert self.proc is not None
+        assert self.port is not None
+        proc = self.proc
+        pool = Pool(self.port)
+        exited = asyncio.ensure_future(proc.wait())
+        misses = 0
+        try:
+            while not self.stopping:
+                poked = asyncio.ensure_future(self.poke.wait())
+                await asyncio.wait(
+                    {exited, poked}, timeout=self.health_interval, return_when="FIRST_COMPLETED"
+                )
+                poked.cancel()
+                self.poke.clear()
+                if exited.done():
+                    return proc.returncode
+                if self._stopped():
+                    return None
+                try:
+                    status, _ = await self._ping(pool, 2.0)
+                    ok = status == 200
+                except (UpstreamError, UpstreamTimeout):
+                    ok = False
+                if ok:
+                    misses = 0
+                    if not self.upstream.healthy and not self.upstream.draining:
+                        self.upstream.healthy = True
+                        self.store.set_health(
+                            self.endpoint,
+                            self.spec.name,
+                            True,
+                            event=("health", f"version {self.spec.name} is healthy again"),
+                        )
+                    continue
+                if proc.returncode is not None or exited.done():
+                    continue
+                misses += 1
+                if misses >= 2 and self.upstream.healthy:
+                    self.upstream.healthy = False
+                    self.store.set_health(
+                        self.endpoint,
+                        self.spec.name,
+                        False,
+                        event=(
+                            "health",
+                            f"version {self.spec.name} stopped answering health checks; taken "
+                            "out of routing until it recovers",
+                        ),
+                    )
+            return None
+        finally:
+            pool.close()
+            if not exited.done():
+                exited.cancel()
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    async def stop(self, *, drain: bool = True, grace: float = 30.0) -> None:
+        """Stop routing to it, let in-flight requests finish (`drain`), then SIGTERM the process
+        (SIGKILL after 10 s)."""
+        self.upstream.draining = True
+        if drain:
+            deadline = time.monotonic() + grace
+            while self.upstream.inflight > 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        self.upstream.healthy = False
+        self.stopping = True
+        self.poke.set()
+        await self._kill(term_first=True)
+        if self.task is not None and not self.task.done():
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self.task, 5)
+        if self.upstream.pool is not None:
+            self.upstream.pool.close()
+
+    async def _kill(self, *, term_first: bool = False) -> None:
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM if term_first else signal.SIGKILL)
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+
+def _load_failure(body: bytes) -> str | None:
+    """The serving server's reason when its model failed to load (a 503 /ping body)."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(payload, dict) and payload.get("code") == "model_load_failed":
+        return str(payload.get("error") or "the model failed to load")
+    return None
