@@ -104,7 +104,7 @@ def export_sagemaker(
     from endpointkit.adapters.sagemaker._naming import model_name
 
     ep = _resource_id(spec.name)
-    tags = {**spec.tags, **MANAGED_TAGS, "endpointkit-endpoint": spec.name}
+    tags = {**spec.tags, **MANAGED_TAGS, "endpointkit:endpoint": spec.name}
     models: dict[str, Any] = {}
     for version in spec.versions:
         env = {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name}
@@ -118,8 +118,8 @@ def export_sagemaker(
             },
             "tags": {
                 **tags,
-                "endpointkit-version": version.name,
-                "endpointkit-spec-hash": version.spec_hash,
+                "endpointkit:version": version.name,
+                "endpointkit:spec-hash": version.spec_hash,
             },
         }
     split = spec.traffic_split

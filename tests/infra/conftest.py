@@ -117,16 +117,14 @@ def terraform(tmp_path: Path, terraform_env: dict[str, str]) -> Terraform:
     return Terraform(workdir, dict(terraform_env))
 
 
-@pytest.fixture
-def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def omit_empty_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto gap: DescribeEndpointConfig returns "DataCaptureConfig": {} and DescribeModel
+    "VpcConfig": {} when none was set; real SageMaker omits them. The aws provider reads an
+    empty block as a change that forces replacement, so every plan would show a diff. Omit
+    empty blocks from those answers, as the service does."""
     from moto.core.responses import ActionResult
     from moto.sagemaker.responses import SageMakerResponse
-    from moto.server import ThreadedMotoServer
 
-    # moto gap: DescribeEndpointConfig returns "DataCaptureConfig": {} and DescribeModel
-    # "VpcConfig": {} when none was set; real SageMaker omits them. The aws provider reads an
-    # empty block as a change that forces replacement, so every plan would show a diff. Omit
-    # empty blocks from those answers, as the service does.
     def omit_empty(describe: Any) -> Any:
         def wrapper(self: SageMakerResponse) -> ActionResult:
             result = describe(self)
@@ -137,6 +135,14 @@ def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
     for name in ("describe_endpoint_config", "describe_model"):
         monkeypatch.setattr(SageMakerResponse, name, omit_empty(getattr(SageMakerResponse, name)))
+
+
+@pytest.fixture
+def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Plain moto (no gap fillers): enough for Terraform-only tests."""
+    from moto.server import ThreadedMotoServer
+
+    omit_empty_blocks(monkeypatch)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -144,6 +150,20 @@ def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fake_sagemaker(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
+    """moto with its gaps filled and real serving processes (tests/fakes/sagemaker.py), for
+    tests where Terraform and endpointkit act on the same endpoint."""
+    from tests.fakes.sagemaker import shared_fake
+
+    omit_empty_blocks(monkeypatch)
+    return shared_fake(request.config, tmp_path_factory.mktemp("fake-sagemaker"))
 
 
 def aws_provider(moto_url: str) -> dict[str, Any]:

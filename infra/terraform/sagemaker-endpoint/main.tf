@@ -1,5 +1,6 @@
 locals {
-  tags = merge(var.tags, { "managed-by" = "endpointkit", "endpointkit-endpoint" = var.name })
+  # endpointkit manages what carries these two tags (and never touches anything else).
+  tags = merge(var.tags, { "managed-by" = "endpointkit", "endpointkit:endpoint" = var.name })
   # Model names follow endpointkit's scheme <endpoint>-<version>-<12 hex digest>, so that
   # endpointkit recognises and manages the versions Terraform created.
   all_versions = concat(var.versions, var.shadow == null ? [] : [var.shadow])
@@ -20,7 +21,7 @@ resource "aws_sagemaker_model" "version" {
     environment    = merge(each.value.environment, { ENDPOINTKIT_VERSION = each.key })
   }
 
-  tags = merge(local.tags, { "endpointkit-version" = each.key })
+  tags = merge(local.tags, { "endpointkit:version" = each.key })
 }
 
 resource "aws_sagemaker_endpoint_configuration" "this" {
@@ -102,6 +103,27 @@ resource "aws_appautoscaling_policy" "invocations" {
     scale_out_cooldown = var.autoscaling.scale_out_cooldown
     predefined_metric_specification {
       predefined_metric_type = "SageMakerVariantInvocationsPerInstance"
+    }
+  }
+}
+
+# On destroy, endpointkit removes the versions and configs it added after Terraform created the
+# endpoint (Terraform does not know them), so nothing is left behind.
+resource "terraform_data" "endpointkit_cleanup" {
+  count = var.endpointkit_manages_traffic && var.endpointkit_cleanup ? 1 : 0
+  triggers_replace = {
+    endpoint = local.endpoint.name
+    command  = var.endpointkit_command
+    settings = jsonencode(var.endpointkit_settings)
+  }
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "${self.triggers_replace.command} tf destroy"
+    environment = {
+      ENDPOINTKIT_ENDPOINT = self.triggers_replace.endpoint
+      ENDPOINTKIT_BACKEND  = "sagemaker"
+      ENDPOINTKIT_SETTINGS = self.triggers_replace.settings
     }
   }
 }

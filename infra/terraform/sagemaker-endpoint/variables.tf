@@ -70,3 +70,21 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "endpointkit_cleanup" {
+  description = "On destroy, run `endpointkit tf destroy` to remove versions endpointkit added (needs endpointkit where Terraform runs)."
+  type        = bool
+  default     = true
+}
+
+variable "endpointkit_command" {
+  description = "How to run endpointkit on the machine that runs Terraform."
+  type        = string
+  default     = "endpointkit"
+}
+
+variable "endpointkit_settings" {
+  description = "SageMaker backend settings for endpointkit, e.g. { region = \"eu-west-1\" }."
+  type        = map(string)
+  default     = {}
+}
