@@ -64,6 +64,9 @@ def main(argv: list[str]) -> int:
     lines = [
         f"# Start-up ({args.runs} runs each, median wall time, fresh interpreter)",
         "",
+        "Bytecode compiled beforehand (`python -m compileall`), as an installed package has it;",
+        "with PYTHONDONTWRITEBYTECODE=1 and no .pyc files every import recompiles its sources.",
+        "",
         "| command | ms | minus floor, ms | x floor |",
         "|---|---:|---:|---:|",
     ]

@@ -330,12 +330,10 @@ class LocalBackend(Backend):
         return self.store.events(name)
 
     def _create(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> EndpointState:
-        self._check_model(version, name)
         self.store.insert_endpoint(name, version, tags)
         return self._reconcile(name)
 
     def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
-        self._check_model(version, name)
         self.store.add_version(name, version, traffic)
         return self._reconcile(name)
 
@@ -526,7 +524,9 @@ class LocalBackend(Backend):
 
     # -- conversions ------------------------------------------------------------------------------
 
-    def _check_model(self, version: VersionSpec, endpoint: str) -> None:
+    def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
+        """Base checks, then: a local model folder must exist (before any change is made)."""
+        super()._validate_version(endpoint, version)
         model = version.model
         if model is None or model.startswith(("s3://", "gs://")):
             return  # remote artifacts: the serving server fetches them (or says which extra)
