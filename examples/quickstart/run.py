@@ -99,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         ek.destroy(spec.name, backend)
         print(f"\nendpoint {spec.name} deleted (run with --keep to leave it running).")
+        stop_gateway = getattr(backend, "stop_gateway", None)
+        if stop_gateway is not None and not backend.list_endpoints():
+            stop_gateway()  # the local backend's gateway: nothing else is using it
+            print("local gateway stopped.")
     ok = served.get("v1", 0) > 0 and served.get("v2", 0) > 0 and set(after) == {"v2"}
     return 0 if ok else 1
 
