@@ -41,6 +41,8 @@ Credentials; "anonymous"; a path to a service-account key file; or a Credentials
 `api_endpoint` and `transport` ("grpc" or "rest"; rest when api_endpoint is plain http://),
 `staging_bucket` (gs://bucket[/prefix]), `serving_image` (the endpointkit serving image in your
 Artifact Registry), `machine_type`, `service_account`, `deployment_timeout_s`,
+`startup_probe` / `health_probe` (mappings of period_seconds, timeout_seconds,
+failure_threshold, success_threshold, initial_delay_seconds; HTTP GET on the health route),
 `dedicated_endpoint` (bool), `storage_endpoint`/`logging_endpoint` (default: Google's, or
 `api_endpoint` when it is a local http:// emulator), `lro_timeout_s`. Environment fallbacks:
 GOOGLE_CLOUD_PROJECT, GOOGLE_CLOUD_REGION/CLOUD_ML_REGION, ENDPOINTKIT_VERTEX_STAGING_BUCKET,
@@ -178,6 +180,8 @@ class VertexBackend(Backend):
         machine_type: str = DEFAULT_MACHINE_TYPE,
         service_account: str | None = None,
         deployment_timeout_s: int | None = None,
+        startup_probe: Mapping[str, int] | None = None,
+        health_probe: Mapping[str, int] | None = None,
         storage_endpoint: str | None = None,
         logging_endpoint: str | None = None,
         lro_timeout_s: float = 7200.0,
@@ -232,6 +236,8 @@ class VertexBackend(Backend):
         self.machine_type = machine_type
         self.service_account = service_account
         self.deployment_timeout_s = deployment_timeout_s
+        self.startup_probe = _probe_settings("startup_probe", startup_probe)
+        self.health_probe = _probe_settings("health_probe", health_probe)
         self.lro_timeout_s = lro_timeout_s
         self.call_timeout_s = call_timeout_s
         self._retry_attempts = retry_attempts
@@ -1213,6 +1219,18 @@ class VertexBackend(Backend):
             from google.protobuf import duration_pb2
 
             container.deployment_timeout = duration_pb2.Duration(seconds=self.deployment_timeout_s)
+        # Probes hit the server's own health route (200 only once the model is loaded); a slow
+        # model needs a generous startup probe rather than a late first health check.
+        for field, settings in (
+            ("startup_probe", self.startup_probe),
+            ("health_probe", self.health_probe),
+        ):
+            if settings:
+                probe = types.Probe(
+                    http_get=types.Probe.HttpGetAction(path=HEALTH_ROUTE, port=CONTAINER_PORT),
+                    **settings,
+                )
+                setattr(container, field, probe)
         model = types.Model(
             display_name=name,
             description=f"endpointkit endpoint {name}",
@@ -1816,3 +1834,41 @@ class VertexDedicatedBackend(VertexBackend):
         Capability.TARGET_VERSION
     }
     max_payload_bytes: ClassVar[int | None] = DEDICATED_ENDPOINT_MAX_BYTES
+
+
+PROBE_FIELDS = frozenset(
+    {
+        "period_seconds",
+        "timeout_seconds",
+        "failure_threshold",
+        "success_threshold",
+        "initial_delay_seconds",
+    }
+)
+
+
+def _probe_settings(name: str, settings: Mapping[str, Any] | None) -> dict[str, int]:
+    """Validate a probe setting such as {"period_seconds": 10, "failure_threshold": 60}."""
+    if not settings:
+        return {}
+    unknown = sorted(set(settings) - PROBE_FIELDS)
+    if unknown:
+        raise ValidationError(
+            f"{name} has unknown field(s) {', '.join(unknown)}.",
+            hint=f"Use {', '.join(sorted(PROBE_FIELDS))}.",
+            backend="vertex",
+        )
+    probe: dict[str, int] = {}
+    for key, value in settings.items():
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = -1
+        if number < 0 or (key != "initial_delay_seconds" and number == 0):
+            raise ValidationError(
+                f"{name}.{key} must be a positive whole number of seconds or attempts, "
+                f"got {value!r}.",
+                backend="vertex",
+            )
+        probe[key] = number
+    return probe

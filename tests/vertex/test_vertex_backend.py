@@ -486,3 +486,33 @@ def test_scale_changes_replicas_in_place(
     assert "replicas set to 2-5" in ep.history()[-1].message
     with pytest.raises(ValidationError):
         backend.scale("scale", "v1", min_replicas=3, max_replicas=2)
+
+
+def test_startup_and_health_probes_reach_the_container_spec(
+    fake: VertexFake, versions: Versions
+) -> None:
+    from endpointkit.errors import ValidationError
+    from tests.fakes.vertex_support import make_backend
+
+    backend = make_backend(
+        fake,
+        startup_probe={"period_seconds": 5, "failure_threshold": 120},
+        health_probe={"period_seconds": 10, "timeout_seconds": 2},
+    )
+    try:
+        Endpoint.create("probed", versions.echo("v1"), backend=backend)
+        spec = fake.models["probed"]["1"]["containerSpec"]
+        assert spec["startupProbe"] == {
+            "httpGet": {"path": "/health", "port": 8080},
+            "periodSeconds": 5,
+            "failureThreshold": 120,
+        }
+        assert spec["healthProbe"]["timeoutSeconds"] == 2
+        backend.delete("probed")
+        backend.wait_deleted("probed", timeout=60)
+    finally:
+        backend.close()
+    with pytest.raises(ValidationError, match="unknown field"):
+        make_backend(fake, startup_probe={"period": 5})
+    with pytest.raises(ValidationError, match="positive whole number"):
+        make_backend(fake, health_probe={"period_seconds": 0})
