@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,7 +42,6 @@ ENV_BACKEND = "ENDPOINTKIT_BACKEND"
 ENV_SETTINGS = "ENDPOINTKIT_SETTINGS"  # JSON object of backend settings
 
 MANAGED_TAGS = {"managed-by": "endpointkit"}
-DEFAULT_SAGEMAKER_INSTANCE = "ml.m5.large"
 
 
 def _resource_id(text: str) -> str:
@@ -69,23 +69,22 @@ def _model_data(version: VersionSpec, spec: EndpointSpec) -> str:
     return version.model
 
 
-def _sagemaker_variant(spec: EndpointSpec, version: VersionSpec, weight: float) -> dict[str, Any]:
-    variant: dict[str, Any] = {
-        "variant_name": version.name,
-        "model_name": f"${{aws_sagemaker_model.{_resource_id(version.name)}.name}}",
-        "initial_variant_weight": weight,
-    }
-    if version.serverless is not None:
-        config: dict[str, Any] = {
-            "memory_size_in_mb": version.serverless.memory_mb,
-            "max_concurrency": version.serverless.max_concurrency,
-        }
-        if version.serverless.provisioned_concurrency:
-            config["provisioned_concurrency"] = version.serverless.provisioned_concurrency
-        variant["serverless_config"] = config
-    else:
-        variant["initial_instance_count"] = version.resources.min_replicas
-        variant["instance_type"] = version.resources.instance_type or DEFAULT_SAGEMAKER_INSTANCE
+def _snake(name: str) -> str:
+    """SageMaker API names to the aws provider's: "MemorySizeInMB" -> "memory_size_in_mb"."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _provider_attributes(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_snake(key): _provider_attributes(item) for key, item in value.items()}
+    return value
+
+
+def _sagemaker_variant(version: VersionSpec, weight: float) -> dict[str, Any]:
+    from endpointkit.adapters.sagemaker.backend import production_variant
+
+    model = f"${{aws_sagemaker_model.{_resource_id(version.name)}.name}}"
+    variant: dict[str, Any] = _provider_attributes(production_variant(version, model, weight))
     return variant
 
 
@@ -102,12 +101,13 @@ def export_sagemaker(
     (terraform-provider-aws#48990).
     """
     from endpointkit.adapters.sagemaker._naming import model_name
+    from endpointkit.adapters.sagemaker.backend import container_environment
 
     ep = _resource_id(spec.name)
     tags = {**spec.tags, **MANAGED_TAGS, "endpointkit:endpoint": spec.name}
     models: dict[str, Any] = {}
     for version in spec.versions:
-        env = {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name}
+        env = container_environment(version)
         models[_resource_id(version.name)] = {
             "name": model_name(spec.name, version.name, version.spec_hash),
             "execution_role_arn": "${var.execution_role_arn}",
@@ -125,9 +125,7 @@ def export_sagemaker(
     split = spec.traffic_split
     shadow_name = spec.shadow.version if spec.shadow else None
     production = [
-        _sagemaker_variant(spec, v, float(split[v.name]))
-        for v in spec.versions
-        if v.name != shadow_name
+        _sagemaker_variant(v, float(split[v.name])) for v in spec.versions if v.name != shadow_name
     ]
     config: dict[str, Any] = {
         "name_prefix": f"{spec.name[:40]}-",
@@ -139,7 +137,7 @@ def export_sagemaker(
         shadow = spec.version(spec.shadow.version)
         # SageMaker samples shadow traffic by weight relative to the production variants.
         config["shadow_production_variants"] = [
-            _sagemaker_variant(spec, shadow, float(spec.shadow.sample_percent))
+            _sagemaker_variant(shadow, float(spec.shadow.sample_percent))
         ]
     endpoint: dict[str, Any] = {
         "name": spec.name,

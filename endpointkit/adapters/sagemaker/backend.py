@@ -82,6 +82,40 @@ MAX_ASYNC_PAYLOAD = 1024 * 1024 * 1024
 #: SageMaker allows 60 s per real-time invocation; the client waits a little longer.
 RUNTIME_READ_TIMEOUT_S = 70.0
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+
+
+def container_environment(version: VersionSpec) -> dict[str, str]:
+    """The model container's environment: the version's env plus its name."""
+    return {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name}
+
+
+def production_variant(
+    version: VersionSpec, model: str, weight: float, instance_type: str = DEFAULT_INSTANCE_TYPE
+) -> dict[str, Any]:
+    """A ProductionVariant (API shape) for `version`: serverless or instance-backed.
+
+    The one place the rule lives; `endpointkit.terraform` converts it to the aws provider's
+    attribute names.
+    """
+    variant: dict[str, Any] = {
+        "VariantName": version.name,
+        "ModelName": model,
+        "InitialVariantWeight": float(weight),
+    }
+    if version.serverless is not None:
+        serverless: dict[str, Any] = {
+            "MemorySizeInMB": version.serverless.memory_mb,
+            "MaxConcurrency": version.serverless.max_concurrency,
+        }
+        if version.serverless.provisioned_concurrency:
+            serverless["ProvisionedConcurrency"] = version.serverless.provisioned_concurrency
+        variant["ServerlessConfig"] = serverless
+    else:
+        variant["InstanceType"] = version.resources.instance_type or instance_type
+        variant["InitialInstanceCount"] = version.resources.min_replicas
+    return variant
+
+
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 _ACCELERATED_FAMILIES = ("p", "g", "inf", "trn", "dl")
 
@@ -1564,7 +1598,7 @@ class SageMakerBackend(Backend):
         container: dict[str, Any] = {
             "Image": self._image_for(version),
             "Mode": "SingleModel",
-            "Environment": {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name},
+            "Environment": container_environment(version),
         }
         data_url = self._model_data(endpoint, version)
         if data_url:
@@ -1612,23 +1646,7 @@ class SageMakerBackend(Backend):
         return uri
 
     def _variant(self, version: VersionSpec, model: str, weight: float) -> dict[str, Any]:
-        variant: dict[str, Any] = {
-            "VariantName": version.name,
-            "ModelName": model,
-            "InitialVariantWeight": float(weight),
-        }
-        if version.serverless is not None:
-            serverless: dict[str, Any] = {
-                "MemorySizeInMB": version.serverless.memory_mb,
-                "MaxConcurrency": version.serverless.max_concurrency,
-            }
-            if version.serverless.provisioned_concurrency:
-                serverless["ProvisionedConcurrency"] = version.serverless.provisioned_concurrency
-            variant["ServerlessConfig"] = serverless
-        else:
-            variant["InstanceType"] = version.resources.instance_type or self._instance_type
-            variant["InitialInstanceCount"] = version.resources.min_replicas
-        return variant
+        return production_variant(version, model, weight, self._instance_type)
 
     def _async_config(self, version: VersionSpec) -> dict[str, Any] | None:
         spec = version.async_inference
