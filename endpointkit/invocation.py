@@ -2,28 +2,35 @@
 
 `Endpoint.predict` speaks the `{"instances": [...], "parameters": {...}}` envelope shared by
 Vertex AI, TensorFlow Serving and the endpointkit server; `Endpoint.invoke` sends raw bytes
-with any content type. Codecs cover JSON, CSV, NumPy .npy and raw bytes; numpy is imported
-only when an npy body is seen.
+with any content type, and `Endpoint.invoke_stream` returns a `StreamResult` whose chunks
+arrive as the model produces them. Codecs cover JSON, CSV, NumPy .npy and raw bytes; numpy is
+imported only when an npy body is seen.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from endpointkit.errors import ModelError, ValidationError
 
 __all__ = [
     "CSV",
+    "EVENT_STREAM",
     "JSON",
+    "JSON_LINES",
     "NPY",
     "OCTET_STREAM",
+    "AsyncStreamResult",
     "InvokeResult",
     "Prediction",
+    "StreamResult",
     "decode",
     "dumps",
     "encode",
@@ -34,6 +41,8 @@ JSON = "application/json"
 CSV = "text/csv"
 NPY = "application/x-npy"
 OCTET_STREAM = "application/octet-stream"
+EVENT_STREAM = "text/event-stream"  # server-sent events: what invoke_stream asks for by default
+JSON_LINES = "application/jsonlines"
 
 
 def dumps(obj: Any) -> bytes:
@@ -187,3 +196,190 @@ class Prediction:
                 body=result.body,
             )
         return cls(predictions=predictions, version=result.version, raw=result)
+
+
+class StreamResult:
+    """A streamed answer: iterate it for the body's chunks as they arrive.
+
+    The answer's head came before the call returned, so `version` (which version answered),
+    `content_type`, `custom_attributes` and `headers` are set at once, as on InvokeResult.
+    Chunks are what the transport delivered: a framed format (server-sent events, JSON lines)
+    may split across chunks, so reassemble frames before parsing. A failure mid-stream raises
+    from the iteration. Reading to the end, `close()` or leaving a `with` block releases the
+    connection.
+    """
+
+    __slots__ = (
+        "_chunks",
+        "_on_close",
+        "closed",
+        "content_type",
+        "custom_attributes",
+        "headers",
+        "version",
+    )
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        content_type: str,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self._chunks = iter(chunks)
+        self._on_close = on_close
+        self.content_type = content_type
+        self.version = version
+        self.custom_attributes = custom_attributes
+        self.headers: Mapping[str, str] = dict(headers or {})
+        self.closed = False
+
+    def __iter__(self) -> StreamResult:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.closed:
+            raise StopIteration
+        try:
+            return next(self._chunks)
+        except BaseException:  # the end, or a failure: either way the connection is done
+            self.close()
+            raise
+
+    def read(self) -> bytes:
+        """The rest of the body, joined."""
+        return b"".join(self)
+
+    def close(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            closer = getattr(self._chunks, "close", None)  # a generator's finally blocks run
+            if callable(closer):
+                closer()
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+
+    def __enter__(self) -> StreamResult:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<StreamResult {self.content_type} from {self.version!r}, {state}>"
+
+
+_END = object()
+
+
+class AsyncStreamResult:
+    """`StreamResult` for async code: `async for chunk in result`; `aclose()` or `async with`."""
+
+    __slots__ = (
+        "_aclose",
+        "_chunks",
+        "closed",
+        "content_type",
+        "custom_attributes",
+        "headers",
+        "version",
+    )
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        content_type: str,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        aclose: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._chunks = chunks
+        self._aclose = aclose
+        self.content_type = content_type
+        self.version = version
+        self.custom_attributes = custom_attributes
+        self.headers: Mapping[str, str] = dict(headers or {})
+        self.closed = False
+
+    @classmethod
+    def from_sync(cls, result: StreamResult) -> AsyncStreamResult:
+        """Wrap a StreamResult: each chunk is read in a worker thread, off the event loop."""
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while True:
+                # next() with a default: StopIteration cannot cross a thread's future
+                chunk = await asyncio.to_thread(next, result, _END)
+                if chunk is _END:
+                    return
+                yield chunk  # type: ignore[misc]
+
+        async def aclose() -> None:
+            await asyncio.to_thread(result.close)
+
+        return cls(
+            chunks(),
+            content_type=result.content_type,
+            version=result.version,
+            custom_attributes=result.custom_attributes,
+            headers=result.headers,
+            aclose=aclose,
+        )
+
+    def __aiter__(self) -> AsyncStreamResult:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self.closed:
+            raise StopAsyncIteration
+        try:
+            return await self._chunks.__anext__()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def read(self) -> bytes:
+        """The rest of the body, joined."""
+        return b"".join([chunk async for chunk in self])
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            closer = getattr(self._chunks, "aclose", None)
+            if callable(closer):
+                await closer()
+        finally:
+            if self._aclose is not None:
+                await self._aclose()
+
+    async def __aenter__(self) -> AsyncStreamResult:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<AsyncStreamResult {self.content_type} from {self.version!r}, {state}>"

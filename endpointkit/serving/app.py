@@ -14,10 +14,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import codecs
+from . import codecs, streaming
 from .contracts import oip, sagemaker, vertex
 from .errors import MethodNotAllowed, NotFound, Overloaded, PayloadTooLarge, ServingError
-from .messages import Request, Response
+from .messages import Request, Response, StreamResponse
 from .metrics import Metrics
 from .reqlog import FLUSH_EVERY_S, RequestLog
 from .runtime import ModelRuntime
@@ -173,6 +173,9 @@ class ServingApp:
         finally:
             if limited:
                 metrics.in_flight -= 1
+        if type(response) is StreamResponse:
+            await self._stream(response, receive, send, rid, route, path, t0, len(body))
+            return
         status = response.status
         out_headers: Headers = [
             (b"content-type", response.content_type),
@@ -197,6 +200,80 @@ class ServingApp:
             log.write_request(
                 rid, method, path, status, seconds, len(body), len(response.body), code
             )
+
+    async def _stream(
+        self,
+        response: StreamResponse,
+        receive: Receive,
+        send: Send,
+        rid: str,
+        route: Route | None,
+        path: str,
+        t0: float,
+        received: int,
+    ) -> None:
+        """Send the head and first chunk at once, then every chunk as it comes (chunked
+        transfer encoding: no content-length). Stops early when the client disconnects; a
+        failure sends an error frame and breaks the connection (see streaming.py)."""
+        headers: Headers = [
+            (b"content-type", response.content_type),
+            (b"cache-control", b"no-cache"),
+            (b"x-request-id", rid.encode("latin-1")),
+        ]
+        if self._base_headers:
+            headers += self._base_headers
+        if response.headers:
+            headers += response.headers
+        metrics = self.metrics
+        metrics.in_flight += 1
+        gone = asyncio.ensure_future(_disconnect(receive))
+        chunks = response.chunks
+        sent = len(response.body)
+        failure: ServingError | None = None
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": response.body, "more_body": True})
+            async for chunk in chunks:
+                if gone.done():
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sent += len(chunk)
+        except ServingError as exc:
+            failure = exc
+        except Exception as exc:  # a bug in a contract: log it, break the stream, keep serving
+            self.log.event("error", "unhandled_error", exc=exc, request_id=rid, path=path)
+            failure = ServingError("Internal server error")
+        finally:
+            gone.cancel()
+            metrics.in_flight -= 1
+            closer = getattr(chunks, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
+        status = 200
+        if failure is not None:
+            status = failure.status
+            cause = failure.__cause__
+            if status >= 500 and cause is not None:
+                self.log.event(
+                    "error", "predictor_error", exc=cause, request_id=rid, path=path, method="POST"
+                )
+            with contextlib.suppress(Exception):
+                frame = streaming.error_frame(response.kind, failure, rid)
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            # Returning without the final chunk makes the server close the connection: the
+            # client sees a broken stream, never a clean end.
+        elif not gone.done():
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        seconds = time.perf_counter() - t0
+        metrics.observe(route.name if route is not None else "unknown", status, seconds)
+        log = self.log
+        level = log.level
+        if level != "off" and (
+            failure is not None or level == "all" or (level == "sampled" and log.sampled())
+        ):
+            code = failure.code if failure is not None else None
+            log.write_request(rid, "POST", path, status, seconds, received, sent, code)
 
     async def _read_body(self, receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
         declared = headers.get(b"content-length")
@@ -242,6 +319,12 @@ class ServingApp:
                 exc.status, codecs.dumps_json(body), b"application/json", exc.headers or None
             )
         return Response(500, b'{"error":"Internal server error","code":"internal_error"}')
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Return when the client goes away (the request body has been read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def create_app(settings: Settings | None = None) -> ServingApp:

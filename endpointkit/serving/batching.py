@@ -21,6 +21,7 @@ caller gets exactly its own slice of the outputs, in order; an error fails only 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -64,6 +65,16 @@ class Executor:
         if self.auto:
             self._observe(wall, cpu)
         return result
+
+    async def in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the model thread whatever ``inline`` says (a streaming predictor's
+        steps may block between chunks); not timed."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def run_later(self, fn: Callable[[], Any]) -> None:
+        """Queue ``fn()`` on the model thread without waiting (its errors are dropped)."""
+        with contextlib.suppress(RuntimeError):  # the pool is already shut down
+            self._pool.submit(fn)
 
     def run_inline(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on the calling thread (the event loop), watching its duration."""

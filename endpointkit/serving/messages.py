@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from .types import Headers
 
 JSON_TYPE = b"application/json"
@@ -43,3 +45,22 @@ class Response:
         self.body = body
         self.content_type = content_type
         self.headers = headers
+
+
+class StreamResponse(Response):
+    """A 200 whose body is sent chunk by chunk (chunked transfer encoding) as ``chunks``
+    yields; ``body`` is the first chunk, already produced. ``kind`` is the framing
+    (``text/event-stream`` or a JSON-lines type), used to report an error mid-stream."""
+
+    __slots__ = ("chunks", "kind")
+
+    def __init__(
+        self,
+        body: bytes,
+        chunks: AsyncIterator[bytes],
+        kind: str,
+        headers: Headers | None = None,
+    ) -> None:
+        super().__init__(200, body, kind.encode("latin-1"), headers)
+        self.chunks = chunks
+        self.kind = kind

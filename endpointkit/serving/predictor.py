@@ -46,7 +46,10 @@ class Predictor(Protocol):
     - ``inline``: ``True`` runs ``predict`` on the event loop (only for predictors that take
       microseconds); ``False`` always uses a worker thread; unset decides by measuring;
     - ``handle_raw(body, content_type, accept, attributes) -> (bytes, content_type)``: takes over
-      SageMaker ``/invocations`` bodies verbatim (used by inference-toolkit scripts).
+      SageMaker ``/invocations`` bodies verbatim (used by inference-toolkit scripts);
+    - ``predict_stream(instances, parameters)``: a generator or async generator whose items are
+      streamed to clients that ask for a stream (see ``streaming.py``): bytes and str as they
+      are, anything else as JSON. Without it a stream carries the full answer as one chunk.
     """
 
     def load(self, model_dir: str) -> None:
@@ -77,6 +80,7 @@ class PredictorOptions:
     has_preprocess: bool = False
     has_postprocess: bool = False
     has_raw: bool = False
+    has_stream: bool = False
 
     @classmethod
     def of(cls, predictor: Any) -> PredictorOptions:
@@ -93,6 +97,7 @@ class PredictorOptions:
             has_preprocess=callable(getattr(predictor, "preprocess", None)),
             has_postprocess=callable(getattr(predictor, "postprocess", None)),
             has_raw=callable(getattr(predictor, "handle_raw", None)),
+            has_stream=callable(getattr(predictor, "predict_stream", None)),
         )
 
 

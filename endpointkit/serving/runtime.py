@@ -4,7 +4,10 @@ requests through validation, pre/post-processing, batching and the per-request t
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from .batching import Batcher, BatchSizeMismatch, Executor, count
@@ -20,6 +23,19 @@ from .predictor import PredictorOptions, load_predictor
 from .reqlog import RequestLog
 from .settings import Settings
 from .validation import Check, build_validator
+
+_END = object()  # the end of a sync stream (StopIteration cannot cross a thread's future)
+
+
+async def _close_source(source: Any, executor: Executor) -> None:
+    """Close a stream the client stopped reading, so the predictor's cleanup runs."""
+    if hasattr(source, "aclose"):
+        with contextlib.suppress(Exception):
+            await source.aclose()
+    elif hasattr(source, "close"):
+        # on the model thread, after any step still running there (a generator cannot be
+        # closed while it executes); not awaited: a slow step must not hold the response
+        executor.run_later(source.close)
 
 
 def map_exception(exc: BaseException) -> ServingError:
@@ -189,6 +205,56 @@ class ModelRuntime:
             ) from None
         except Exception as exc:
             raise map_exception(exc) from exc
+
+    async def stream(self, instances: Any, parameters: dict[str, Any] | None) -> AsyncIterator[Any]:
+        """The items of the predictor's ``predict_stream`` as they come; raises ServingError
+        only. Validation and ``preprocess`` run first; batching and ``postprocess`` do not
+        apply. A sync generator steps on the model thread; ``request_timeout_s`` bounds the
+        wait for each item."""
+        if self.state != "ready":
+            raise self.not_ready()
+        predictor = self.predictor
+        executor = self.executor
+        assert executor is not None
+        timeout = self.settings.request_timeout_s
+        source: Any = None
+        try:
+            if self.validator is not None:
+                self.validator(instances)
+            if self.options.has_preprocess:
+                instances = await self._call(predictor.preprocess, instances)
+            fn = predictor.predict_stream
+            if inspect.isasyncgenfunction(fn):
+                source = fn(instances, parameters)
+            else:  # creating the iterator may do the work (a function returning a list)
+                made = await asyncio.wait_for(
+                    executor.in_thread(fn, instances, parameters), timeout
+                )
+                source = made if hasattr(made, "__anext__") else iter(made)
+            if hasattr(source, "__anext__"):
+                while True:
+                    try:
+                        item = await asyncio.wait_for(source.__anext__(), timeout)
+                    except StopAsyncIteration:
+                        return
+                    yield item
+            else:
+                while True:
+                    item = await asyncio.wait_for(executor.in_thread(next, source, _END), timeout)
+                    if item is _END:
+                        return
+                    yield item
+        except asyncio.TimeoutError:
+            raise RequestTimeout(
+                f"The predictor produced nothing for {timeout:g} s while streaming"
+            ) from None
+        except ServingError:
+            raise
+        except Exception as exc:
+            raise map_exception(exc) from exc
+        finally:
+            if source is not None:
+                await _close_source(source, executor)
 
     def check_count(self, instances: Any, predictions: Any) -> None:
         """Exactly one prediction per instance, or a 500 (a predictor bug)."""

@@ -152,3 +152,45 @@ class WrongCount(Sum):
 
     def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
         return list(instances)[1:]
+
+
+class Streamer(Sum):
+    """Streams one item per instance, ``gap_s`` (a parameter) apart: "bad" fails before the
+    first item (422), "boom" mid-stream (500). When a stream ends, closed early or not, it
+    appends ``closed <first instance>`` to the file named by ``STREAM_LOG`` (if set)."""
+
+    def predict_stream(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        params = parameters or {}
+        gap = float(params.get("gap_s", 0.0))
+        if "bad" in instances:
+            raise ValueError("'bad' is not a valid instance")
+        if "custom_attributes" in params:
+            params["custom_attributes"] = "streamed=" + params["custom_attributes"]
+        try:
+            for index, item in enumerate(instances):
+                if index and gap:
+                    time.sleep(gap)
+                if item == "boom":
+                    raise RuntimeError("secret internal detail")
+                raw = isinstance(item, str) and item.startswith("raw:")
+                yield item[4:] if raw else {"index": index, "item": item}
+        finally:
+            log = os.environ.get("STREAM_LOG")
+            if log:
+                with open(log, "a") as handle:
+                    handle.write(f"closed {instances[0]}\n")
+
+
+class AsyncStreamer(Sum):
+    """``Streamer`` as an async generator (runs on the event loop)."""
+
+    async def predict_stream(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        import asyncio
+
+        gap = float((parameters or {}).get("gap_s", 0.0))
+        for index, item in enumerate(instances):
+            if index and gap:
+                await asyncio.sleep(gap)
+            if item == "boom":
+                raise RuntimeError("secret internal detail")
+            yield {"index": index, "item": item}

@@ -9,6 +9,15 @@ It speaks three front doors on one port and translates errors into each one's ow
 - plain: `POST /endpoints/{name}/predict` (pin with `X-Endpointkit-Version`), which is also what
   `LocalBackend.invoke` uses.
 
+Each has a streaming twin that relays the version's chunked answer as it arrives, never
+buffered (streams use a connection of their own; the paths above are untouched):
+
+- `POST /endpoints/{name}/invocations-response-stream`: AWS event-stream `PayloadPart` frames,
+  for boto3's `invoke_endpoint_with_response_stream` (a broken stream ends with a
+  `ModelStreamError` event, as on SageMaker);
+- `POST /v1/.../endpoints/{name}:streamRawPredict` and `POST /endpoints/{name}/predict-stream`
+  (`LocalBackend.invoke_stream`): the bytes as they come; a broken stream breaks the connection.
+
 Routing is weighted random over the healthy versions that have traffic (seeded for tests),
 optionally sticky by a request header; a shadow gets a sampled copy of live requests whose
 answer is discarded. No framework on the hot path: `Gateway.handle` takes and returns plain
@@ -21,14 +30,15 @@ import asyncio
 import contextlib
 import hmac
 import random
+import struct
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
 
-from endpointkit.adapters.local.upstream import Pool, UpstreamError, UpstreamTimeout
+from endpointkit.adapters.local.upstream import Pool, StreamBody, UpstreamError, UpstreamTimeout
 
 __all__ = ["Gateway", "Route", "Router", "TokenBucket", "Upstream"]
 
@@ -37,10 +47,17 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 Response = tuple[int, Headers, bytes]
+StreamedResponse = tuple[int, Headers, bytes | AsyncIterator[bytes]]
 ControlHandler = Callable[[str, dict[str, str], bytes], Awaitable[tuple[int, Any]]]
 
 JSON = b"application/json"
 SAGEMAKER, VERTEX, VERTEX_RAW, PLAIN = "sagemaker", "vertex", "vertex-raw", "plain"
+# Streaming twins, answered like their non-streaming protocol (errors, version headers).
+STREAMING = {
+    "sagemaker-stream": SAGEMAKER,
+    "vertex-stream": VERTEX_RAW,
+    "plain-stream": PLAIN,
+}
 # Request headers passed through to the version server (lower-case, as ASGI gives them).
 FORWARD = frozenset(
     {
@@ -258,6 +275,10 @@ def _parse(path: str) -> tuple[str, str] | None:
             return SAGEMAKER, name
         if tail == "predict":
             return PLAIN, name
+        if tail == "invocations-response-stream":
+            return "sagemaker-stream", name
+        if tail == "predict-stream":
+            return "plain-stream", name
         return None
     if path.startswith(("/v1/", "/v1beta1/")):
         parts = path.split("/")
@@ -273,6 +294,8 @@ def _parse(path: str) -> tuple[str, str] | None:
                 return VERTEX, name
             if verb == "rawPredict":
                 return VERTEX_RAW, name
+            if verb == "streamRawPredict":
+                return "vertex-stream", name
     return None
 
 
@@ -311,14 +334,21 @@ class Gateway:
         status, headers, out = await self.handle(
             scope["method"], scope["path"], scope.get("query_string", b""), scope["headers"], body
         )
+        if not isinstance(out, bytes):  # a streamed answer: chunk by chunk
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            async for chunk in out:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+            return
         headers.append((b"content-length", str(len(out)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
 
     async def handle(
         self, method: str, path: str, query: bytes, headers: Headers, body: bytes
-    ) -> Response:
-        """One request -> (status, headers, body). Header names are lower-case bytes."""
+    ) -> StreamedResponse:
+        """One request -> (status, headers, body). Header names are lower-case bytes; the
+        streaming paths answer 2xx with an async iterator of chunks as the body."""
         parsed = _parse(path)
         if parsed is None:
             if path.startswith("/-/"):
@@ -331,6 +361,9 @@ class Gateway:
                 orjson.dumps({"error": f"no route {method} {path}", "code": "no_route"}),
             )
         proto, name = parsed
+        streaming = proto in STREAMING
+        if streaming:
+            proto = STREAMING[proto]
         if method != "POST":
             return self._fail(proto, 405, "method_not_allowed", f"{path} accepts POST")
         if self.token is not None and not self._authorized(headers):
@@ -379,7 +412,13 @@ class Gateway:
             if ctype is None or ctype.startswith(b"application/x-www-form-urlencoded"):
                 forward = [(k, v) for k, v in forward if k != b"content-type"]
                 forward.append((b"content-type", JSON))
+        if streaming and proto == SAGEMAKER:  # boto3 sends the stream's Accept under this name
+            accept = _header(headers, b"x-amzn-sagemaker-accept")
+            if accept is not None:
+                forward = [(k, v) for k, v in forward if k != b"accept"]
+                forward.append((b"accept", accept))
         tried: set[str] = set()
+        out_body: bytes | StreamBody
         while True:
             try:
                 upstream = self.router.pick(route, target.decode() if target else None, sticky)
@@ -399,9 +438,14 @@ class Gateway:
                 continue
             upstream.inflight += 1
             try:
-                status, out_headers, out_body = await pool.request(
-                    b"POST", b"/invocations", forward, body, self.timeout
-                )
+                if streaming:
+                    status, out_headers, out_body = await pool.stream(
+                        b"POST", b"/invocations", forward, body, self.timeout
+                    )
+                else:
+                    status, out_headers, out_body = await pool.request(
+                        b"POST", b"/invocations", forward, body, self.timeout
+                    )
             except UpstreamError as exc:
                 upstream.errors += 1
                 upstream.healthy = False  # the supervisor's next check decides when it is back
@@ -433,6 +477,8 @@ class Gateway:
         upstream.served += 1
         if route.shadow is not None:
             self._mirror(route, forward, body)
+        if isinstance(out_body, StreamBody):
+            return self._answer_stream(proto, name, upstream, out_headers, out_body)
         return self._answer(proto, name, upstream.name, status, out_headers, out_body)
 
     def _authorized(self, headers: Headers) -> bool:
@@ -517,6 +563,37 @@ class Gateway:
             out.append((b"x-vertex-ai-deployed-model-id", vbytes))
             out.append((b"x-vertex-ai-endpoint-id", endpoint.encode()))
         attrs = _header(headers, b"x-amzn-sagemaker-custom-attributes")
+        if attrs is not None:
+            out.append((b"x-amzn-sagemaker-custom-attributes", attrs))
+        return 200, out, body
+
+    def _answer_stream(
+        self, proto: str, endpoint: str, upstream: Upstream, headers: Headers, body: StreamBody
+    ) -> StreamedResponse:
+        """A 2xx streamed answer, relayed as it arrives; the version counts as in flight (for
+        draining) until the stream ends."""
+        upstream.inflight += 1
+
+        def done() -> None:
+            upstream.inflight -= 1
+
+        body.on_done = done
+        ctype = _header(headers, b"content-type") or JSON
+        vbytes = upstream.name.encode()
+        attrs = _header(headers, b"x-amzn-sagemaker-custom-attributes")
+        if proto == SAGEMAKER:
+            out = [
+                (b"content-type", b"application/vnd.amazon.eventstream"),
+                (b"x-amzn-sagemaker-content-type", ctype),
+                (b"x-amzn-invoked-production-variant", vbytes),
+            ]
+            if attrs is not None:
+                out.append((b"x-amzn-sagemaker-custom-attributes", attrs))
+            return 200, out, _event_stream(body)
+        out = [(b"content-type", ctype), (b"x-endpointkit-version", vbytes)]
+        if proto == VERTEX_RAW:
+            out.append((b"x-vertex-ai-deployed-model-id", vbytes))
+            out.append((b"x-vertex-ai-endpoint-id", endpoint.encode()))
         if attrs is not None:
             out.append((b"x-amzn-sagemaker-custom-attributes", attrs))
         return 200, out, body
@@ -622,6 +699,43 @@ class Gateway:
         if self._shadow_tasks:
             with contextlib.suppress(Exception):
                 await asyncio.wait(set(self._shadow_tasks), timeout=5)
+
+
+def _event(headers: bytes, payload: bytes) -> bytes:
+    """One AWS event-stream message (`headers` already encoded)."""
+    prelude = struct.pack("!II", 16 + len(headers) + len(payload), len(headers))
+    message = prelude + struct.pack("!I", zlib.crc32(prelude)) + headers + payload
+    return message + struct.pack("!I", zlib.crc32(message))
+
+
+def _event_headers(**headers: str) -> bytes:
+    out = b""
+    for key, value in headers.items():
+        name, data = key.replace("_", "-").encode(), value.encode()
+        out += struct.pack("!B", len(name) + 1) + b":" + name + struct.pack("!BH", 7, len(data))
+        out += data
+    return out
+
+
+_PAYLOAD_PART = _event_headers(
+    message_type="event", event_type="PayloadPart", content_type="application/octet-stream"
+)
+_STREAM_ERROR = _event_headers(
+    message_type="exception", exception_type="ModelStreamError", content_type="application/json"
+)
+
+
+async def _event_stream(body: StreamBody) -> AsyncIterator[bytes]:
+    """A version's streamed answer as SageMaker's response stream: one PayloadPart per chunk;
+    a broken stream ends with a ModelStreamError event, as on SageMaker."""
+    try:
+        async for chunk in body:
+            yield _event(_PAYLOAD_PART, chunk)
+    except (UpstreamError, UpstreamTimeout) as exc:
+        message = {"Message": f"Model stream broken: {exc}", "ErrorCode": "StreamBroken"}
+        yield _event(_STREAM_ERROR, orjson.dumps(message))
+    finally:
+        await body.aclose()
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -4,7 +4,10 @@ Measured on the 2-core dev machine: uvicorn's ASGI cycle costs about 110 us a re
 than a bare protocol (169 vs 56 us p50 for a constant answer), which is most of what the
 gateway adds in front of a version server; so the daemon serves its handler directly.
 Keep-alive and pipelining (answered in order), `Expect: 100-continue`, a body limit, and
-graceful close: `shutdown()` stops accepting and waits for requests in flight.
+graceful close: `shutdown()` stops accepting and waits for requests in flight. A handler may
+answer with an async iterator of chunks instead of bytes: it is sent with chunked transfer
+encoding as the chunks come, and a failure mid-stream closes the connection without the last
+chunk, so the client sees a broken answer rather than a short one.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import httptools
@@ -20,7 +23,8 @@ import httptools
 __all__ = ["MAX_BODY", "HttpServer"]
 
 Headers = list[tuple[bytes, bytes]]
-Handler = Callable[[str, str, bytes, Headers, bytes], Awaitable[tuple[int, Headers, bytes]]]
+Body = bytes | AsyncIterator[bytes]
+Handler = Callable[[str, str, bytes, Headers, bytes], Awaitable[tuple[int, Headers, Body]]]
 MAX_BODY = 64 * 1024 * 1024
 _STATUS_LINES = {
     int(s): f"HTTP/1.1 {int(s)} {s.phrase}\r\n".encode()
@@ -47,6 +51,7 @@ class _Connection(asyncio.Protocol):
         self.queue: list[tuple[str, bytes, Headers, bytes, bool]] = []
         self.busy = False
         self.closing = False
+        self.drained: asyncio.Future[None] | None = None  # set while writing is paused
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -59,6 +64,15 @@ class _Connection(asyncio.Protocol):
         self.server.connections.discard(self)
         self.closing = True
         self.transport = None
+        self.resume_writing()  # a stream waiting for the client to read must not hang
+
+    def pause_writing(self) -> None:
+        self.drained = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        self.drained = None
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -126,7 +140,16 @@ class _Connection(asyncio.Protocol):
                 finally:
                     server.in_flight -= 1
                 keep_alive = keep_alive and not server.stopping
-                self._write(status, out_headers, out, keep_alive, method == "HEAD")
+                if type(out) is bytes:
+                    self._write(status, out_headers, out, keep_alive, method == "HEAD")
+                else:
+                    server.in_flight += 1
+                    try:
+                        keep_alive = await self._stream(
+                            status, out_headers, cast(AsyncIterator[bytes], out), keep_alive
+                        )
+                    finally:
+                        server.in_flight -= 1
                 if not keep_alive:
                     self._close()
                     return
@@ -151,6 +174,40 @@ class _Connection(asyncio.Protocol):
         if not head:
             parts.append(body)
         transport.write(b"".join(parts))
+
+    async def _stream(
+        self, status: int, headers: Headers, chunks: AsyncIterator[bytes], keep_alive: bool
+    ) -> bool:
+        """Write the head, then each chunk as it comes; False if the connection must close."""
+        try:
+            parts = [_status_line(status)]
+            for name, value in headers:
+                parts += (name, b": ", value, b"\r\n")
+            parts.append(b"transfer-encoding: chunked\r\n")
+            if not keep_alive:
+                parts.append(b"connection: close\r\n")
+            parts.append(b"\r\n")
+            if self.transport is None:
+                return False
+            self.transport.write(b"".join(parts))
+            async for chunk in chunks:
+                if self.closing:  # the client went away (connection_lost)
+                    return False
+                if chunk:
+                    self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                if self.drained is not None:
+                    await self.drained
+            if self.closing:
+                return False
+            self.transport.write(b"0\r\n\r\n")
+            return keep_alive
+        except Exception:  # the upstream broke or stalled: break this answer too
+            return False
+        finally:
+            closer = getattr(chunks, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
 
     def _reject(self, status: int, message: bytes) -> None:
         body = b'{"error":"' + message + b'"}'

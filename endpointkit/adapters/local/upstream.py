@@ -2,22 +2,25 @@
 
 An asyncio protocol with httptools' response parser, one future per request and a timer for
 its deadline; a general client (httpx) or stream readers cost several times more per request,
-which shows directly in the gateway's overhead.
+which shows directly in the gateway's overhead. Streamed answers (`Pool.stream`) use a
+connection of their own, so the pooled path is untouched by them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import httptools
 
-__all__ = ["Pool", "UpstreamError", "UpstreamTimeout"]
+__all__ = ["Pool", "StreamBody", "UpstreamError", "UpstreamTimeout"]
 
 Headers = Sequence[tuple[bytes, bytes]]
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 MAX_IDLE = 64
+STREAM_BUFFER = 1 << 20  # bytes of a streamed answer held before reading from it pauses
 
 
 class UpstreamError(Exception):
@@ -157,6 +160,45 @@ class Pool:
             exc.sent = True  # a fresh connection accepted it: it may have been processed
             raise
 
+    async def stream(
+        self,
+        method: bytes,
+        path: bytes,
+        headers: Headers,
+        body: bytes,
+        timeout: float | None = None,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes | StreamBody]:
+        """Send one request on a new connection; a 2xx answer's body is a StreamBody that
+        yields chunks as they arrive (other answers are read whole, as bytes). `timeout`
+        bounds the wait for the head and for each chunk. Raises UpstreamError or
+        UpstreamTimeout."""
+        head = [method, b" ", path, self._prefix, str(len(body)).encode()]
+        for name, value in headers:
+            head += (b"\r\n", name, b": ", value)
+        head.append(b"\r\n\r\n")
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await loop.create_connection(
+                lambda: _StreamConn(self.port), self.host, self.port
+            )
+        except OSError as exc:
+            raise UpstreamError(
+                f"cannot connect to 127.0.0.1:{self.port}: {exc}", sent=False
+            ) from None
+        conn.send(b"".join(head) + body)
+        try:
+            status, answer_headers = await asyncio.wait_for(conn.head, timeout)
+        except asyncio.TimeoutError:
+            conn.close()
+            raise UpstreamTimeout(f"no answer within {timeout:g} s") from None
+        except BaseException:
+            conn.close()
+            raise
+        stream = StreamBody(conn, timeout)
+        if status >= 300:
+            return status, answer_headers, await stream.read()
+        return status, answer_headers, stream
+
     async def _exchange(self, conn: _Conn, payload: bytes, timeout: float | None) -> Answer:
         waiter = conn.send(payload)
         timer = None
@@ -175,6 +217,141 @@ class Pool:
         else:
             conn.close()
         return answer
+
+
+class _StreamConn(asyncio.Protocol):
+    """One connection for one streamed answer: the head resolves `head`, body chunks queue."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.head: asyncio.Future[tuple[int, list[tuple[bytes, bytes]]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.paused = False
+        self.done = False
+        self.error: Exception | None = None
+        self.wakeup: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def send(self, payload: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(payload)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamError(f"bad answer: {exc}", sent=True))
+            self.close()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        if not self.head.done():
+            self.head.set_result((self.parser.get_status_code(), self.headers))
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > STREAM_BUFFER and self.transport is not None and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()  # the client reads slower than the model writes
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.done = True
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done:
+            self._fail(
+                UpstreamError(
+                    f"127.0.0.1:{self.port} closed the connection before the answer's end"
+                    + (f": {exc}" if exc else ""),
+                    sent=True,
+                )
+            )
+        self.transport = None
+
+    def _fail(self, error: Exception) -> None:
+        if not self.head.done():
+            self.head.set_exception(error)
+        elif self.error is None:
+            self.error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        wakeup = self.wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    def take(self) -> bytes:
+        """Everything received so far, joined; reading resumes if it was paused."""
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        self.buffered = 0
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return data
+
+    def close(self) -> None:
+        self.done = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class StreamBody:
+    """A streamed answer's body: `async for chunk in body`. Raises UpstreamError if the server
+    breaks the stream and UpstreamTimeout if no chunk comes within the timeout; `aclose()`
+    drops the connection (idempotent), and `on_done` runs once when the body ends either way."""
+
+    def __init__(self, conn: _StreamConn, timeout: float | None) -> None:
+        self._conn = conn
+        self._timeout = timeout
+        self._closed = False
+        self.on_done: Callable[[], None] | None = None
+
+    def __aiter__(self) -> StreamBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        conn = self._conn
+        while not conn.chunks:
+            if conn.error is not None:
+                await self.aclose()
+                raise conn.error
+            if conn.done or self._closed:
+                await self.aclose()
+                raise StopAsyncIteration
+            conn.wakeup = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(conn.wakeup, self._timeout)
+            except asyncio.TimeoutError:
+                await self.aclose()
+                raise UpstreamTimeout(f"no data for {self._timeout:g} s mid-answer") from None
+        return conn.take()
+
+    async def read(self) -> bytes:
+        """The whole (rest of the) body."""
+        return b"".join([chunk async for chunk in self])
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._conn.close()
+        done, self.on_done = self.on_done, None
+        if done is not None:
+            done()
 
 
 def _expire(waiter: asyncio.Future[Answer], timeout: float) -> None:

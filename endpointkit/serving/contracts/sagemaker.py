@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .. import codecs
+from .. import codecs, streaming
 from ..errors import BadRequest, UnsupportedMediaType
 from ..messages import Request, Response
 
@@ -45,10 +45,17 @@ def _accept(app: ServingApp, req: Request, supported: tuple[str, ...]) -> str:
 
 
 async def invocations(app: ServingApp, req: Request) -> Response:
-    """Decode by Content-Type, predict, encode by Accept."""
+    """Decode by Content-Type, predict, encode by Accept (a streaming Accept streams)."""
     runtime = app.runtime
     if not runtime.ready:
         raise runtime.not_ready()
+    asked = req.headers.get(b"accept")
+    if (
+        asked is not None
+        and asked != b"application/json"  # the common explicit Accept: no stream, no call
+        and (kind := streaming.requested(asked)) is not None
+    ):
+        return await _stream(app, req, kind)
     options = runtime.options
     ctype = codecs.media_type(req.header(b"content-type")) or codecs.JSON
     attributes = req.header(CUSTOM_ATTRIBUTES)
@@ -97,6 +104,41 @@ async def invocations(app: ServingApp, req: Request) -> Response:
     elif shape == "wrapped" and accept == codecs.JSON:
         predictions = {"predictions": predictions}
     return Response(200, codecs.encode(predictions, accept), accept.encode(), extra)
+
+
+async def _stream(app: ServingApp, req: Request, kind: str) -> Response:
+    """Stream ``predict_stream``'s items; other predictors stream their one JSON answer."""
+    runtime = app.runtime
+    options = runtime.options
+    if not options.has_stream or options.has_raw:
+        inner = Request(
+            req.method, req.path, streaming.json_accept(req.headers), req.body, req.request_id
+        )
+        return streaming.single(kind, await invocations(app, inner))
+    ctype = codecs.media_type(req.header(b"content-type")) or codecs.JSON
+    parameters: dict[str, Any] | None = None
+    if ctype in options.content_types:
+        instances: Any = runtime.predictor.decode(req.body, ctype)
+    elif ctype in codecs.BUILTIN_TYPES:
+        decoded = codecs.decode(req.body, ctype)
+        if ctype == codecs.JSON:
+            instances, _, parameters = _unwrap_json(decoded)
+        else:
+            instances = [decoded] if ctype == codecs.OCTET else decoded
+    else:
+        raise UnsupportedMediaType(
+            f"Content-Type {ctype!r} is not supported; use one of "
+            f"{', '.join(codecs.BUILTIN_TYPES + options.content_types)}"
+        )
+    attributes = req.header(CUSTOM_ATTRIBUTES)
+    if attributes is not None:
+        parameters = dict(parameters or {})
+        parameters["custom_attributes"] = attributes
+    response = await streaming.respond(kind, runtime.stream(instances, parameters))
+    if attributes is not None and parameters is not None:  # set by the first item at the latest
+        out_attrs = str(parameters.get("custom_attributes", attributes))
+        response.headers = [(CUSTOM_ATTRIBUTES, out_attrs.encode("latin-1", "replace"))]
+    return response
 
 
 def _unwrap_json(decoded: Any) -> tuple[Any, str, dict[str, Any] | None]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .. import codecs
+from .. import codecs, streaming
 from ..errors import BadRequest, UnsupportedMediaType
 from ..messages import Request, Response
 
@@ -22,10 +22,17 @@ async def health(app: ServingApp, req: Request) -> Response:
 
 
 async def predict(app: ServingApp, req: Request) -> Response:
-    """The Vertex predict request."""
+    """The Vertex predict request (a streaming Accept streams: streamRawPredict)."""
     runtime = app.runtime
     if not runtime.ready:
         raise runtime.not_ready()
+    asked = req.headers.get(b"accept")
+    if (
+        asked is not None
+        and asked != b"application/json"  # the common explicit Accept: no stream, no call
+        and (kind := streaming.requested(asked)) is not None
+    ):
+        return await _stream(app, req, kind)
     ctype = codecs.media_type(req.header(b"content-type"))
     if ctype and ctype != codecs.JSON:
         raise UnsupportedMediaType(
@@ -45,3 +52,28 @@ async def predict(app: ServingApp, req: Request) -> Response:
     predictions = await runtime.predict(instances, parameters)
     runtime.check_count(instances, predictions)
     return Response(200, codecs.dumps_json({"predictions": predictions}))
+
+
+async def _stream(app: ServingApp, req: Request, kind: str) -> Response:
+    """Stream ``predict_stream``'s items; other predictors stream their one JSON answer."""
+    runtime = app.runtime
+    if not runtime.options.has_stream:
+        inner = Request(
+            req.method, req.path, streaming.json_accept(req.headers), req.body, req.request_id
+        )
+        return streaming.single(kind, await predict(app, inner))
+    ctype = codecs.media_type(req.header(b"content-type"))
+    if ctype and ctype != codecs.JSON:
+        raise UnsupportedMediaType(
+            f"Content-Type {ctype!r} is not supported on the Vertex predict route; "
+            f"send application/json"
+        )
+    body = codecs.loads_json(req.body)
+    if not isinstance(body, dict) or not isinstance(body.get("instances"), list):
+        raise BadRequest(
+            'The body must be a JSON object with an "instances" list', code="bad_instances"
+        )
+    parameters = body.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise BadRequest('"parameters" must be a JSON object', code="bad_parameters")
+    return await streaming.respond(kind, runtime.stream(body["instances"], parameters))
