@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "BlueGreen": "endpointkit.spec",
     "Canary": "endpointkit.spec",
     "Gates": "endpointkit.spec",
+    "HealthCheck": "endpointkit.spec",
     "Linear": "endpointkit.spec",
     "RolloutStrategy": "endpointkit.spec",
     "Autoscaling": "endpointkit.spec",
@@ -50,8 +51,10 @@ _EXPORTS: dict[str, str] = {
     "destroy": "endpointkit.planner",
     "plan": "endpointkit.planner",
     # invocation
+    "AsyncStreamResult": "endpointkit.invocation",
     "InvokeResult": "endpointkit.invocation",
     "Prediction": "endpointkit.invocation",
+    "StreamResult": "endpointkit.invocation",
     "RolloutResult": "endpointkit.rollout",
     # backends
     "Backend": "endpointkit.adapters.base",
@@ -124,7 +127,7 @@ if TYPE_CHECKING:
         UsageError,
         ValidationError,
     )
-    from endpointkit.invocation import InvokeResult, Prediction
+    from endpointkit.invocation import AsyncStreamResult, InvokeResult, Prediction, StreamResult
     from endpointkit.planner import Plan, apply, destroy, plan
     from endpointkit.rollout import RolloutResult
     from endpointkit.spec import (
@@ -137,6 +140,7 @@ if TYPE_CHECKING:
         EndpointState,
         Event,
         Gates,
+        HealthCheck,
         Linear,
         Resources,
         RolloutStrategy,

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from endpointkit.adapters.base import Backend
@@ -165,6 +165,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("undeploy", "Remove a version; its traffic moves to the others first.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("version", metavar="VERSION")
+    p = add(
+        "scale",
+        "Change a live version's replicas in place, e.g. 'scale churn v2 --min 2 --max 6 "
+        "--target-cpu 60'. What is not given is kept.",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument("--min", dest="min_replicas", type=int, help="minimum replicas")
+    p.add_argument("--max", dest="max_replicas", type=int, help="maximum replicas")
+    auto = p.add_mutually_exclusive_group()
+    auto.add_argument("--target-cpu", type=int, metavar="PERCENT", help="autoscale on CPU")
+    auto.add_argument(
+        "--target-invocations",
+        type=int,
+        metavar="N",
+        help="autoscale on invocations per replica (per minute)",
+    )
+    auto.add_argument("--no-autoscaling", action="store_true", help="turn autoscaling off")
     p = add("invoke", "Send a request to an endpoint and print the answer.")
     p.add_argument("name", metavar="NAME")
     source = p.add_mutually_exclusive_group()
@@ -175,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept", default=None)
     p.add_argument("--target-version", dest="target_version", help="pin one version")
     p.add_argument("--custom-attributes", help="passed to the model (SageMaker semantics)")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream the answer, printing chunks as they arrive (Accept defaults to "
+        "text/event-stream)",
+    )
     p = add("export", "Export a spec for other tools: 'export terraform SPEC'.")
     p.add_argument("format", choices=("terraform",), help="what to export to")
     p.add_argument("spec", metavar="SPEC")
@@ -292,7 +316,9 @@ def _render_state(state: EndpointState) -> None:
             f"{state.traffic[version.name]}%",
             version.spec_hash or "",
             str(version.status),
-            "" if version.replicas is None else str(version.replicas),
+            version.scaling.describe()
+            if version.scaling is not None
+            else ("" if version.replicas is None else str(version.replicas)),
         )
     console.print(table)
     if state.failure_reason:
@@ -500,6 +526,31 @@ def cmd_undeploy(args: argparse.Namespace) -> int:
     return _change(args, lambda ep, o: ep.undeploy(args.version, **o))
 
 
+def cmd_scale(args: argparse.Namespace) -> int:
+    autoscaling: dict[str, int] | Literal[False] | None = None
+    if args.no_autoscaling:
+        autoscaling = False
+    elif args.target_cpu is not None:
+        autoscaling = {"target_cpu_utilization": args.target_cpu}
+    elif args.target_invocations is not None:
+        autoscaling = {"target_invocations_per_replica": args.target_invocations}
+    if args.min_replicas is None and args.max_replicas is None and autoscaling is None:
+        raise UsageProblem(
+            "scale needs at least one of --min, --max, --target-cpu, --target-invocations or "
+            "--no-autoscaling"
+        )
+    return _change(
+        args,
+        lambda ep, o: ep.scale(
+            args.version,
+            args.min_replicas,
+            args.max_replicas,
+            autoscaling=autoscaling,
+            **o,
+        ),
+    )
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
     import json
 
@@ -524,6 +575,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             raise UsageProblem(f"cannot read {args.file!r}: {exc.strerror}") from None
     else:
         raise UsageProblem("invoke needs --instances, --data or --file")
+    if args.stream:
+        return _invoke_stream(args, body)
     result = _handle(args).invoke(
         body,
         content_type=args.content_type,
@@ -547,6 +600,37 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         print(text)
         if result.version:
             print(f"(served by {result.version})", file=sys.stderr)
+    return 0
+
+
+def _invoke_stream(args: argparse.Namespace, body: bytes) -> int:
+    """Print each chunk the moment it arrives (text: raw bytes; json: one line per chunk)."""
+    import json
+
+    from endpointkit.invocation import EVENT_STREAM
+
+    as_json = _output(args) == "json"
+    out = sys.stdout.buffer
+    with _handle(args).invoke_stream(
+        body,
+        content_type=args.content_type,
+        accept=args.accept or EVENT_STREAM,
+        version=args.target_version,
+        custom_attributes=args.custom_attributes,
+        timeout=None,
+    ) as stream:
+        if stream.version and not as_json:
+            print(f"(served by {stream.version})", file=sys.stderr, flush=True)
+        for chunk in stream:
+            if as_json:
+                line = {"version": stream.version, "chunk": chunk.decode("utf-8", "replace")}
+                out.write(json.dumps(line).encode() + b"\n")
+            else:
+                out.write(chunk)
+            out.flush()
+    if not as_json:
+        out.write(b"\n")
+        out.flush()
     return 0
 
 
@@ -644,6 +728,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "promote": cmd_promote,
     "rollback": cmd_rollback,
     "undeploy": cmd_undeploy,
+    "scale": cmd_scale,
     "invoke": cmd_invoke,
     "history": cmd_history,
     "export": cmd_export,

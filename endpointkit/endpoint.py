@@ -19,22 +19,32 @@ import html
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from endpointkit.adapters.base import Backend
 from endpointkit.adapters.registry import get_backend
 from endpointkit.errors import DeploymentFailed, ValidationError
-from endpointkit.invocation import JSON, InvokeResult, Prediction, encode_instances
+from endpointkit.invocation import (
+    EVENT_STREAM,
+    JSON,
+    AsyncStreamResult,
+    InvokeResult,
+    Prediction,
+    StreamResult,
+    encode_instances,
+)
 from endpointkit.progress import Progress, progress_display
 from endpointkit.retry import invocation
 from endpointkit.spec import (
     AllAtOnce,
+    Autoscaling,
     BlueGreen,
     Canary,
     EndpointState,
     Event,
     Linear,
     RolloutStrategy,
+    Scaling,
     Shadow,
     TrafficSplit,
     VersionSpec,
@@ -69,6 +79,31 @@ def _as_strategy(strategy: RolloutStrategy | Mapping[str, Any] | None) -> Rollou
         return TypeAdapter(RolloutStrategy).validate_python(dict(strategy))
     except ValueError as exc:
         raise ValidationError(f"invalid rollout strategy: {exc}") from None
+
+
+def _as_scaling(
+    current: Scaling | None,
+    min_replicas: int | None,
+    max_replicas: int | None,
+    autoscaling: Autoscaling | Mapping[str, Any] | Literal[False] | None,
+) -> Scaling:
+    """The scaling asked for: what is given replaces the live value, the rest is kept."""
+    base = current or Scaling()
+    auto: Autoscaling | dict[str, Any] | None
+    if autoscaling is None:
+        auto = base.autoscaling
+    elif autoscaling is False:
+        auto = None
+    else:
+        auto = autoscaling if isinstance(autoscaling, Autoscaling) else dict(autoscaling)
+    low = min_replicas if min_replicas is not None else base.min_replicas
+    high = max_replicas if max_replicas is not None else max(base.max_replicas, low)
+    try:
+        return Scaling.model_validate(
+            {"min_replicas": low, "max_replicas": high, "autoscaling": auto}
+        )
+    except ValueError as exc:
+        raise ValidationError(f"invalid scaling: {exc}") from None
 
 
 def _resolve_backend(backend: str | Backend | None, settings: Mapping[str, Any]) -> Backend:
@@ -248,6 +283,46 @@ class Endpoint:
         self._last = self.backend.undeploy(self.name, version)
         return self._settle(f"undeploy {version}", timeout, progress) if wait else self._last
 
+    def scale(
+        self,
+        version: str,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+        *,
+        autoscaling: Autoscaling | Mapping[str, Any] | Literal[False] | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        """Change a live version's replicas in place; it keeps its name, traffic and serving.
+
+        What is not given is kept; `autoscaling=False` turns autoscaling off, a mapping such as
+        `{"target_cpu_utilization": 60}` sets it. Capability SCALING (Unsupported otherwise).
+        """
+        state = self.backend.get(self.name)
+        current = self.backend.live_scaling(state).get(version)
+        if current is None:
+            live = state.version(version)
+            current = live.spec.scaling if live is not None and live.spec is not None else None
+        scaling = _as_scaling(current, min_replicas, max_replicas, autoscaling)
+        self._last = self.backend.scale(self.name, version, scaling)
+        if not wait:
+            return self._last
+        state = self._settle(f"scale {version}", timeout, progress)
+        held = self.backend.live_scaling(state).get(version)
+        if held is not None and held != self.backend.held_scaling(scaling):
+            raise DeploymentFailed(
+                f"scaling {version!r} on {self.name!r} to {scaling.describe()} did not take "
+                f"effect: it is at {held.describe()}"
+                + (f" ({state.failure_reason})." if state.failure_reason else "."),
+                hint=f"See 'endpointkit history {self.name}'; the version kept serving.",
+                backend=self.backend.name,
+                operation="scale",
+                endpoint=self.name,
+                version=version,
+            )
+        return state
+
     def set_shadow(
         self,
         version: str | None,
@@ -292,6 +367,31 @@ class Endpoint:
         policy = invocation(attempts=self._invoke_attempts, sleep=self._sleep)
         return policy(
             self.backend.invoke,
+            self.name,
+            body,
+            content_type=content_type,
+            accept=accept,
+            version=version,
+            custom_attributes=custom_attributes,
+            timeout=timeout,
+        )
+
+    def invoke_stream(
+        self,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        accept: str | None = EVENT_STREAM,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        timeout: float | None = None,
+    ) -> StreamResult:
+        """Send raw bytes and iterate the answer's chunks as they arrive (server-sent events
+        by default); `.version` names the version that answers. Throttling and transient
+        faults are retried until the stream starts, never after. Use it in a `with` block."""
+        policy = invocation(attempts=self._invoke_attempts, sleep=self._sleep)
+        return policy(
+            self.backend.invoke_stream,
             self.name,
             body,
             content_type=content_type,
@@ -513,6 +613,28 @@ class AsyncEndpoint:
             self._sync.undeploy, version, wait=wait, timeout=timeout, progress=progress
         )
 
+    async def scale(
+        self,
+        version: str,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+        *,
+        autoscaling: Autoscaling | Mapping[str, Any] | Literal[False] | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        progress: Progress = None,
+    ) -> EndpointState:
+        return await self._thread(
+            self._sync.scale,
+            version,
+            min_replicas,
+            max_replicas,
+            autoscaling=autoscaling,
+            wait=wait,
+            timeout=timeout,
+            progress=progress,
+        )
+
     async def set_shadow(
         self,
         version: str | None,
@@ -564,6 +686,36 @@ class AsyncEndpoint:
         async for attempt in policy:
             with attempt:
                 return await self.backend.ainvoke(
+                    self.name,
+                    body,
+                    content_type=content_type,
+                    accept=accept,
+                    version=version,
+                    custom_attributes=custom_attributes,
+                    timeout=timeout,
+                )
+        raise AssertionError("unreachable: AsyncRetrying re-raises the last error")
+
+    async def invoke_stream(
+        self,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        accept: str | None = EVENT_STREAM,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        timeout: float | None = None,
+    ) -> AsyncStreamResult:
+        """`async for chunk in await ep.invoke_stream(body)`; retried until the stream starts."""
+        from tenacity import AsyncRetrying
+
+        sync_policy = invocation(attempts=self._invoke_attempts)
+        policy = AsyncRetrying(
+            retry=sync_policy.retry, wait=sync_policy.wait, stop=sync_policy.stop, reraise=True
+        )
+        async for attempt in policy:
+            with attempt:
+                return await self.backend.ainvoke_stream(
                     self.name,
                     body,
                     content_type=content_type,

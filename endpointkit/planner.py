@@ -1,8 +1,9 @@
 """Desired spec vs live endpoint -> an ordered Plan -> apply. Idempotent.
 
-The order never drops traffic: versions are deployed (at 0%) before traffic moves to them, a
-shadow that must serve live traffic is cleared before the split changes, and versions are
-undeployed only after traffic has moved away. A second `apply` of the same spec is a no-op.
+The order never drops traffic: versions are deployed (at 0%) and scaled up before traffic moves
+to them, a shadow that must serve live traffic is cleared before the split changes, and versions
+are scaled down or undeployed only after traffic has moved away. A second `apply` of the same
+spec is a no-op.
 """
 
 from __future__ import annotations
@@ -11,17 +12,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from endpointkit.adapters.base import Backend
+from endpointkit.adapters.base import Backend, Capability
 from endpointkit.adapters.registry import get_backend
 from endpointkit.endpoint import DEFAULT_TIMEOUT_S, Endpoint
 from endpointkit.errors import NotFound, ValidationError
 from endpointkit.progress import Progress, progress_display
-from endpointkit.spec import EndpointSpec, EndpointState, Shadow, Status, TrafficSplit, VersionSpec
+from endpointkit.spec import (
+    EndpointSpec,
+    EndpointState,
+    Scaling,
+    Shadow,
+    Status,
+    TrafficSplit,
+    VersionSpec,
+)
 
 __all__ = ["Action", "Plan", "apply", "destroy", "plan", "plan_destroy"]
 
 T = TypeVar("T")
-ActionKind = Literal["create", "deploy", "traffic", "shadow", "undeploy", "delete"]
+ActionKind = Literal["create", "deploy", "scale", "traffic", "shadow", "undeploy", "delete"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,7 @@ class Action:
     version_name: str | None = None
     traffic: TrafficSplit | None = None
     shadow: Shadow | None = None
+    scaling: Scaling | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,12 +52,14 @@ class Action:
             "version": self.version_name,
             "traffic": dict(self.traffic.root) if self.traffic is not None else None,
             "shadow": self.shadow.model_dump() if self.shadow is not None else None,
+            "scaling": self.scaling.model_dump(mode="json") if self.scaling is not None else None,
         }
 
 
 _SYMBOLS: dict[ActionKind, str] = {
     "create": "+",
     "deploy": "+",
+    "scale": "~",
     "traffic": "~",
     "shadow": "~",
     "undeploy": "-",
@@ -162,6 +174,8 @@ def plan(spec: EndpointSpec, backend: Backend | str | None = None) -> Plan:
                     version_name=version.name,
                 )
             )
+    scale_up, scale_down = _scale_actions(spec, target, current)
+    actions += scale_up
     shadow_changes = spec.shadow != live_shadow
     if shadow_changes and live_shadow is not None:
         actions.append(Action("shadow", f"shadow: {_fmt_shadow(live_shadow)} -> none"))
@@ -186,10 +200,44 @@ def plan(spec: EndpointSpec, backend: Backend | str | None = None) -> Plan:
                 shadow=spec.shadow,
             )
         )
+    actions += scale_down
     for name in live_names:
         if name not in by_name:
             actions.append(Action("undeploy", f"undeploy {name}", version_name=name))
     return result
+
+
+def _scale_actions(
+    spec: EndpointSpec, backend: Backend, current: EndpointState | None
+) -> tuple[list[Action], list[Action]]:
+    """In-place scaling of live versions whose replicas or autoscaling changed in the spec:
+    (scale-ups, which run before traffic moves; scale-downs, which run after)."""
+    if current is None:
+        return [], []
+    held_now = backend.live_scaling(current)
+    ups: list[Action] = []
+    downs: list[Action] = []
+    for index, version in enumerate(spec.versions):
+        wanted = version.scaling
+        have = held_now.get(version.name)
+        if wanted is None or have is None or have == backend.held_scaling(wanted):
+            continue
+        if Capability.SCALING not in backend.capabilities:
+            raise ValidationError(
+                f"versions[{index}] {version.name!r}: the {backend.name} backend cannot change "
+                f"a live version's replicas ({have.describe()} -> {wanted.describe()}).",
+                hint="Give the version a new name and shift traffic to it.",
+                endpoint=spec.name,
+                version=version.name,
+            )
+        action = Action(
+            "scale",
+            f"scale {version.name}: {have.describe()} -> {wanted.describe()}",
+            version_name=version.name,
+            scaling=wanted,
+        )
+        (ups if wanted.min_replicas >= have.min_replicas else downs).append(action)
+    return ups, downs
 
 
 def _first_version(spec: EndpointSpec) -> VersionSpec:
@@ -283,6 +331,15 @@ def apply(
             state = handle.status()
         elif action.kind == "deploy":
             state = handle.deploy(_need(action.version), 0, **options)
+        elif action.kind == "scale":
+            scaling = _need(action.scaling)
+            state = handle.scale(
+                _need(action.version_name),
+                scaling.min_replicas,
+                scaling.max_replicas,
+                autoscaling=scaling.autoscaling or False,
+                **options,
+            )
         elif action.kind == "traffic":
             state = handle.set_traffic(_need(action.traffic), **options)
         elif action.kind == "shadow":

@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     RootModel,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -40,9 +41,11 @@ __all__ = [
     "EndpointState",
     "Event",
     "Gates",
+    "HealthCheck",
     "Linear",
     "Resources",
     "RolloutStrategy",
+    "Scaling",
     "Serverless",
     "Shadow",
     "Status",
@@ -153,6 +156,45 @@ class Autoscaling(_Model):
         return self
 
 
+class Scaling(_Model):
+    """How many replicas serve a version: operational, not content.
+
+    A version's scaling is left out of its spec hash, so changing it changes the live version
+    in place (SageMaker UpdateEndpointWeightsAndCapacities and Application Auto Scaling, Vertex
+    MutateDeployedModel, local worker processes) instead of needing a new version.
+    """
+
+    min_replicas: int = Field(default=1, ge=1, le=1000)
+    max_replicas: int = Field(default=1, ge=1, le=1000)
+    autoscaling: Autoscaling | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> Scaling:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})"
+            )
+        return self
+
+    def describe(self) -> str:
+        """e.g. '2 replicas' or '1-4 replicas, autoscaling on cpu 60%'."""
+        count = (
+            f"{self.min_replicas}"
+            if self.min_replicas == self.max_replicas
+            else f"{self.min_replicas}-{self.max_replicas}"
+        )
+        text = f"{count} replica{'s' if self.max_replicas > 1 else ''}"
+        auto = self.autoscaling
+        if auto is not None:
+            targets = []
+            if auto.target_cpu_utilization is not None:
+                targets.append(f"cpu {auto.target_cpu_utilization}%")
+            if auto.target_invocations_per_replica is not None:
+                targets.append(f"{auto.target_invocations_per_replica} invocations/replica")
+            text += ", autoscaling on " + " and ".join(targets)
+        return text
+
+
 class Serverless(_Model):
     """SageMaker Serverless Inference. Other backends raise Unsupported."""
 
@@ -182,8 +224,87 @@ class AsyncInference(_Model):
         return value
 
 
+# Startup budgets every backend accepts: SageMaker's ContainerStartupHealthCheckTimeoutInSeconds
+# and ModelDataDownloadTimeoutInSeconds take 60-3600 s (botocore); a Vertex AI container's
+# deployment timeout is at most 2 h; the local backend takes anything.
+STARTUP_TIMEOUT_S = (60, 3600)
+# Liveness checks: Vertex AI probes take whole seconds and counts >= 1; the upper bounds only
+# catch unit mix-ups (milliseconds given as seconds).
+PROBE_PERIOD_S = (1, 300)
+PROBE_TIMEOUT_S = (1, 300)
+PROBE_FAILURES = (1, 100)
+
+
+class HealthCheck(_Model):
+    """How long a new replica may take to start, and how running replicas are checked.
+
+    Every field is optional; an omitted one keeps the platform's default. Per backend:
+
+    - `startup_timeout_s`: SageMaker ContainerStartupHealthCheckTimeoutInSeconds and
+      ModelDataDownloadTimeoutInSeconds (not sent for serverless versions, whose budget is
+      SageMaker's fixed 3 minutes); Vertex AI a startup probe (period x failure threshold
+      covering it) and the container's deployment timeout; local the readiness wait.
+    - `period_s`, `timeout_s`, `failure_threshold`: Vertex AI the health probe (a failing
+      replica gets no traffic until it answers again); local the supervisor's checks (taken out
+      of routing, restarted after `failure_threshold` misses in a row). SageMaker has no
+      configurable liveness check, so they are not used there (no error: one spec, every
+      backend).
+    """
+
+    startup_timeout_s: int | None = Field(
+        default=None,
+        description="Seconds a new replica may take to download, load and answer its first "
+        f"health check ({STARTUP_TIMEOUT_S[0]}-{STARTUP_TIMEOUT_S[1]}).",
+    )
+    period_s: int | None = Field(
+        default=None, description="Seconds between health checks of a running replica."
+    )
+    timeout_s: int | None = Field(
+        default=None, description="Seconds one health check may take before it counts as failed."
+    )
+    failure_threshold: int | None = Field(
+        default=None,
+        description="Failed checks in a row after which a running replica counts as unhealthy.",
+    )
+
+    @field_validator("startup_timeout_s")
+    @classmethod
+    def _startup(cls, value: int | None) -> int | None:
+        low, high = STARTUP_TIMEOUT_S
+        if value is not None and not low <= value <= high:
+            raise ValueError(
+                f"startup_timeout_s must be {low}-{high} seconds, got {value}: SageMaker accepts "
+                f"{low}-{high} (ContainerStartupHealthCheckTimeoutInSeconds), so this range "
+                "deploys on every backend"
+            )
+        return value
+
+    @field_validator("period_s", "timeout_s", "failure_threshold")
+    @classmethod
+    def _probe(cls, value: int | None, info: ValidationInfo) -> int | None:
+        field = str(info.field_name)
+        low, high = {
+            "period_s": PROBE_PERIOD_S,
+            "timeout_s": PROBE_TIMEOUT_S,
+            "failure_threshold": PROBE_FAILURES,
+        }[field]
+        if value is not None and not low <= value <= high:
+            unit = "" if field == "failure_threshold" else " seconds"
+            raise ValueError(f"{field} must be {low}-{high}{unit}, got {value}")
+        return value
+
+    @property
+    def is_default(self) -> bool:
+        """True when no field is set (the same as giving no health check at all)."""
+        return self == HealthCheck()
+
+
+_SCALING_FIELDS = {"min_replicas": True, "max_replicas": True}
+
+
 class VersionSpec(_Model):
-    """An immutable deployment unit. Changing anything but the name means a new version."""
+    """An immutable deployment unit. Changing anything but the name or the scaling (replica
+    counts, autoscaling) means a new version; scaling changes in place."""
 
     name: str
     model: str | None = Field(
@@ -201,6 +322,10 @@ class VersionSpec(_Model):
     autoscaling: Autoscaling | None = None
     serverless: Serverless | None = None
     async_inference: AsyncInference | None = None
+    health: HealthCheck | None = Field(
+        default=None,
+        description="Startup budget and health checks; omitted: each platform's defaults.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -265,11 +390,38 @@ class VersionSpec(_Model):
         """Stable content hash of everything but the name (12 hex characters).
 
         Two versions with the same content hash deploy the same thing. Defaults are included,
-        so a spec that spells out a default hashes the same as one that omits it.
+        so a spec that spells out a default hashes the same as one that omits it. Scaling
+        (replica counts and autoscaling) is left out: it changes in place, see `scaling`.
         """
-        content = self.model_dump(mode="json", exclude={"name"})
+        content = self.model_dump(
+            mode="json",
+            exclude={"name": True, "autoscaling": True, "resources": _SCALING_FIELDS},
+        )
+        if self.health is None or self.health.is_default:
+            content.pop("health", None)  # hashes of versions from before the field stay the same
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    @property
+    def scaling(self) -> Scaling | None:
+        """Replicas and autoscaling (None for serverless versions, which scale by themselves)."""
+        if self.serverless is not None:
+            return None
+        res = self.resources
+        return Scaling(
+            min_replicas=res.min_replicas,
+            max_replicas=res.max_replicas or res.min_replicas,
+            autoscaling=self.autoscaling,
+        )
+
+    def with_scaling(self, scaling: Scaling) -> VersionSpec:
+        """This version with other replica counts and autoscaling (same name, same hash)."""
+        data = self.model_dump()
+        data["resources"].update(
+            min_replicas=scaling.min_replicas, max_replicas=scaling.max_replicas
+        )
+        data["autoscaling"] = scaling.autoscaling
+        return VersionSpec.model_validate(data)
 
     def effective_env(self) -> dict[str, str]:
         """The environment the serving process gets: `env` plus the predictor reference."""
@@ -688,6 +840,8 @@ class VersionState(BaseModel):
     status: Status = Status.IN_SERVICE
     spec: VersionSpec | None = None
     replicas: int | None = None
+    #: Replica range and autoscaling as the platform holds them now (None: not reported).
+    scaling: Scaling | None = None
     created_at: datetime | None = None
     details: dict[str, Any] = Field(default_factory=dict)
 

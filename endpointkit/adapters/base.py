@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from enum import Enum
+from functools import partial
 from typing import ClassVar
 
 from pydantic import ValidationError as PydanticValidationError
@@ -26,11 +27,18 @@ from endpointkit.errors import (
     Unsupported,
     ValidationError,
 )
-from endpointkit.invocation import JSON, InvokeResult
+from endpointkit.invocation import (
+    EVENT_STREAM,
+    JSON,
+    AsyncStreamResult,
+    InvokeResult,
+    StreamResult,
+)
 from endpointkit.spec import (
     MAX_VERSIONS,
     EndpointState,
     Event,
+    Scaling,
     Shadow,
     Status,
     TrafficSplit,
@@ -53,6 +61,7 @@ class Capability(str, Enum):
     SERVERLESS = "serverless"  # scale-to-zero, pay-per-request versions
     ASYNC_INFERENCE = "async_inference"  # queued requests, results written to storage
     AUTOSCALING = "autoscaling"  # target-tracking between min and max replicas
+    SCALING = "scaling"  # a live version's replicas and autoscaling change in place
     ACCELERATORS = "accelerators"  # GPUs or other accelerators
 
     def __str__(self) -> str:
@@ -111,6 +120,21 @@ class Backend(abc.ABC):
         """Mirror a sample of requests to `shadow.version`, or stop mirroring (None)."""
         raise self._unsupported(Capability.SHADOW, "set_shadow", name)
 
+    def _scale(self, name: str, version: str, scaling: Scaling) -> EndpointState:
+        """Change a live version's replicas and autoscaling in place; it keeps serving."""
+        raise self._unsupported(Capability.SCALING, "scale", name)
+
+    def live_scaling(self, state: EndpointState) -> dict[str, Scaling]:
+        """Each version's scaling as the platform holds it now (versions it cannot report are
+        left out). Backends whose `get` does not carry it (it costs extra calls) override this.
+        """
+        return {v.name: v.scaling for v in state.versions if v.scaling is not None}
+
+    def held_scaling(self, scaling: Scaling) -> Scaling:
+        """`scaling` as this platform can hold it, to compare with `live_scaling`: settings the
+        platform has no place for (e.g. cooldowns on Vertex AI) are reset to their defaults."""
+        return scaling
+
     @abc.abstractmethod
     def _invoke(
         self,
@@ -124,6 +148,22 @@ class Backend(abc.ABC):
         timeout: float | None,
     ) -> InvokeResult:
         """Send one request; the result names the version that answered."""
+
+    def _invoke_stream(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+        timeout: float | None,
+    ) -> StreamResult:
+        """Send one request and return once the answer's head arrived (errors reported up
+        front raise here); the result names the version and yields the body's chunks as the
+        model produces them, and closes the connection when closed or read to the end."""
+        raise self._unsupported(Capability.STREAMING, "invoke_stream", name)
 
     # -- public operations, shared by every backend -------------------------------------------
 
@@ -154,8 +194,9 @@ class Backend(abc.ABC):
         """Add an immutable version with `traffic` percent; the other versions share the rest
         in their current proportions.
 
-        Deploying a version whose name and content hash are already live is a no-op; reusing a
-        live version's name for different content raises Conflict (versions are immutable).
+        Deploying a version whose name and content hash are already live is a no-op (its
+        replicas are left as they are: use `scale`); reusing a live version's name for
+        different content raises Conflict (versions are immutable).
         """
         self._validate_version(name, version)
         state = self.get(name)
@@ -260,6 +301,33 @@ class Backend(abc.ABC):
         self._require_settled(state, "set_shadow")
         return self._set_shadow(name, shadow)
 
+    def scale(self, name: str, version: str, scaling: Scaling) -> EndpointState:
+        """Change a deployed version's replica range and autoscaling in place: the version
+        keeps its name, content hash and traffic, and keeps serving while it scales. Setting
+        the scaling it already has is a no-op."""
+        if Capability.SCALING not in self.capabilities:
+            raise self._unsupported(Capability.SCALING, "scale", name)
+        if scaling.autoscaling is not None and Capability.AUTOSCALING not in self.capabilities:
+            error = self._unsupported(Capability.AUTOSCALING, "scale", name)
+            error.version = version
+            raise error
+        state = self.get(name)
+        self._require_version(state, version, "scale")
+        live = state.version(version)
+        if live is not None and live.spec is not None and live.spec.serverless is not None:
+            raise ValidationError(
+                f"version {version!r} on {name!r} is serverless and has no replicas to scale.",
+                hint="Change its serverless settings with a new version instead.",
+                backend=self.name,
+                operation="scale",
+                endpoint=name,
+                version=version,
+            )
+        if self.live_scaling(state).get(version) == self.held_scaling(scaling):
+            return state
+        self._require_settled(state, "scale")
+        return self._scale(name, version, scaling)
+
     def invoke(
         self,
         name: str,
@@ -307,6 +375,67 @@ class Backend(abc.ABC):
             custom_attributes=custom_attributes,
             timeout=timeout,
         )
+
+    def invoke_stream(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        accept: str | None = EVENT_STREAM,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        timeout: float | None = None,
+    ) -> StreamResult:
+        """Send raw bytes and stream the answer: chunks arrive as the model produces them.
+
+        Returns once the answer's head arrived, so what the platform or the model reports up
+        front (NotFound, Throttled, ModelError, ...) raises here; a failure mid-stream raises
+        from the iteration. `accept` asks for server-sent events by default, which the
+        endpointkit server streams (so does Vertex AI); a model that cannot stream answers in
+        one chunk. `timeout` bounds the wait for the head and for each chunk after it.
+        """
+        if Capability.STREAMING not in self.capabilities:
+            raise self._unsupported(Capability.STREAMING, "invoke_stream", name)
+        if version is not None and Capability.TARGET_VERSION not in self.capabilities:
+            raise self._unsupported(Capability.TARGET_VERSION, "invoke_stream", name)
+        self._check_payload(name, body)
+        return self._invoke_stream(
+            name,
+            body,
+            content_type=content_type,
+            accept=accept,
+            version=version,
+            custom_attributes=custom_attributes,
+            timeout=timeout,
+        )
+
+    async def ainvoke_stream(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        accept: str | None = EVENT_STREAM,
+        version: str | None = None,
+        custom_attributes: str | None = None,
+        timeout: float | None = None,
+    ) -> AsyncStreamResult:
+        """`invoke_stream` for async code: the request and each chunk are read in a worker
+        thread, so the event loop never blocks."""
+        result = await asyncio.to_thread(
+            partial(
+                self.invoke_stream,
+                name,
+                body,
+                content_type=content_type,
+                accept=accept,
+                version=version,
+                custom_attributes=custom_attributes,
+                timeout=timeout,
+            )
+        )
+        return AsyncStreamResult.from_sync(result)
 
     def wait(
         self,
@@ -473,6 +602,9 @@ _SUPPORT_HINTS = {
     Capability.ASYNC_INFERENCE: "Asynchronous inference runs on SageMaker.",
     Capability.TARGET_VERSION: "Invoke without version=, or use a backend that can pin versions.",
     Capability.SHADOW: "Use a backend with shadow support (local, mock, sagemaker).",
+    Capability.SCALING: "Deploy the new replica counts as a new version and shift traffic to it.",
+    Capability.STREAMING: "Use invoke() for the whole answer at once, or a backend that streams "
+    "(local, mock, sagemaker, vertex with dedicated_endpoint=True).",
 }
 
 

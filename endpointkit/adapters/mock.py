@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import itertools
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from endpointkit.adapters.base import Backend, Capability
 from endpointkit.errors import (
@@ -31,10 +32,18 @@ from endpointkit.errors import (
     Unavailable,
     ValidationError,
 )
-from endpointkit.invocation import JSON, InvokeResult, decode, dumps
+from endpointkit.invocation import (
+    EVENT_STREAM,
+    JSON,
+    InvokeResult,
+    StreamResult,
+    decode,
+    dumps,
+)
 from endpointkit.spec import (
     EndpointState,
     Event,
+    Scaling,
     Shadow,
     Status,
     TrafficSplit,
@@ -131,6 +140,8 @@ class MockBackend(Backend):
             Capability.AUTOSCALING,
             Capability.ACCELERATORS,
             Capability.SERVERLESS,
+            Capability.SCALING,
+            Capability.STREAMING,
         }
     )
     max_payload_bytes: ClassVar[int | None] = 6 * 1024 * 1024
@@ -161,7 +172,9 @@ class MockBackend(Backend):
         """Run `handler` for `version` (on `endpoint`, or on every endpoint).
 
         `handler(instances)` or `handler(instances, parameters)` returns one output per
-        instance; an object with a `predict` method (a Predictor) works too.
+        instance; an object with a `predict` method (a Predictor) works too. For
+        `invoke_stream`, a handler that returns an iterator (a generator) streams its items, as
+        does a predictor's `predict_stream`; other handlers stream their whole answer at once.
         """
         self._handlers[(endpoint, version)] = handler
 
@@ -321,6 +334,22 @@ class MockBackend(Backend):
             self._transition(endpoint, Status.UPDATING)
             return self._state(endpoint)
 
+    def _scale(self, name: str, version: str, scaling: Scaling) -> EndpointState:
+        with self._lock:
+            endpoint = self._require(name, "scale")
+            live = endpoint.versions[version]
+            before = live.spec.scaling
+            live.spec = live.spec.with_scaling(scaling)
+            self._record(
+                name,
+                "scaled",
+                version=version,
+                message=f"scaled from {before.describe() if before else 'serverless'} to "
+                f"{scaling.describe()}",
+            )
+            self._transition(endpoint, Status.UPDATING)
+            return self._state(endpoint)
+
     def _set_shadow(self, name: str, shadow: Shadow | None) -> EndpointState:
         with self._lock:
             endpoint = self._require(name, "set_shadow")
@@ -347,13 +376,102 @@ class MockBackend(Backend):
         custom_attributes: str | None,
         timeout: float | None,
     ) -> InvokeResult:
+        chosen, handler, shadow, shadow_handler = self._choose(name, version, "invoke")
+        call_args = (name, body, content_type, accept, custom_attributes, version)
+        result = self._run(handler, chosen, *call_args, timeout=timeout, shadow=False)
+        if shadow is not None and shadow_handler is not None:
+            # A shadow's failure is recorded in `calls` and never reaches the caller.
+            with contextlib.suppress(Exception):
+                self._run(shadow_handler, shadow.version, *call_args, timeout=None, shadow=True)
+        return result
+
+    def _invoke_stream(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+        timeout: float | None,
+    ) -> StreamResult:
+        """Stream like the endpointkit server: items framed as server-sent events or JSON
+        lines by `accept`; any other Accept gets the whole answer as one chunk. Shadows get no
+        copy of streamed requests."""
+        kind = _stream_kind(accept)
+        if kind is None:
+            whole = self._invoke(
+                name,
+                body,
+                content_type=content_type,
+                accept=accept,
+                version=version,
+                custom_attributes=custom_attributes,
+                timeout=timeout,
+            )
+            return StreamResult(
+                [whole.body],
+                content_type=whole.content_type,
+                version=whole.version,
+                custom_attributes=whole.custom_attributes,
+                headers=whole.headers,
+            )
+        chosen, handler, _, _ = self._choose(name, version, "invoke_stream")
+        context = {
+            "backend": self.name,
+            "operation": "invoke_stream",
+            "endpoint": name,
+            "version": chosen,
+        }
+
+        def record(status: int, response: bytes = b"", error: str | None = None) -> None:
+            with self._lock:
+                self.calls.append(
+                    Call(
+                        name,
+                        chosen,
+                        body,
+                        content_type,
+                        accept,
+                        custom_attributes,
+                        version,
+                        status=status,
+                        response=response,
+                        error=error,
+                    )
+                )
+
+        self._faults_before(name, chosen, timeout, record, context)
+        try:
+            chunks = _framed(kind, _stream_items(handler, body, content_type), context)
+            first = next(chunks, None)  # errors before the first chunk raise here
+        except ModelError as exc:
+            record(exc.status or 500, response=exc.body, error=exc.message)
+            raise exc.with_context(**context) from None
+        record(200, response=first or b"")
+        return StreamResult(
+            itertools.chain([first] if first is not None else [], chunks),
+            content_type=kind,
+            version=chosen,
+            custom_attributes=custom_attributes,
+            headers={"x-endpointkit-version": chosen, "content-type": kind},
+            on_close=chunks.close,
+        )
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _choose(
+        self, name: str, version: str | None, operation: str
+    ) -> tuple[str, Handler, Shadow | None, Handler | None]:
+        """The version that answers, its handler, and the shadow's if this request is copied."""
         with self._lock:
-            endpoint = self._require(name, "invoke")
+            endpoint = self._require(name, operation)
             if endpoint.status is Status.CREATING or endpoint.status is Status.FAILED:
                 raise NotReady(
                     f"endpoint {name!r} is {endpoint.status}; it cannot serve requests yet.",
                     backend=self.name,
-                    operation="invoke",
+                    operation=operation,
                     endpoint=name,
                 )
             chosen = self._route(endpoint, version)
@@ -363,15 +481,7 @@ class MockBackend(Backend):
             shadow_handler = (
                 endpoint.versions[shadow.version].handler if shadow and mirror else None
             )
-        call_args = (name, body, content_type, accept, custom_attributes, version)
-        result = self._run(handler, chosen, *call_args, timeout=timeout, shadow=False)
-        if shadow is not None and shadow_handler is not None:
-            # A shadow's failure is recorded in `calls` and never reaches the caller.
-            with contextlib.suppress(Exception):
-                self._run(shadow_handler, shadow.version, *call_args, timeout=None, shadow=True)
-        return result
-
-    # -- internals --------------------------------------------------------------------------------
+        return chosen, handler, shadow, shadow_handler
 
     def _require(self, name: str, operation: str) -> _Endpoint:
         endpoint = self._endpoints.get(name)
@@ -391,6 +501,7 @@ class MockBackend(Backend):
                     spec_hash=v.spec.spec_hash,
                     spec=v.spec,
                     replicas=v.spec.resources.min_replicas,
+                    scaling=v.spec.scaling,
                     created_at=v.created_at,
                 )
                 for v in endpoint.versions.values()
@@ -458,10 +569,12 @@ class MockBackend(Backend):
         model_dir = _local_model_dir(version.model)
         from endpointkit.serving.predictor import load_predictor
 
+        # the predictor itself (handlers may be objects with `predict`), so that its optional
+        # predict_stream is found too
         predictor = load_predictor(
             model_dir, predictor=version.predictor, env=version.effective_env()
         )
-        return predictor.predict
+        return cast(Handler, predictor)
 
     def _route(self, endpoint: _Endpoint, version: str | None) -> str:
         if version is not None:
@@ -532,6 +645,31 @@ class MockBackend(Backend):
             "endpoint": endpoint,
             "version": version,
         }
+        self._faults_before(endpoint, version, timeout, record, context)
+        try:
+            payload = _run_handler(handler, body, content_type)
+        except ModelError as exc:
+            record(exc.status or 500, response=exc.body, error=exc.message)
+            raise exc.with_context(**context) from None
+        response = dumps(payload)
+        record(200, response=response)
+        return InvokeResult(
+            body=response,
+            content_type=JSON,
+            version=version,
+            custom_attributes=custom_attributes,
+            headers={"x-endpointkit-version": version},
+        )
+
+    def _faults_before(
+        self,
+        endpoint: str,
+        version: str,
+        timeout: float | None,
+        record: Callable[..., None],
+        context: dict[str, Any],
+    ) -> None:
+        """Apply injected latency and failures for one request (raising what they inject)."""
         latency = self._fault(endpoint, version, ("latency",))
         if latency is not None:
             if timeout is not None and latency.seconds > timeout:
@@ -559,20 +697,6 @@ class MockBackend(Backend):
                 body=fault.body,
                 **context,
             )
-        try:
-            payload = _run_handler(handler, body, content_type)
-        except ModelError as exc:
-            record(exc.status or 500, response=exc.body, error=exc.message)
-            raise exc.with_context(**context) from None
-        response = dumps(payload)
-        record(200, response=response)
-        return InvokeResult(
-            body=response,
-            content_type=JSON,
-            version=version,
-            custom_attributes=custom_attributes,
-            headers={"x-endpointkit-version": version},
-        )
 
 
 def _local_model_dir(model: str | None) -> str | None:
@@ -599,8 +723,8 @@ def _accepts_parameters(handler: Handler) -> bool:
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
 
 
-def _run_handler(handler: Handler, body: bytes, content_type: str) -> Any:
-    """Decode the request like the serving container, call the handler, shape the answer."""
+def _decode_request(body: bytes, content_type: str) -> tuple[Any, Any, bool]:
+    """(instances, parameters, whether the body was the instances envelope)."""
     try:
         data = decode(body, content_type)
     except Exception as exc:
@@ -612,19 +736,90 @@ def _run_handler(handler: Handler, body: bytes, content_type: str) -> Any:
     envelope = isinstance(data, dict) and "instances" in data
     instances = data["instances"] if envelope else data
     parameters = data.get("parameters") if envelope else None
-    fn = getattr(handler, "predict", handler)
-    try:
-        outputs = fn(instances, parameters) if _accepts_parameters(fn) else fn(instances)
-    except ValueError as exc:
-        raise ModelError(
+    return instances, parameters, envelope
+
+
+def _model_error(exc: Exception) -> ModelError:
+    """A handler's exception as the container reports it: ValueError 422, others 500."""
+    if isinstance(exc, ValueError):
+        return ModelError(
             f"the model rejected the input: {exc}", status=422, body=dumps({"error": str(exc)})
-        ) from None
+        )
+    return ModelError(
+        f"the model failed: {type(exc).__name__}: {exc}",
+        status=500,
+        body=dumps({"error": "internal model error"}),
+    )
+
+
+def _call_handler(fn: Handler, instances: Any, parameters: Any) -> Any:
+    try:
+        return fn(instances, parameters) if _accepts_parameters(fn) else fn(instances)
     except Exception as exc:
-        raise ModelError(
-            f"the model failed: {type(exc).__name__}: {exc}",
-            status=500,
-            body=dumps({"error": "internal model error"}),
-        ) from None
+        raise _model_error(exc) from None
+
+
+def _run_handler(handler: Handler, body: bytes, content_type: str) -> Any:
+    """Decode the request like the serving container, call the handler, shape the answer."""
+    instances, parameters, envelope = _decode_request(body, content_type)
+    outputs = _call_handler(getattr(handler, "predict", handler), instances, parameters)
+    if isinstance(outputs, Iterator):  # a streaming handler called without streaming
+        outputs = list(outputs)
     if hasattr(outputs, "tolist"):
         outputs = outputs.tolist()
     return {"predictions": outputs} if envelope else outputs
+
+
+def _stream_kind(accept: str | None) -> str | None:
+    """The framing the endpointkit server would stream for this Accept, or None."""
+    if not accept:
+        return None
+    if EVENT_STREAM in accept:
+        return EVENT_STREAM
+    for kind in ("application/jsonlines", "application/x-ndjson"):
+        if kind in accept:
+            return kind
+    return None
+
+
+def _stream_items(handler: Handler, body: bytes, content_type: str) -> Iterator[Any]:
+    """What a handler streams: `predict_stream`'s items, a returned iterator's items, or the
+    whole answer as one item."""
+    instances, parameters, envelope = _decode_request(body, content_type)
+    stream = getattr(handler, "predict_stream", None)
+    if callable(stream):
+        return iter(_call_handler(stream, instances, parameters))
+    outputs = _call_handler(getattr(handler, "predict", handler), instances, parameters)
+    if isinstance(outputs, Iterator):
+        return outputs
+    if hasattr(outputs, "tolist"):
+        outputs = outputs.tolist()
+    return iter([{"predictions": outputs} if envelope else outputs])
+
+
+def _framed(
+    kind: str, items: Iterator[Any], context: dict[str, Any]
+) -> Generator[bytes, None, None]:
+    """Items on the wire as the server frames them; a failure mid-stream is a ModelError."""
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        except ModelError:
+            raise
+        except Exception as exc:
+            error = _model_error(exc)
+            error.message = f"{error.message} (while streaming)"
+            raise error.with_context(**context) from None
+        if isinstance(item, (bytes, bytearray)):
+            payload, raw = bytes(item), True
+        elif isinstance(item, str):
+            payload, raw = item.encode(), True
+        else:
+            payload, raw = dumps(item), False
+        if kind == EVENT_STREAM:
+            lines = payload.replace(b"\r\n", b"\n").split(b"\n")
+            yield b"".join([b"data: " + line + b"\n" for line in lines]) + b"\n"
+        else:
+            yield payload if raw else payload + b"\n"

@@ -38,11 +38,14 @@ deployed model through `.../deployedModels/{id}/invoke/...`.
 
 Settings: `project`, `location` (default us-central1), `credentials` (None: Application Default
 Credentials; "anonymous"; a path to a service-account key file; or a Credentials object),
-`api_endpoint` and `transport` ("grpc" or "rest"; rest when api_endpoint is plain http://),
+`api_endpoint` and `transport` ("grpc" or "rest"; rest when api_endpoint is plain http://; a
+loopback "127.0.0.1:PORT" with grpc and anonymous credentials is a plaintext gRPC emulator, whose
+rawPredict goes over the RawPredict RPC, and which needs `storage_endpoint`/`logging_endpoint`),
 `staging_bucket` (gs://bucket[/prefix]), `serving_image` (the endpointkit serving image in your
 Artifact Registry), `machine_type`, `service_account`, `deployment_timeout_s`,
 `startup_probe` / `health_probe` (mappings of period_seconds, timeout_seconds,
-failure_threshold, success_threshold, initial_delay_seconds; HTTP GET on the health route),
+failure_threshold, success_threshold, initial_delay_seconds; HTTP GET on the health route;
+defaults that a version's `health` overrides, see `container_health`),
 `dedicated_endpoint` (bool), `storage_endpoint`/`logging_endpoint` (default: Google's, or
 `api_endpoint` when it is a local http:// emulator), `lro_timeout_s`. Environment fallbacks:
 GOOGLE_CLOUD_PROJECT, GOOGLE_CLOUD_REGION/CLOUD_ML_REGION, ENDPOINTKIT_VERTEX_STAGING_BUCKET,
@@ -53,6 +56,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import math
 import os
 import threading
 import time
@@ -81,11 +85,13 @@ from endpointkit.errors import (
     Unsupported,
     ValidationError,
 )
-from endpointkit.invocation import JSON, InvokeResult, Prediction
+from endpointkit.invocation import JSON, InvokeResult, Prediction, StreamResult
 from endpointkit.retry import control_plane
 from endpointkit.spec import (
+    Autoscaling,
     EndpointState,
     Event,
+    Scaling,
     Status,
     TrafficSplit,
     VersionSpec,
@@ -118,6 +124,12 @@ _TARGET_HINT = (
     "Vertex AI routes every request on a shared public endpoint by the traffic split and offers "
     "no way to pin a deployed model (googleapis/python-aiplatform#827). Invoke without version=, "
     "give the version 100% of traffic, or deploy it to its own endpoint."
+)
+
+_STREAM_HINT = (
+    "Vertex AI streams responses only from dedicated public and Private Service Connect "
+    "endpoints, not from shared public ones. Create the endpoint with dedicated_endpoint=True, "
+    "or use invoke() for the whole answer at once."
 )
 
 
@@ -157,7 +169,7 @@ class VertexBackend(Backend):
 
     name: ClassVar[str] = "vertex"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.AUTOSCALING, Capability.ACCELERATORS}
+        {Capability.AUTOSCALING, Capability.ACCELERATORS, Capability.SCALING}
     )
     max_payload_bytes: ClassVar[int | None] = SHARED_ENDPOINT_MAX_BYTES
 
@@ -213,9 +225,13 @@ class VertexBackend(Backend):
         if local and self.transport != "rest":
             raise ValidationError(
                 f"api_endpoint {host!r} is plain HTTP, which only the rest transport speaks.",
-                hint="Set transport='rest' (or leave it unset).",
+                hint="Set transport='rest' (or leave it unset); for a local gRPC emulator give "
+                "its address without a scheme ('127.0.0.1:PORT') with credentials='anonymous'.",
                 backend=self.name,
             )
+        # A loopback host:port under grpc may be a plaintext emulator (see _plaintext_grpc).
+        self._loopback_grpc = self.transport == "grpc" and _is_loopback(host)
+        self._plaintext: bool | None = None
         emulator = self._rest_base if local else None
         self._storage_base = (
             storage_endpoint or emulator or "https://storage.googleapis.com"
@@ -333,18 +349,43 @@ class VertexBackend(Backend):
                 from google.cloud import aiplatform_v1
             except ImportError as exc:
                 raise self._missing(exc) from exc
-            cls = {
+            cls: Any = {
                 "endpoints": aiplatform_v1.EndpointServiceClient,
                 "models": aiplatform_v1.ModelServiceClient,
                 "prediction": aiplatform_v1.PredictionServiceClient,
             }[kind]
-            client = cls(
-                credentials=self._resolve_credentials(),
-                transport=self.transport,
-                client_options=ClientOptions(api_endpoint=self.api_endpoint),
-            )
+            if self._plaintext_grpc():
+                import grpc
+
+                channel = grpc.insecure_channel(
+                    self.api_endpoint,
+                    options=[  # as the GAPIC transport's own channel: no size limits
+                        ("grpc.max_send_message_length", -1),
+                        ("grpc.max_receive_message_length", -1),
+                    ],
+                )
+                client = cls(transport=cls.get_transport_class("grpc")(channel=channel))
+            else:
+                client = cls(
+                    credentials=self._resolve_credentials(),
+                    transport=self.transport,
+                    client_options=ClientOptions(api_endpoint=self.api_endpoint),
+                )
             self._clients[kind] = client
             return client
+
+    def _plaintext_grpc(self) -> bool:
+        """Whether to speak gRPC without TLS: only to a loopback host:port (a local emulator)
+        with anonymous credentials, so a real endpoint or real credentials never go plaintext."""
+        if self._plaintext is None:
+            anonymous = False
+            if self._loopback_grpc:
+                credentials = self._resolve_credentials()  # MissingDependency without google
+                from google.auth.credentials import AnonymousCredentials
+
+                anonymous = isinstance(credentials, AnonymousCredentials)
+            self._plaintext = anonymous
+        return self._plaintext
 
     def _http(self) -> Any:
         with self._lock:
@@ -595,6 +636,7 @@ class VertexBackend(Backend):
                     spec_hash=spec_hash,
                     spec=spec,
                     replicas=int(resources.min_replica_count) or None,
+                    scaling=_live_scaling(resources),
                     created_at=_as_datetime(deployed.create_time),
                     details={
                         "deployed_model_id": deployed.id,
@@ -988,39 +1030,39 @@ class VertexBackend(Backend):
         self._start(name, Status.UPDATING, f"undeploy {version}", work)
         return self.get(name)
 
-    def scale(
-        self, name: str, version: str, *, min_replicas: int, max_replicas: int | None = None
-    ) -> EndpointState:
-        """Change a deployed version's replica range in place (MutateDeployedModel).
+    def held_scaling(self, scaling: Scaling) -> Scaling:
+        """Vertex AI holds replica counts and metric targets, not cooldowns."""
+        if scaling.autoscaling is None:
+            return scaling
+        auto = Autoscaling(
+            target_cpu_utilization=scaling.autoscaling.target_cpu_utilization,
+            target_invocations_per_replica=scaling.autoscaling.target_invocations_per_replica,
+        )
+        return scaling.model_copy(update={"autoscaling": auto})
 
-        Vertex can change only replica counts and autoscaling targets of a live DeployedModel;
-        anything else needs a new version. Returns at once (Updating); `wait` for the result.
-        The version keeps its name and spec hash: replicas are operational, not content.
-        """
-        top = max_replicas if max_replicas is not None else min_replicas
-        if not 1 <= min_replicas <= top:
-            raise ValidationError(
-                f"replicas for {version!r} must satisfy 1 <= min ({min_replicas}) <= max ({top}).",
-                backend=self.name,
-                operation="scale",
-                endpoint=name,
-                version=version,
-            )
+    def _scale(self, name: str, version: str, scaling: Scaling) -> EndpointState:
+        """MutateDeployedModel: replica counts and autoscaling targets change in place (the
+        only things Vertex AI lets a live DeployedModel change)."""
         state = self.get(name)
-        self._require_version(state, version, "scale")
-        self._require_settled(state, "scale")
         types = self._types()
         deployed = types.DeployedModel(
             id=state.details["deployed_model_ids"][version],
             dedicated_resources=types.DedicatedResources(
-                min_replica_count=min_replicas, max_replica_count=top
+                min_replica_count=scaling.min_replicas,
+                max_replica_count=scaling.max_replicas,
+                autoscaling_metric_specs=self._metric_specs(scaling.autoscaling),
             ),
         )
         from google.protobuf import field_mask_pb2
 
         mask = field_mask_pb2.FieldMask(
-            paths=["dedicated_resources.min_replica_count", "dedicated_resources.max_replica_count"]
+            paths=[
+                "dedicated_resources.min_replica_count",
+                "dedicated_resources.max_replica_count",
+                "dedicated_resources.autoscaling_metric_specs",
+            ]
         )
+        live = self.live_scaling(state).get(version)
 
         def work() -> None:
             op = self._call(
@@ -1040,7 +1082,8 @@ class VertexBackend(Backend):
                 name,
                 "scaled",
                 version=version,
-                message=f"replicas set to {min_replicas}-{top} in place (MutateDeployedModel)",
+                message=f"scaled from {live.describe() if live else 'unknown'} to "
+                f"{scaling.describe()} in place (MutateDeployedModel)",
             )
 
         self._start(name, Status.UPDATING, f"scale {version}", work)
@@ -1162,31 +1205,36 @@ class VertexBackend(Backend):
                     version=version.name,
                 ) from None
             machine.accelerator_count = res.accelerator_count
-        metrics = []
-        if version.autoscaling is not None:
-            if version.autoscaling.target_cpu_utilization is not None:
-                metrics.append(
-                    types.AutoscalingMetricSpec(
-                        metric_name=CPU_METRIC, target=version.autoscaling.target_cpu_utilization
-                    )
-                )
-            if version.autoscaling.target_invocations_per_replica is not None:
-                metrics.append(
-                    types.AutoscalingMetricSpec(
-                        metric_name=REQUEST_METRIC,
-                        target=version.autoscaling.target_invocations_per_replica,
-                    )
-                )
         resources = types.DedicatedResources(
             machine_spec=machine,
             min_replica_count=res.min_replicas,
             max_replica_count=res.max_replicas or res.min_replicas,
-            autoscaling_metric_specs=metrics,
+            autoscaling_metric_specs=self._metric_specs(version.autoscaling),
         )
         deployed = types.DeployedModel(display_name=version.name, dedicated_resources=resources)
         if self.service_account:
             deployed.service_account = self.service_account
         return deployed
+
+    def _metric_specs(self, autoscaling: Autoscaling | None) -> list[Any]:
+        """Autoscaling targets as Vertex AI metric specs (none: Vertex's default, CPU 60%)."""
+        types = self._types()
+        metrics = []
+        if autoscaling is not None:
+            if autoscaling.target_cpu_utilization is not None:
+                metrics.append(
+                    types.AutoscalingMetricSpec(
+                        metric_name=CPU_METRIC, target=autoscaling.target_cpu_utilization
+                    )
+                )
+            if autoscaling.target_invocations_per_replica is not None:
+                metrics.append(
+                    types.AutoscalingMetricSpec(
+                        metric_name=REQUEST_METRIC,
+                        target=autoscaling.target_invocations_per_replica,
+                    )
+                )
+        return metrics
 
     def _upload(self, name: str, version: VersionSpec, artifact: str) -> tuple[str, str | None]:
         """Upload `version` as a Model version; returns (model@version, what this call created).
@@ -1215,15 +1263,18 @@ class VertexBackend(Backend):
             container.invoke_route_prefix = "/*"
         else:
             container.predict_route = PREDICT_ROUTE
-        if self.deployment_timeout_s:
+        startup_probe, health_probe, deployment_timeout_s = container_health(
+            version, self.startup_probe, self.health_probe, self.deployment_timeout_s
+        )
+        if deployment_timeout_s:
             from google.protobuf import duration_pb2
 
-            container.deployment_timeout = duration_pb2.Duration(seconds=self.deployment_timeout_s)
+            container.deployment_timeout = duration_pb2.Duration(seconds=deployment_timeout_s)
         # Probes hit the server's own health route (200 only once the model is loaded); a slow
         # model needs a generous startup probe rather than a late first health check.
         for field, settings in (
-            ("startup_probe", self.startup_probe),
-            ("health_probe", self.health_probe),
+            ("startup_probe", startup_probe),
+            ("health_probe", health_probe),
         ):
             if settings:
                 probe = types.Probe(
@@ -1596,6 +1647,8 @@ class VertexBackend(Backend):
                 "Vertex AI has no traffic mirroring; run the candidate at a small traffic share "
                 "(canary) instead, or use the sagemaker, local or mock backend for shadows."
             )
+        elif capability is Capability.STREAMING:
+            error.hint = _STREAM_HINT
         return error
 
     def _invoke(
@@ -1636,9 +1689,12 @@ class VertexBackend(Backend):
         else:
             url = f"{self._rest_base}/v1/{self._endpoint_path(name)}:rawPredict"
         with self._api("invoke", name, version):
-            response = self._http().post(
-                url, data=body, headers=headers, timeout=timeout or self.call_timeout_s
-            )
+            if self._plaintext_grpc() and not self._is_dedicated(name):
+                response = self._raw_predict_grpc(name, body, content_type, accept, timeout)
+            else:
+                response = self._http().post(
+                    url, data=body, headers=headers, timeout=timeout or self.call_timeout_s
+                )
         deployed_id = response.headers.get(DEPLOYED_MODEL_HEADER)
         answered = self._version_for(name, deployed_id) if deployed_id else None
         # The invoke route may not name the deployed model; endpointkit's server names itself.
@@ -1652,6 +1708,99 @@ class VertexBackend(Backend):
             headers=dict(response.headers),
         )
 
+    def _invoke_stream(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+        timeout: float | None,
+    ) -> StreamResult:
+        """Stream from a dedicated endpoint's Invoke API route, read as it arrives.
+
+        Vertex AI streams only on dedicated and Private Service Connect endpoints. Its
+        `:streamRawPredict` forwards to the container's predict route, which endpointkit's
+        dedicated Models do not have: they set `invoke_route_prefix="/*"`, which excludes
+        `predict_route`. So the stream takes the same Invoke API path as `invoke` (and can
+        pin a version the same way), with the response body read incrementally.
+        """
+        if custom_attributes is not None:
+            raise Unsupported(
+                "custom attributes are a SageMaker feature; Vertex AI does not pass them to the "
+                "container. Nothing was sent.",
+                hint="Put the information in the request body instead.",
+                backend=self.name,
+                operation="invoke_stream",
+                endpoint=name,
+            )
+        if not self._is_dedicated(name):  # a dedicated backend meeting a shared endpoint
+            raise Unsupported(
+                f"endpoint {name!r} is a shared public endpoint, which Vertex AI cannot stream "
+                "from; nothing was sent.",
+                hint=_STREAM_HINT,
+                backend=self.name,
+                operation="invoke_stream",
+                endpoint=name,
+                version=version,
+            )
+        url = self._invoke_url(name, version)
+        headers = {"Content-Type": content_type}
+        if accept:
+            headers["Accept"] = accept
+        wait = timeout or self.call_timeout_s
+        with self._api("invoke_stream", name, version):
+            response = self._http().post(url, data=body, headers=headers, timeout=wait, stream=True)
+        deployed_id = response.headers.get(DEPLOYED_MODEL_HEADER)
+        answered = self._version_for(name, deployed_id) if deployed_id else None
+        answered = answered or version or response.headers.get(VERSION_HEADER)
+        if response.status_code >= 400:
+            try:
+                with self._api("invoke_stream", name, version):
+                    error = self._invoke_error(response, name, answered)  # reads the body
+            finally:
+                response.close()
+            error.operation = "invoke_stream"
+            raise error
+        return StreamResult(
+            self._stream_chunks(response, name, answered, wait),
+            content_type=response.headers.get("Content-Type", JSON).split(";")[0],
+            version=answered,
+            headers=dict(response.headers),
+            on_close=response.close,
+        )
+
+    def _stream_chunks(
+        self, response: Any, name: str, version: str | None, wait: float
+    ) -> Iterator[bytes]:
+        import requests
+
+        try:
+            yield from response.iter_content(chunk_size=None)
+        except requests.exceptions.Timeout:
+            raise Timeout(
+                f"the model on {name!r} sent nothing for {wait:g} s mid-stream.",
+                backend=self.name,
+                operation="invoke_stream",
+                endpoint=name,
+                version=version,
+            ) from None
+        except requests.exceptions.RequestException as exc:  # the stream was broken off
+            raise ModelError(
+                f"the model on endpoint {name!r}"
+                + (f" (version {version!r})" if version else "")
+                + f" broke its stream off: {exc}.",
+                hint="The model failed while streaming; see its logs in Cloud Logging.",
+                backend=self.name,
+                operation="invoke_stream",
+                endpoint=name,
+                version=version,
+            ) from None
+        finally:
+            response.close()
+
     def _is_dedicated(self, name: str) -> bool:
         """Whether endpoint `name` is dedicated (its own DNS); the setting for new ones."""
         if name not in self._dns:
@@ -1663,6 +1812,16 @@ class VertexBackend(Backend):
 
     def _invoke_url(self, name: str, version: str | None) -> str:
         """The Invoke API URL on a dedicated endpoint, pinned to `version`'s deployed model."""
+        if self._plaintext_grpc():
+            raise Unsupported(
+                f"endpoint {name!r} is dedicated: its Invoke API is HTTP only, and the gRPC "
+                f"emulator at {self.api_endpoint!r} has no HTTP address. Nothing was sent.",
+                hint="Use transport='rest' with the emulator's http:// api_endpoint.",
+                backend=self.name,
+                operation="invoke",
+                endpoint=name,
+                version=version,
+            )
         dns = self._dns.get(name, "")
         base = self._rest_base if self._endpoint_overridden or not dns else f"https://{dns}"
         url = f"{base}/v1/{self._endpoint_path(name)}"
@@ -1681,6 +1840,64 @@ class VertexBackend(Backend):
                 )
             url += f"/deployedModels/{ids[version]}"
         return url + "/invoke" + PREDICT_ROUTE
+
+    def _raw_predict_grpc(
+        self, name: str, body: bytes, content_type: str, accept: str | None, timeout: float | None
+    ) -> _HttpAnswer:
+        """rawPredict as the RawPredict RPC, answered in the shape of the HTTP response.
+
+        Only for a plaintext gRPC emulator (`_plaintext_grpc`): plain-HTTP rawPredict needs an
+        HTTP base URL, which such an endpoint does not have. Over gRPC the body travels in an
+        HttpBody as it is, so the REST transport's parsing bug (research/vertex.md 2.6) does not
+        apply. Real endpoints keep plain HTTPS on the same host: that path is measured and is
+        what the SDK does. The RPC documents X-Vertex-AI-Deployed-Model-Id as a response
+        header, which gRPC carries as metadata, so the id is read there (initial, then
+        trailing; not measured against the real service). An error status whose metadata names
+        a deployed model is the container's own answer: it keeps the HTTP status its gRPC code
+        stands for, with the message as its body. HttpBody has no Accept, so only JSON (what
+        the container answers by default) can be asked for.
+        """
+        if accept and accept not in (JSON, "*/*"):
+            raise Unsupported(
+                f"Accept {accept!r} cannot travel in a gRPC RawPredict call. Nothing was sent.",
+                hint="Use transport='rest', or accept JSON.",
+                backend=self.name,
+                operation="invoke",
+                endpoint=name,
+            )
+        import json
+
+        import grpc
+        from google.api import httpbody_pb2
+        from google.api_core import exceptions as gexc
+
+        endpoint = self._endpoint_path(name)
+        request = self._types().RawPredictRequest(
+            endpoint=endpoint,
+            http_body=httpbody_pb2.HttpBody(content_type=content_type, data=body),
+        )
+        stub = self._client("prediction").transport.raw_predict
+        try:
+            answer, call = stub.with_call(
+                request,
+                timeout=timeout or self.call_timeout_s,
+                metadata=[("x-goog-request-params", f"endpoint={endpoint}")],
+            )
+        except grpc.RpcError as exc:
+            from_grpc_error: Any = gexc.from_grpc_error  # untyped in google.api_core
+            error = from_grpc_error(exc)
+            headers = _grpc_headers(exc)
+            status = int(error.code or 500)
+            if DEPLOYED_MODEL_HEADER in headers:  # the container answered with an error
+                return _HttpAnswer(status, str(exc.details() or "").encode(), headers)
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise error from exc  # Timeout, by the usual mapping
+            envelope = {
+                "error": {"code": status, "message": error.message, "status": exc.code().name}
+            }
+            return _HttpAnswer(status, json.dumps(envelope).encode(), headers)
+        headers = {**_grpc_headers(call), "Content-Type": answer.content_type or JSON}
+        return _HttpAnswer(200, answer.data, headers)
 
     def _version_for(self, name: str, deployed_id: str) -> str | None:
         routes = self._routes.get(name, {})
@@ -1796,6 +2013,37 @@ class VertexBackend(Backend):
         return Prediction(predictions=list(payload.get("predictions", [])), version=version)
 
 
+@dataclass
+class _HttpAnswer:
+    """A gRPC RawPredict outcome in the shape of the `requests` response `_invoke` reads."""
+
+    status_code: int
+    content: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.content)
+
+
+def _grpc_headers(call: Any) -> dict[str, str]:
+    """A gRPC call's metadata (initial, then trailing) as headers; Vertex's under their HTTP
+    names."""
+    names = {h.lower(): h for h in (DEPLOYED_MODEL_HEADER, "X-Vertex-AI-Endpoint-Id")}
+    pairs = [*(call.initial_metadata() or ()), *(call.trailing_metadata() or ())]
+    return {names.get(k, k): v for k, v in pairs if isinstance(v, str)}
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether a scheme-less api_endpoint ("127.0.0.1:8080", "localhost:50051") is loopback."""
+    if "://" in host:
+        return False
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]")
+    return name in ("localhost", "::1") or name.startswith("127.")
+
+
 def _google_error(response: Any) -> tuple[str, str] | None:
     """(status, message) if the body is Google's error envelope, else None (a container answer)."""
     try:
@@ -1831,7 +2079,8 @@ class VertexDedicatedBackend(VertexBackend):
     """
 
     capabilities: ClassVar[frozenset[Capability]] = VertexBackend.capabilities | {
-        Capability.TARGET_VERSION
+        Capability.TARGET_VERSION,
+        Capability.STREAMING,
     }
     max_payload_bytes: ClassVar[int | None] = DEDICATED_ENDPOINT_MAX_BYTES
 
@@ -1872,3 +2121,63 @@ def _probe_settings(name: str, settings: Mapping[str, Any] | None) -> dict[str, 
             )
         probe[key] = number
     return probe
+
+
+#: Period of the startup probe a version's `health.startup_timeout_s` becomes (Vertex's default).
+STARTUP_PROBE_PERIOD_S = 10
+
+
+def container_health(
+    version: VersionSpec,
+    startup_probe: Mapping[str, int],
+    health_probe: Mapping[str, int],
+    deployment_timeout_s: int | None,
+) -> tuple[dict[str, int], dict[str, int], int | None]:
+    """(startup probe, health probe, deployment timeout) for `version`'s container.
+
+    The version's `health` fields override the backend settings, which stay the defaults.
+    `startup_timeout_s` becomes the deployment timeout and a startup probe every
+    STARTUP_PROBE_PERIOD_S whose failure threshold covers it (after any initial delay);
+    `period_s`, `timeout_s` and `failure_threshold` go to the health probe.
+    """
+    startup, health = dict(startup_probe), dict(health_probe)
+    check = version.health
+    if check is None:
+        return startup, health, deployment_timeout_s
+    for field, value in (
+        ("period_seconds", check.period_s),
+        ("timeout_seconds", check.timeout_s),
+        ("failure_threshold", check.failure_threshold),
+    ):
+        if value is not None:
+            health[field] = value
+    if check.startup_timeout_s is not None:
+        delay = startup.get("initial_delay_seconds", 0)
+        if delay >= check.startup_timeout_s:  # a delay past the budget would never probe
+            del startup["initial_delay_seconds"]
+            delay = 0
+        startup["period_seconds"] = STARTUP_PROBE_PERIOD_S
+        startup["failure_threshold"] = max(
+            1, math.ceil((check.startup_timeout_s - delay) / STARTUP_PROBE_PERIOD_S)
+        )
+        deployment_timeout_s = check.startup_timeout_s
+    return startup, health, deployment_timeout_s
+
+
+def _live_scaling(resources: Any) -> Scaling | None:
+    """A DeployedModel's DedicatedResources as Scaling (None when it has no replicas)."""
+    low = int(resources.min_replica_count)
+    if low < 1:
+        return None
+    targets = {m.metric_name: int(m.target) for m in resources.autoscaling_metric_specs}
+    auto = None
+    if targets.get(CPU_METRIC) or targets.get(REQUEST_METRIC):
+        auto = Autoscaling(
+            target_cpu_utilization=targets.get(CPU_METRIC) or None,
+            target_invocations_per_replica=targets.get(REQUEST_METRIC) or None,
+        )
+    return Scaling(
+        min_replicas=low,
+        max_replicas=max(low, int(resources.max_replica_count)),
+        autoscaling=auto,
+    )

@@ -10,6 +10,7 @@ checks that it raises Unsupported instead.
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -28,7 +29,8 @@ from endpointkit.errors import (
     ValidationError,
 )
 from endpointkit.planner import destroy
-from endpointkit.spec import Shadow, Status
+from endpointkit.spec import HealthCheck, Scaling, Shadow, Status
+from tests.streams import assert_streamed, body, timed_frames
 
 MODELS = Path(__file__).parent / "models"
 _counter = itertools.count()
@@ -60,6 +62,19 @@ class Versions:
     def broken(self, name: str) -> VersionSpec:
         """Fails to load, so its deployment fails."""
         return self.make(name, "broken")
+
+    def slow(self, name: str, load_s: float, health: HealthCheck | None = None) -> VersionSpec:
+        """Takes `load_s` seconds to load (see models/slow_predictor.py), then answers like
+        `echo`; `health` sets its startup budget."""
+        model_dir = self.root / f"{name}-slow-{load_s:g}"
+        if not model_dir.exists():
+            model_dir.mkdir(parents=True)
+            shutil.copy(MODELS / "slow_predictor.py", model_dir / "slow_predictor.py")
+            (model_dir / "answer.txt").write_text(name)
+            (model_dir / "load_seconds.txt").write_text(f"{load_s:g}")
+        return VersionSpec(
+            name=name, model=str(model_dir), predictor="slow_predictor:Slow", health=health
+        )
 
 
 class BackendSuite:
@@ -196,6 +211,41 @@ class BackendSuite:
         with pytest.raises(Conflict, match="immutable"):
             endpoint.deploy(versions.rejecting("v1"))
 
+    def test_scaling_changes_in_place(
+        self, endpoint: Endpoint, backend: Backend, versions: Versions
+    ) -> None:
+        """A spec that only changes replicas plans one "scale" step; the version keeps its name,
+        hash and traffic, and answers throughout."""
+        endpoint.deploy(versions.echo("v2"), traffic=50, timeout=120)
+        two = versions.echo("v1").with_scaling(Scaling(min_replicas=2, max_replicas=2))
+        spec = EndpointSpec(
+            name=endpoint.name,
+            backend=backend.name,
+            versions=[two, versions.echo("v2")],
+            traffic={"v1": 50, "v2": 50},
+        )
+        if not self.supports(backend, Capability.SCALING):
+            with pytest.raises((Unsupported, ValidationError), match=backend.name):
+                plan(spec, backend)
+            return
+        the_plan = plan(spec, backend)
+        assert [a.kind for a in the_plan.actions] == ["scale"], the_plan.diff()
+        events = len(endpoint.history())
+        state = apply(the_plan, backend, timeout=120).state
+        assert state is not None
+        live = state.version("v1")
+        assert live is not None
+        assert live.spec_hash == versions.echo("v1").spec_hash
+        assert backend.live_scaling(state)["v1"].min_replicas == 2
+        assert state.traffic.serving() == {"v1": 50, "v2": 50}
+        assert [e.kind for e in endpoint.history()[events:]] == ["scaled"]
+        assert not plan(spec, backend), plan(spec, backend).diff()
+        assert set(self.served(endpoint, 30)) == {"v1", "v2"}
+        with pytest.raises(NotFound):
+            endpoint.scale("v9", 2)
+        back = endpoint.scale("v1", 1, 1, timeout=120)
+        assert backend.live_scaling(back)["v1"].min_replicas == 1
+
     def test_invalid_traffic_changes_nothing(self, endpoint: Endpoint, versions: Versions) -> None:
         endpoint.deploy(versions.echo("v2"), traffic=30, timeout=120)
         with pytest.raises(ValidationError, match="sum to 100"):
@@ -252,6 +302,48 @@ class BackendSuite:
             with pytest.raises(Unsupported, match=backend.name):
                 endpoint.deploy(version)
         assert endpoint.status().version_names == ["v1"]
+
+    # -- response streaming ----------------------------------------------------------------------
+
+    def test_invoke_stream(self, endpoint: Endpoint, backend: Backend, versions: Versions) -> None:
+        request = body([[1.0], [2.0], [3.0], [4.0]], gap_s=0.15)
+        if not self.supports(backend, Capability.STREAMING):
+            with pytest.raises(Unsupported, match=backend.name):
+                endpoint.invoke_stream(request)
+            return
+        expected = [{"index": i, "prediction": "v1"} for i in range(4)]
+        with endpoint.invoke_stream(request) as stream:
+            assert stream.version == "v1"
+            assert stream.content_type.startswith("text/event-stream")
+            frames = timed_frames(stream)
+        assert [f for _, f in frames] == expected
+        assert_streamed([t for t, _ in frames], 0.15)  # each item arrived as it was made
+        with endpoint.invoke_stream(request, accept="application/jsonlines") as stream:
+            assert [f for _, f in timed_frames(stream, sse=False)] == expected
+        # Without a streaming Accept the whole answer comes, as from invoke.
+        whole = endpoint.invoke_stream(body([[1.0], [2.0]]), accept="application/json").read()
+        assert json.loads(whole) == {"predictions": ["v1", "v1"]}
+
+    def test_invoke_stream_failures(
+        self, endpoint: Endpoint, backend: Backend, versions: Versions
+    ) -> None:
+        if not self.supports(backend, Capability.STREAMING):
+            return
+        # A failure mid-stream raises from the iteration, after the items before it.
+        with endpoint.invoke_stream(body([[1.0], "boom"])) as stream:
+            got: list[bytes] = []
+            with pytest.raises(ModelError):
+                got.extend(stream)  # keeps what arrived before the failure
+        assert b'"index":0' in b"".join(got)
+        # A failure before the first item is the model's ordinary error, status and all.
+        endpoint.deploy(versions.rejecting("v2"), traffic=100, timeout=120)
+        with pytest.raises(ModelError) as caught:
+            endpoint.invoke_stream(body([[1.0]]))
+        assert caught.value.status is not None
+        assert 400 <= caught.value.status < 500
+        assert "rejects every input" in caught.value.body_excerpt
+        endpoint.promote("v1", timeout=120)
+        assert endpoint.invoke_stream(body([[1.0]])).version == "v1"  # still serving
 
     # -- history and plan/apply ------------------------------------------------------------------
 

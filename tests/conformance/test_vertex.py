@@ -14,7 +14,8 @@ pytest.importorskip("google.cloud.aiplatform_v1", reason="needs endpointkit[vert
 from endpointkit.adapters.vertex import VertexBackend
 from tests.conformance.suite import BackendSuite
 from tests.fakes.vertex import VertexFake
-from tests.fakes.vertex_support import make_backend
+from tests.fakes.vertex_grpc import running_fakes
+from tests.fakes.vertex_support import grpc_settings, make_backend
 
 
 class TestVertexBackend(BackendSuite):
@@ -28,3 +29,16 @@ class TestVertexBackend(BackendSuite):
         backend = make_backend(fake)
         yield backend
         backend.close()
+
+
+class TestVertexGrpcBackend(BackendSuite):
+    """The same scenarios with transport="grpc": the GAPIC gRPC clients on a plaintext loopback
+    channel to the fake's gRPC front end (one state with its REST API, which keeps serving GCS
+    and Cloud Logging); invocations use the RawPredict RPC."""
+
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> Iterator[VertexBackend]:
+        with running_fakes(tmp_path / "vertex-fake", seed=7) as (fake, front):
+            backend = make_backend(fake, **grpc_settings(fake, front.target))
+            yield backend
+            backend.close()

@@ -18,7 +18,10 @@ Gaps filled, each one what real SageMaker does:
    then a worker thread finishes the change. A create or update *starts real serving processes*
    (`python -m endpointkit.serving`, one per variant whatever the instance count) from the
    model's `ModelDataUrl` (model.tar.gz downloaded from moto's S3) and the container's
-   `Environment`, and waits for `GET /ping`. A variant that fails its ping leaves a create
+   `Environment`, and waits for `GET /ping` for the variant's
+   `ContainerStartupHealthCheckTimeoutInSeconds` (times `time_scale`, so tests can fail one in a
+   second; PING_TIMEOUT_S without it; refused on serverless variants, as their budget is
+   fixed). A variant that fails its ping leaves a create
    `Failed`, and rolls an update back (InService on the old config) - both with SageMaker's
    FailureReason ("The primary container for production variant X did not pass the ping
    health check...") - and its container log is written to CloudWatch Logs
@@ -42,15 +45,19 @@ Gaps filled, each one what real SageMaker does:
    process, and answers in the runtime's wire format: `x-Amzn-Invoked-Production-Variant`,
    `X-Amzn-SageMaker-Custom-Attributes`; container errors as 424 `ModelError` with
    OriginalStatusCode / OriginalMessage / LogStreamArn; unknown endpoints and variants as 400
-   `ValidationError`. InvokeEndpointWithResponseStream answers with AWS event-stream
-   `PayloadPart` frames (the container's answer cut in parts) and InvokeEndpointAsync reads
-   its input from S3 and writes the answer under the endpoint's S3OutputPath.
+   `ValidationError`. InvokeEndpointWithResponseStream relays the container's chunked answer
+   as AWS event-stream `PayloadPart` frames the moment each chunk arrives (cut into parts of
+   at most `PART_BYTES`, so clients must reassemble frames split across parts, as on
+   SageMaker); a stream the container breaks ends with a `ModelStreamError` event (ErrorCode
+   `StreamBroken`). InvokeEndpointAsync reads its input from S3 and writes the answer under
+   the endpoint's S3OutputPath.
 """
 
 from __future__ import annotations
 
 import binascii
 import contextlib
+import http.client
 import io
 import json
 import os
@@ -85,6 +92,10 @@ from moto.server import ThreadedMotoServer
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 PING_TIMEOUT_S = 60.0
+PART_BYTES = 8  # the largest PayloadPart the response stream sends
+_INSTANCE_ONLY = frozenset(
+    {"ContainerStartupHealthCheckTimeoutInSeconds", "ModelDataDownloadTimeoutInSeconds"}
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 _active: FakeSageMaker | None = None
@@ -182,6 +193,9 @@ class FakeSageMaker:
         self._originals: dict[str, Any] = {}
         self._own: dict[str, bool] = {}
         self._random = random.Random(7)
+        #: Real seconds per platform second for startup budgets (ContainerStartupHealthCheck-
+        #: TimeoutInSeconds takes 60 at least); tests shrink it to fail a deploy in a second.
+        self.time_scale = 1.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -393,7 +407,7 @@ class FakeSageMaker:
                 failure = (vname, None, str(exc))
                 break
             started[vname] = container
-            problem = self._await_ping(container)
+            problem = self._await_ping(container, self._startup_budget(variant))
             if problem is not None:
                 failure = (vname, container, problem)
                 break
@@ -483,9 +497,15 @@ class FakeSageMaker:
                 tar.extractall(target, filter="data")
         return target
 
-    def _await_ping(self, container: Container) -> str | None:
+    def _startup_budget(self, variant: dict[str, Any]) -> float:
+        """Real seconds the variant's container gets to answer /ping: its
+        ContainerStartupHealthCheckTimeoutInSeconds (scaled), else PING_TIMEOUT_S."""
+        budget = variant.get("ContainerStartupHealthCheckTimeoutInSeconds")
+        return PING_TIMEOUT_S if budget is None else float(budget) * self.time_scale
+
+    def _await_ping(self, container: Container, budget_s: float = PING_TIMEOUT_S) -> str | None:
         """None once /ping answers 200; otherwise what went wrong."""
-        deadline = time.monotonic() + PING_TIMEOUT_S
+        deadline = time.monotonic() + budget_s
         while time.monotonic() < deadline:
             if container.proc.poll() is not None:
                 return f"container exited with {container.proc.returncode}"
@@ -633,6 +653,14 @@ def _create_endpoint_config(self: SageMakerResponse) -> Any:
     names = [v["VariantName"] for v in [*production, *shadows]]
     if len(set(names)) != len(names):
         raise _validation("Variant names must be unique within an endpoint configuration.")
+    for variant in [*production, *shadows]:
+        startup = sorted(set(variant) & _INSTANCE_ONLY)
+        if "ServerlessConfig" in variant and startup:
+            # Serverless budgets are fixed (3 minutes); the wording is ours, not SageMaker's.
+            raise _validation(
+                f"{', '.join(startup)} cannot be set for serverless production variant "
+                f"{variant['VariantName']}."
+            )
     for variant in shadows:
         self.sagemaker_backend.validate_production_variants([variant])
     result = fake._original("create_endpoint_config")(self)
@@ -858,30 +886,18 @@ class _RuntimeHandler(BaseHTTPRequestHandler):
         container, shadow = fake._route(name, target)
         content_type = self.headers.get("Content-Type") or "application/octet-stream"
         accept = self.headers.get("X-Amzn-SageMaker-Accept" if stream else "Accept")
-        status, headers, answer = self._forward(container, body, content_type, accept)
         if shadow is not None:
             with fake._lock:
                 fake.shadow_requests[name] += 1
             fake._pool.submit(_guard, self._forward, shadow, body, content_type, accept)
+        if stream:
+            self._relay_stream(fake, name, container, body, content_type, accept)
+            return
+        status, headers, answer = self._forward(container, body, content_type, accept)
         with fake._lock:
             fake.served[(name, container.variant)] += 1
         if status >= 300:
-            kind = "client" if status < 500 else "server"
-            text = answer.decode("utf-8", "replace")
-            raise _RuntimeError(
-                424,
-                "ModelError",
-                f'Received {kind} error ({status}) from primary with message "{text}". See '
-                f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}"
-                f"#logEventViewer:group=/aws/sagemaker/Endpoints/{name} in account {ACCOUNT} "
-                "for more information.",
-                {
-                    "OriginalStatusCode": status,
-                    "OriginalMessage": text,
-                    "LogStreamArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:"
-                    f"/aws/sagemaker/Endpoints/{name}:log-stream:{container.log_stream}",
-                },
-            )
+            raise _model_error(name, container, status, answer)
         lowered = {k.lower(): v for k, v in headers.items()}
         out_type = lowered.get("content-type", "application/json")
         self.send_response(200)
@@ -890,28 +906,90 @@ class _RuntimeHandler(BaseHTTPRequestHandler):
             self.send_header(
                 "X-Amzn-SageMaker-Custom-Attributes", lowered["x-amzn-sagemaker-custom-attributes"]
             )
-        if not stream:
-            self.send_header("Content-Type", out_type)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-            return
-        frames = b"".join(
-            _event_frame(
-                {
-                    ":message-type": "event",
-                    ":event-type": "PayloadPart",
-                    ":content-type": "application/octet-stream",
-                },
-                chunk,
-            )
-            for chunk in _chunks(answer, 8)
-        )
-        self.send_header("X-Amzn-SageMaker-Content-Type", out_type)
-        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
-        self.send_header("Content-Length", str(len(frames)))
+        self.send_header("Content-Type", out_type)
+        self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
-        self.wfile.write(frames)
+        self.wfile.write(answer)
+
+    def _relay_stream(
+        self,
+        fake: FakeSageMaker,
+        name: str,
+        container: Container,
+        body: bytes,
+        content_type: str,
+        accept: str | None,
+    ) -> None:
+        """Post to the container's /invocations and relay each chunk of its answer as
+        PayloadPart events the moment it arrives (chunked transfer encoding both ways)."""
+        headers = {"Content-Type": content_type}
+        if accept:
+            headers["Accept"] = accept
+        custom = self.headers.get("X-Amzn-SageMaker-Custom-Attributes")
+        if custom:
+            headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
+        conn = http.client.HTTPConnection("127.0.0.1", container.port, timeout=60)
+        try:
+            try:
+                conn.request("POST", "/invocations", body=body, headers=headers)
+                response = conn.getresponse()
+            except OSError as exc:
+                raise _RuntimeError(
+                    500, "InternalFailure", f"the model container is unreachable: {exc}"
+                ) from None
+            with fake._lock:
+                fake.served[(name, container.variant)] += 1
+            if response.status >= 300:
+                raise _model_error(name, container, response.status, response.read())
+            lowered = {k.lower(): v for k, v in response.getheaders()}
+            self.send_response(200)
+            self.send_header("x-Amzn-Invoked-Production-Variant", container.variant)
+            if "x-amzn-sagemaker-custom-attributes" in lowered:
+                self.send_header(
+                    "X-Amzn-SageMaker-Custom-Attributes",
+                    lowered["x-amzn-sagemaker-custom-attributes"],
+                )
+            self.send_header(
+                "X-Amzn-SageMaker-Content-Type", lowered.get("content-type", "application/json")
+            )
+            self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while True:
+                try:
+                    data = response.read1(65536)
+                except (http.client.HTTPException, OSError):
+                    self._write_chunk(
+                        _event_frame(
+                            {
+                                ":message-type": "exception",
+                                ":exception-type": "ModelStreamError",
+                                ":content-type": "application/json",
+                            },
+                            json.dumps(
+                                {
+                                    "Message": "Model stream broken: the model container "
+                                    "closed the response before its end.",
+                                    "ErrorCode": "StreamBroken",
+                                }
+                            ).encode(),
+                        )
+                    )
+                    break
+                if not data:
+                    break
+                self._write_chunk(
+                    b"".join(
+                        _event_frame(_PAYLOAD_PART, part) for part in _chunks(data, PART_BYTES)
+                    )
+                )
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            conn.close()
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
 
     def _async(self, fake: FakeSageMaker, name: str) -> None:
         endpoint = fake.backend.endpoints.get(name)
@@ -966,6 +1044,33 @@ class _RuntimeHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+
+_PAYLOAD_PART = {
+    ":message-type": "event",
+    ":event-type": "PayloadPart",
+    ":content-type": "application/octet-stream",
+}
+
+
+def _model_error(name: str, container: Container, status: int, answer: bytes) -> _RuntimeError:
+    """The runtime's 424 ModelError for a container's error answer."""
+    kind = "client" if status < 500 else "server"
+    text = answer.decode("utf-8", "replace")
+    return _RuntimeError(
+        424,
+        "ModelError",
+        f'Received {kind} error ({status}) from primary with message "{text}". See '
+        f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}"
+        f"#logEventViewer:group=/aws/sagemaker/Endpoints/{name} in account {ACCOUNT} "
+        "for more information.",
+        {
+            "OriginalStatusCode": status,
+            "OriginalMessage": text,
+            "LogStreamArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:"
+            f"/aws/sagemaker/Endpoints/{name}:log-stream:{container.log_stream}",
+        },
+    )
 
 
 def _chunks(data: bytes, size: int) -> Iterator[bytes]:

@@ -15,7 +15,12 @@ the high-level SDK talk to. It follows research/vertex.md section 2.7:
   traffic cannot be undeployed: FAILED_PRECONDITION).
 - Every DeployedModel is a REAL serving process (`python -m endpointkit.serving`) started with
   the AIP_* environment Vertex sets; `:predict` and `:rawPredict` are routed to them by the live
-  split. A deploy fails (LRO error, code 9) when the server never becomes healthy.
+  split. A deploy fails (LRO error, code 9) when the server is not healthy within the
+  container's deployment timeout or startup probe budget (times `time_scale`).
+- Streaming: `:streamRawPredict` (dedicated endpoints only; on a shared one FAILED_PRECONDITION,
+  wording ours) and the Invoke API relay a container's chunked answer as each chunk arrives; a
+  stream the container breaks off is broken off to the client too (what Vertex sends then is
+  not documented).
 - Faults: `inject(rpc, status)` answers an RPC with 429/503/...; `fail_deploy()` fails a deploy.
 - GCS JSON API (media upload, download, list, delete) for staged artifacts and history, and
   Cloud Logging `entries:list` serving the containers' logs.
@@ -191,6 +196,7 @@ class VertexFake:
         seed: int = 0,
         python: str = sys.executable,
         health_timeout_s: float = DEFAULT_HEALTH_TIMEOUT_S,
+        time_scale: float = 1.0,
     ) -> None:
         self.root = Path(root)
         self.project = project
@@ -199,6 +205,8 @@ class VertexFake:
         self.lro_polls = lro_polls
         self.python = python
         self.health_timeout_s = health_timeout_s
+        #: Real seconds per platform second in deployment timeouts and startup probes.
+        self.time_scale = time_scale
         self._random = random.Random(seed)
         self._lock = threading.RLock()
         self._ids = itertools.count(1000)
@@ -662,8 +670,7 @@ class VertexFake:
             log_path,
             invoke=bool(spec.get("invokeRoutePrefix")),
         )
-        timeout = _duration(spec.get("deploymentTimeout"), self.health_timeout_s)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + self._startup_budget(spec)
         logs_hint = f" Model server logs can be found at {self._logs_url(endpoint_id)}"
         while True:
             if process.poll() is not None:
@@ -684,6 +691,25 @@ class VertexFake:
                     "container configuration are valid." + logs_hint,
                 )
             time.sleep(0.1)
+
+    def _startup_budget(self, spec: dict[str, Any]) -> float:
+        """Real seconds a container gets to become healthy: the deployment timeout and the
+        startup probe's initialDelaySeconds + periodSeconds x failureThreshold (Kubernetes
+        defaults 10 and 3), whichever ends first, times `time_scale`; `health_timeout_s` when
+        neither is set. Shortcut: Vertex restarts a container that fails its startup probe
+        until the deployment timeout; the fake fails the deploy at once."""
+        budgets = []
+        if spec.get("deploymentTimeout"):
+            budgets.append(_duration(spec["deploymentTimeout"], self.health_timeout_s))
+        probe = spec.get("startupProbe")
+        if probe:
+            budgets.append(
+                int(probe.get("initialDelaySeconds", 0))
+                + int(probe.get("periodSeconds", 10)) * int(probe.get("failureThreshold", 3))
+            )
+        if not budgets:
+            return self.health_timeout_s
+        return min(budgets) * self.time_scale
 
     def _stop_container(self, container: _Container) -> None:
         process = container.process
@@ -1113,6 +1139,48 @@ class VertexFake:
                 out[key] = answer_headers[key]
         return status, answer, out
 
+    def open_stream(
+        self,
+        endpoint_id: str,
+        deployed_id: str | None,
+        path: str | None,
+        raw: bytes,
+        headers: dict[str, str],
+        *,
+        invoke: bool,
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, dict[str, str]]:
+        """Send a request on to its container and return the answer unread, for the handler to
+        relay as it arrives: the Invoke API (`invoke`) or `:streamRawPredict`."""
+        if not invoke:
+            with self._lock:
+                endpoint = self._get_endpoint(endpoint_id)
+            if not endpoint.get("dedicatedEndpointEnabled"):
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    "StreamRawPredict is only supported on dedicated and Private Service Connect "
+                    f"endpoints; endpoint {endpoint['name']} is a shared public endpoint.",
+                )
+        endpoint, container, entry = self._route(endpoint_id, deployed_id, invoke=invoke)
+        self._limit(endpoint, len(raw))
+        forward = {k: v for k, v in headers.items() if k.lower() in ("content-type", "accept")}
+        conn = http.client.HTTPConnection("127.0.0.1", container.port, timeout=60)
+        try:
+            conn.request("POST", path or container.predict_route, body=raw, headers=forward)
+            response = conn.getresponse()
+        except OSError as exc:
+            conn.close()
+            raise ApiError("UNAVAILABLE", f"The model server is unavailable: {exc}") from None
+        answer = {k.lower(): v for k, v in response.getheaders()}
+        out = {"Content-Type": answer.get("content-type", "application/json")}
+        if invoke:
+            for key in ("x-endpointkit-version", "x-request-id"):
+                if key in answer:
+                    out[key] = answer[key]
+        else:
+            out["X-Vertex-AI-Endpoint-Id"] = endpoint_id
+            out["X-Vertex-AI-Deployed-Model-Id"] = entry["id"]
+        return conn, response, out
+
     # -- logging ---------------------------------------------------------------------------------
 
     def list_log_entries(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -1352,6 +1420,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        if self._discard:  # a lost response (Fault.after): only the injected error goes out
+            return
         self.send_response(status)
         headers = {"Content-Type": "application/json; charset=UTF-8", **(headers or {})}
         for key, value in headers.items():
@@ -1360,6 +1430,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _relay(
+        self,
+        conn: http.client.HTTPConnection,
+        response: http.client.HTTPResponse,
+        headers: dict[str, str],
+    ) -> None:
+        """Answer with a container's response: a chunked one chunk by chunk as it arrives (a
+        broken one is broken off here too), any other whole."""
+        try:
+            chunked = (response.getheader("transfer-encoding") or "").lower() == "chunked"
+            if not chunked or self._discard:
+                self._send(response.status, response.read(), headers)
+                return
+            self.send_response(response.status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while True:
+                try:
+                    data = response.read1(65536)
+                except (http.client.HTTPException, OSError):
+                    self.close_connection = True  # no last chunk: the client sees the break
+                    return
+                if not data:
+                    break
+                self.wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            conn.close()
 
     def _json(self, payload: Any, status: int = 200) -> None:
         self._send(status, json.dumps(payload).encode())
@@ -1417,8 +1518,10 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if m and method == "POST":
             _, _, endpoint_id, deployed_id, subpath = m.groups()
-            return "Invoke", lambda q, r: self._send(
-                *fake.invoke(endpoint_id, deployed_id, subpath, r, dict(self.headers.items()))
+            return "Invoke", lambda q, r: self._relay(
+                *fake.open_stream(
+                    endpoint_id, deployed_id, subpath, r, dict(self.headers.items()), invoke=True
+                )
             )
         m = re.fullmatch(_RESOURCE + r"/endpoints(?:/([^/:]+))?(?::(\w+))?", path)
         if m:
@@ -1465,6 +1568,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if verb == "rawPredict":
                     return "RawPredict", lambda q, r: self._send(
                         *fake.raw_predict(endpoint_id, r, dict(self.headers.items()))
+                    )
+                if verb == "streamRawPredict":
+                    return "StreamRawPredict", lambda q, r: self._relay(
+                        *fake.open_stream(
+                            endpoint_id, None, None, r, dict(self.headers.items()), invoke=False
+                        )
                     )
         m = re.fullmatch(_RESOURCE + r"/models(?:/([^/:]+))?(?::(\w+))?", path)
         if m:

@@ -28,3 +28,14 @@ def make_backend(fake: VertexFake, **overrides: Any) -> VertexBackend:
     settings = backend_settings(fake, **overrides)
     settings.setdefault("sleep", lambda _: None)
     return VertexBackend(**settings)
+
+
+def grpc_settings(fake: VertexFake, grpc_target: str) -> dict[str, Any]:
+    """Overrides for `backend_settings`/`make_backend`: GAPIC over plaintext gRPC to the fake's
+    gRPC front end (tests.fakes.vertex_grpc); GCS and Cloud Logging stay on its REST one."""
+    return {
+        "api_endpoint": grpc_target,
+        "transport": "grpc",
+        "storage_endpoint": fake.url,
+        "logging_endpoint": fake.url,
+    }

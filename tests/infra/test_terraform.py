@@ -29,6 +29,7 @@ def sagemaker_spec(**overrides: Any) -> EndpointSpec:
                 "model": "s3://models/churn/v1.tar.gz",
                 "image": "img:1",
                 "resources": {"instance_type": "ml.m5.large", "min_replicas": 2},
+                "health": {"startup_timeout_s": 1800, "period_s": 5},
             },
             {
                 "name": "v2",
@@ -174,6 +175,14 @@ def test_exported_tf_json_applies_plans_clean_and_destroys(
     terraform.apply(f"-var=execution_role_arn={ROLE}")
     assert terraform.output()["endpoint_name"] == "churn"
     assert endpoint_weights(sagemaker_client, "churn") == {"v1": 90.0, "v2": 10.0}
+    # v1's health.startup_timeout_s went through the aws provider to the endpoint config.
+    described = sagemaker_client.describe_endpoint(EndpointName="churn")
+    variants = sagemaker_client.describe_endpoint_config(
+        EndpointConfigName=described["EndpointConfigName"]
+    )["ProductionVariants"]
+    v1 = next(v for v in variants if v["VariantName"] == "v1")
+    assert v1["ContainerStartupHealthCheckTimeoutInSeconds"] == 1800
+    assert v1["ModelDataDownloadTimeoutInSeconds"] == 1800
     changed, text = terraform.plan_changes(f"-var=execution_role_arn={ROLE}")
     assert not changed, text
     terraform.destroy(f"-var=execution_role_arn={ROLE}")

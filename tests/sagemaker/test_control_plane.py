@@ -233,6 +233,54 @@ def test_autoscaling_is_registered_with_application_auto_scaling_and_removed(
     assert targets["ScalableTargets"] == []
 
 
+def test_apply_scales_a_live_variant_in_place(
+    fake: FakeSageMaker, backend: SageMakerBackend, versions: Versions, name: str
+) -> None:
+    from endpointkit.planner import apply, plan
+    from endpointkit.spec import EndpointSpec, Scaling
+
+    v1 = versions.echo("v1")
+    apply(EndpointSpec(name=name, backend="sagemaker", versions=[v1]), backend, timeout=60)
+    sm = fake.client("sagemaker")
+    config_before = sm.describe_endpoint(EndpointName=name)["EndpointConfigName"]
+    autoscaled = v1.with_scaling(
+        Scaling.model_validate(
+            {"min_replicas": 2, "max_replicas": 6, "autoscaling": {"target_cpu_utilization": 70}}
+        )
+    )
+    spec = EndpointSpec(name=name, backend="sagemaker", versions=[autoscaled])
+    the_plan = plan(spec, backend)
+    assert [a.kind for a in the_plan.actions] == ["scale"], the_plan.diff()
+    apply(the_plan, backend, timeout=60)
+    desc = sm.describe_endpoint(EndpointName=name)
+    assert desc["EndpointConfigName"] == config_before  # in place: no new config, no new fleet
+    assert desc["ProductionVariants"][0]["DesiredInstanceCount"] == 2
+    resource = f"endpoint/{name}/variant/v1"
+    scaling = fake.client("application-autoscaling")
+    targets = scaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource]
+    )
+    assert [(t["MinCapacity"], t["MaxCapacity"]) for t in targets["ScalableTargets"]] == [(2, 6)]
+    policy = scaling.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource)
+    config = policy["ScalingPolicies"][0]["TargetTrackingScalingPolicyConfiguration"]
+    assert config["TargetValue"] == 70.0
+    assert not plan(spec, backend), plan(spec, backend).diff()
+    assert backend.history(name)[-1].kind == "scaled"
+
+    # Back to one fixed instance: autoscaling goes first, then the count.
+    fixed = EndpointSpec(name=name, backend="sagemaker", versions=[v1])
+    assert [a.kind for a in plan(fixed, backend).actions] == ["scale"]
+    apply(fixed, backend, timeout=60)
+    targets = scaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource]
+    )
+    assert targets["ScalableTargets"] == []
+    desc = sm.describe_endpoint(EndpointName=name)
+    assert desc["ProductionVariants"][0]["DesiredInstanceCount"] == 1
+    assert not plan(fixed, backend)
+    assert Endpoint(name, backend).predict([[1.0]]).version == "v1"
+
+
 def test_serverless_versions_use_serverless_config(
     fake: FakeSageMaker, backend: SageMakerBackend, versions: Versions, name: str
 ) -> None:

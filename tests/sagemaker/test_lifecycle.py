@@ -202,7 +202,8 @@ def test_response_stream_yields_the_answer_in_parts(
     backend: SageMakerBackend, versions: Versions, name: str
 ) -> None:
     Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=60)
-    parts = list(backend.invoke_stream(name, b'{"instances": [[1.0], [2.0], [3.0]]}'))
+    body = b'{"instances": [[1.0], [2.0], [3.0]]}'
+    parts = list(backend.invoke_stream(name, body, accept="application/json"))
     assert len(parts) > 1
     assert b"".join(parts) == b'{"predictions":["v1","v1","v1"]}'
 

@@ -262,3 +262,46 @@ def test_rollout_command(
     )
     assert "was rolled back at 20%" in capsys.readouterr().err
     assert mock.get("churn").version_names == ["v1", "v2"]
+
+
+def test_scale_changes_replicas_and_autoscaling_in_place(
+    mock: MockBackend, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_json(capsys, "apply", str(spec_file))
+    scaled = run_json(
+        capsys, "scale", "churn", "v2", "--min", "2", "--max", "5", "--target-cpu", "60"
+    )
+    v2 = next(v for v in scaled["versions"] if v["name"] == "v2")
+    assert v2["scaling"] == {
+        "min_replicas": 2,
+        "max_replicas": 5,
+        "autoscaling": {
+            "target_invocations_per_replica": None,
+            "target_cpu_utilization": 60,
+            "scale_in_cooldown_s": 300,
+            "scale_out_cooldown_s": 60,
+        },
+    }
+    assert scaled["traffic"] == {"v1": 80, "v2": 20}
+    # What is not given is kept; --no-autoscaling turns it off.
+    kept = run_json(capsys, "scale", "churn", "v2", "--min", "3")
+    assert next(v for v in kept["versions"] if v["name"] == "v2")["scaling"]["max_replicas"] == 5
+    off = run_json(capsys, "scale", "churn", "v2", "--no-autoscaling")
+    assert next(v for v in off["versions"] if v["name"] == "v2")["scaling"]["autoscaling"] is None
+    # The spec still says one replica: plan offers to scale back, in place.
+    planned = run_json(capsys, "plan", str(spec_file))
+    assert [a["action"] for a in planned["actions"]] == ["scale"]
+    assert planned["actions"][0]["scaling"]["min_replicas"] == 1
+
+
+def test_scale_errors_are_one_line_with_exit_codes(
+    mock: MockBackend, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_json(capsys, "apply", str(spec_file))
+    capsys.readouterr()
+    assert main(["scale", "churn", "v2"]) == 2
+    assert "scale needs at least one of --min" in capsys.readouterr().err
+    assert main(["scale", "churn", "v2", "--min", "4", "--max", "2"]) == 2
+    assert "max_replicas (2) is below min_replicas (4)" in capsys.readouterr().err
+    assert main(["scale", "churn", "v9", "--min", "2"]) == 3
+    assert "version 'v9' is not deployed" in capsys.readouterr().err

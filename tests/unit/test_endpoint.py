@@ -138,3 +138,31 @@ def test_async_endpoint_round_trip(mock: MockBackend) -> None:
         return [r.version for r in results]
 
     assert set(asyncio.run(scenario())) == {"v1", "v2"}
+
+
+def test_scale_keeps_what_is_not_given(ep: Endpoint, mock: MockBackend) -> None:
+    state = ep.scale("v1", 2, 6, autoscaling={"target_cpu_utilization": 60})
+    live = state.version("v1")
+    assert live is not None
+    assert live.scaling is not None
+    assert live.scaling.describe() == "2-6 replicas, autoscaling on cpu 60%"
+    assert ep.scale("v1", 3).version("v1").scaling.describe() == (  # type: ignore[union-attr]
+        "3-6 replicas, autoscaling on cpu 60%"
+    )
+    assert ep.scale("v1", autoscaling=False).version("v1").scaling.describe() == (  # type: ignore[union-attr]
+        "3-6 replicas"
+    )
+    events = len(ep.history())
+    ep.scale("v1", 3, 6)  # what it already has: no change, no event
+    assert len(ep.history()) == events
+    with pytest.raises(ValidationError, match="invalid scaling"):
+        ep.scale("v1", 8, 2)
+
+
+def test_async_scale(mock: MockBackend) -> None:
+    async def scenario() -> int | None:
+        ep = await AsyncEndpoint.create("aio", VersionSpec(name="v1"), backend=mock)
+        state = await ep.scale("v1", 4)
+        return state.version("v1").replicas  # type: ignore[union-attr]
+
+    assert asyncio.run(scenario()) == 4

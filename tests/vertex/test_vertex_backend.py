@@ -23,7 +23,8 @@ from endpointkit.errors import (
     Unsupported,
     ValidationError,
 )
-from endpointkit.spec import Autoscaling, Resources, Status, VersionSpec
+from endpointkit.planner import apply, plan
+from endpointkit.spec import Autoscaling, EndpointSpec, Resources, Scaling, Status, VersionSpec
 from tests.conformance.suite import Versions
 from tests.fakes.vertex import VertexFake
 from tests.fakes.vertex_support import make_backend
@@ -476,16 +477,48 @@ def test_scale_changes_replicas_in_place(
     )
     ep = Endpoint.create("scale", version, backend=backend)
     dm_id = fake.endpoints["scale"]["deployedModels"][0]["id"]
-    backend.scale("scale", "v1", min_replicas=2, max_replicas=5)
-    state = ep.wait(timeout=60)
-    resources = fake.endpoints["scale"]["deployedModels"][0]["dedicatedResources"]
+    state = ep.scale("v1", 2, 5, autoscaling={"target_cpu_utilization": 70}, timeout=60)
+    deployed = fake.endpoints["scale"]["deployedModels"][0]
+    resources = deployed["dedicatedResources"]
     assert (resources["minReplicaCount"], resources["maxReplicaCount"]) == (2, 5)
-    assert fake.endpoints["scale"]["deployedModels"][0]["id"] == dm_id  # same DeployedModel
-    assert state.version("v1").replicas == 2  # type: ignore[union-attr]
-    assert state.version("v1").spec_hash == version.spec_hash  # type: ignore[union-attr]
-    assert "replicas set to 2-5" in ep.history()[-1].message
-    with pytest.raises(ValidationError):
-        backend.scale("scale", "v1", min_replicas=3, max_replicas=2)
+    assert resources["autoscalingMetricSpecs"] == [
+        {"metricName": "aiplatform.googleapis.com/prediction/online/cpu/utilization", "target": 70}
+    ]
+    assert deployed["id"] == dm_id  # the same DeployedModel, not a new one
+    live = state.version("v1")
+    assert live is not None
+    assert live.replicas == 2
+    assert live.spec_hash == version.spec_hash
+    assert live.scaling == Scaling(
+        min_replicas=2, max_replicas=5, autoscaling=Autoscaling(target_cpu_utilization=70)
+    )
+    assert "to 2-5 replicas, autoscaling on cpu 70% in place" in ep.history()[-1].message
+    assert ep.predict([[1.0]]).version == "v1"
+    with pytest.raises(ValidationError, match="max_replicas"):
+        ep.scale("v1", 3, 2)
+    # Asking for what it already has calls nothing.
+    before = fake.calls("MutateDeployedModel")
+    ep.scale("v1", 2, 5)
+    assert fake.calls("MutateDeployedModel") == before
+
+
+def test_apply_scales_a_live_version_in_place(
+    fake: VertexFake, backend: VertexBackend, versions: Versions
+) -> None:
+    base = versions.echo("v1")
+    spec = EndpointSpec(name="scaled", backend="vertex", versions=[base])
+    apply(spec, backend, timeout=60)
+    models_before = sum(len(v) for v in fake.models.values())
+    wider = base.with_scaling(Scaling(min_replicas=2, max_replicas=4))
+    the_plan = plan(EndpointSpec(name="scaled", backend="vertex", versions=[wider]), backend)
+    assert [a.kind for a in the_plan.actions] == ["scale"]
+    assert "1 replica -> 2-4 replicas" in the_plan.diff()
+    apply(the_plan, backend, timeout=60)
+    resources = fake.endpoints["scaled"]["deployedModels"][0]["dedicatedResources"]
+    assert (resources["minReplicaCount"], resources["maxReplicaCount"]) == (2, 4)
+    assert sum(len(v) for v in fake.models.values()) == models_before  # no new Model version
+    again = plan(EndpointSpec(name="scaled", backend="vertex", versions=[wider]), backend)
+    assert not again, again.diff()
 
 
 def test_startup_and_health_probes_reach_the_container_spec(

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,10 +39,11 @@ from endpointkit.errors import (
     Unavailable,
     ValidationError,
 )
-from endpointkit.invocation import InvokeResult
+from endpointkit.invocation import InvokeResult, StreamResult
 from endpointkit.spec import (
     EndpointState,
     Event,
+    Scaling,
     Shadow,
     Status,
     TrafficSplit,
@@ -62,16 +63,18 @@ class LocalBackend(Backend):
     `port` of the gateway (default 127.0.0.1 and a free port, remembered), `token` (bearer
     token the gateway requires; default `ENDPOINTKIT_LOCAL_TOKEN`), `seed` (routing and shadow
     sampling), `start_timeout` (seconds a version may take to answer its health check),
-    `health_interval` (seconds between health checks), `request_timeout` (seconds a version
-    may take to answer), `python` (interpreter for the gateway and the versions). The gateway
-    settings apply when this instance starts the gateway; a running one keeps its own until
-    `endpointkit local stop`. Extra methods: `set_rate_limit`, `gateway_status`,
+    `health_interval` (seconds between health checks; a version's `health` overrides both, see
+    supervisor.VersionProcess), `health_time_scale` (multiplies the seconds in versions'
+    `health`; 1.0, tests use less to run a minute's budget in a second), `request_timeout`
+    (seconds a version may take to answer), `python` (interpreter for the gateway and the
+    versions). The gateway settings apply when this instance starts the gateway; a running one
+    keeps its own until `endpointkit local stop`. Extra methods: `set_rate_limit`, `gateway_status`,
     `gateway_url`, `stop_gateway`.
     """
 
     name: ClassVar[str] = "local"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.SHADOW, Capability.TARGET_VERSION}
+        {Capability.SHADOW, Capability.TARGET_VERSION, Capability.SCALING, Capability.STREAMING}
     )
     max_payload_bytes: ClassVar[int | None] = 6 * 1024 * 1024
 
@@ -85,6 +88,7 @@ class LocalBackend(Backend):
         seed: int | None = None,
         start_timeout: float = 60.0,
         health_interval: float = 1.0,
+        health_time_scale: float = 1.0,
         request_timeout: float = 60.0,
         python: str | None = None,
     ) -> None:
@@ -101,6 +105,11 @@ class LocalBackend(Backend):
         self.seed = seed
         self.start_timeout = start_timeout
         self.health_interval = health_interval
+        if not health_time_scale > 0:
+            raise ValidationError(
+                f"health_time_scale must be above 0, got {health_time_scale!r}.", backend="local"
+            )
+        self.health_time_scale = health_time_scale
         self.request_timeout = request_timeout
         self.python = python or sys.executable
         self._store: Store | None = None
@@ -219,6 +228,8 @@ class LocalBackend(Backend):
             str(self.start_timeout),
             "--health-interval",
             str(self.health_interval),
+            "--health-time-scale",
+            str(self.health_time_scale),
             "--request-timeout",
             str(self.request_timeout),
         ]
@@ -349,6 +360,17 @@ class LocalBackend(Backend):
         self.store.set_shadow(name, shadow)
         return self._reconcile(name)
 
+    def held_scaling(self, scaling: Scaling) -> Scaling:
+        """Locally a version runs `min_replicas` worker processes; there is no autoscaler."""
+        return Scaling(min_replicas=scaling.min_replicas, max_replicas=scaling.min_replicas)
+
+    def _scale(self, name: str, version: str, scaling: Scaling) -> EndpointState:
+        live = self._row(name, "scale").version(version)
+        if live is None:  # checked by scale(); the row may have changed since
+            raise self.not_found(name, "scale")
+        self.store.scale_version(name, live.spec.with_scaling(scaling))
+        return self._reconcile(name)
+
     def set_rate_limit(
         self, name: str, requests_per_second: float | None, burst: float | None = None
     ) -> EndpointState:
@@ -381,26 +403,7 @@ class LocalBackend(Backend):
     ) -> InvokeResult:
         url = f"{self.gateway_url()}/endpoints/{name}/predict"
         headers = self._invoke_headers(content_type, accept, version, custom_attributes)
-        try:
-            answer = self._client().post(
-                url, content=body, headers=headers, timeout=timeout or self.request_timeout + 5
-            )
-        except httpx.TimeoutException:
-            raise Timeout(
-                f"endpoint {name!r} did not answer within {timeout or self.request_timeout:g} s.",
-                backend=self.name,
-                operation="invoke",
-                endpoint=name,
-                version=version,
-            ) from None
-        except httpx.HTTPError as exc:
-            self._gateway = None
-            raise Unavailable(
-                f"cannot reach the local gateway for {name!r}: {exc}",
-                backend=self.name,
-                operation="invoke",
-                endpoint=name,
-            ) from None
+        answer = self._send("invoke", name, version, url, body, headers, timeout, stream=False)
         return self._result(name, version, answer.status_code, answer.headers, answer.content)
 
     async def ainvoke(
@@ -447,6 +450,100 @@ class LocalBackend(Backend):
                 endpoint=name,
             ) from None
         return self._result(name, version, answer.status_code, answer.headers, answer.content)
+
+    def _send(
+        self,
+        operation: str,
+        name: str,
+        version: str | None,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: float | None,
+        *,
+        stream: bool,
+    ) -> httpx.Response:
+        """POST to the gateway; a timeout or an unreachable gateway become endpointkit errors."""
+        client = self._client()
+        wait = timeout or self.request_timeout
+        request = client.build_request("POST", url, content=body, headers=headers, timeout=wait + 5)
+        try:
+            return client.send(request, stream=stream)
+        except httpx.TimeoutException:
+            raise Timeout(
+                f"endpoint {name!r} did not answer within {wait:g} s.",
+                backend=self.name,
+                operation=operation,
+                endpoint=name,
+                version=version,
+            ) from None
+        except httpx.HTTPError as exc:
+            self._gateway = None
+            raise Unavailable(
+                f"cannot reach the local gateway for {name!r}: {exc}",
+                backend=self.name,
+                operation=operation,
+                endpoint=name,
+            ) from None
+
+    def _invoke_stream(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+        timeout: float | None,
+    ) -> StreamResult:
+        """The gateway's `predict-stream` path, which relays the version's chunks unbuffered."""
+        url = f"{self.gateway_url()}/endpoints/{name}/predict-stream"
+        headers = self._invoke_headers(content_type, accept, version, custom_attributes)
+        answer = self._send(
+            "invoke_stream", name, version, url, body, headers, timeout, stream=True
+        )
+        if answer.status_code >= 400:
+            try:
+                content = answer.read()
+            finally:
+                answer.close()
+            self._result(name, version, answer.status_code, answer.headers, content)  # raises
+        served = answer.headers.get("x-endpointkit-version")
+        return StreamResult(
+            self._chunks(answer, name, served or version, timeout or self.request_timeout),
+            content_type=answer.headers.get("content-type", "application/octet-stream"),
+            version=served,
+            custom_attributes=answer.headers.get("x-amzn-sagemaker-custom-attributes"),
+            headers=dict(answer.headers),
+            on_close=answer.close,
+        )
+
+    def _chunks(
+        self, answer: httpx.Response, name: str, version: str | None, wait: float
+    ) -> Iterator[bytes]:
+        context: dict[str, Any] = {
+            "backend": self.name,
+            "operation": "invoke_stream",
+            "endpoint": name,
+            "version": version,
+        }
+        try:
+            yield from answer.iter_raw()
+        except httpx.TimeoutException:
+            raise Timeout(
+                f"version {version!r} of {name!r} sent nothing for {wait:g} s mid-stream.",
+                **context,
+            ) from None
+        except httpx.HTTPError as exc:  # the version broke the stream off
+            raise ModelError(
+                f"version {version!r} of {name!r} broke its stream off: {exc}.",
+                hint="The model failed while streaming; see its log "
+                f"('endpointkit local status {name}').",
+                **context,
+            ) from None
+        finally:
+            answer.close()
 
     async def aclose(self) -> None:
         if self._ahttp is not None:
@@ -558,6 +655,7 @@ class LocalBackend(Backend):
                     status=status,
                     spec=v.spec,
                     replicas=v.spec.resources.min_replicas,
+                    scaling=self.held_scaling(v.spec.scaling or Scaling()),
                     created_at=_dt(v.created_at),
                     details={
                         "phase": v.phase,

@@ -47,6 +47,7 @@ class Daemon:
         health_interval: float,
         request_timeout: float,
         python: str,
+        health_time_scale: float = 1.0,
     ) -> None:
         self.home = home
         self.store = Store(home)
@@ -65,11 +66,13 @@ class Daemon:
         self.gateway.on_upstream_failure = self._upstream_failed
         self.start_timeout = start_timeout
         self.health_interval = health_interval
+        self.health_time_scale = health_time_scale
         self.python = python
         self.procs: dict[tuple[str, str], VersionProcess] = {}
         self.locks: dict[str, asyncio.Lock] = {}
         self.deleting: set[str] = set()  # endpoints being torn down (one task each)
         self.draining: set[tuple[str, str]] = set()  # versions being drained (one task each)
+        self.resizing: set[tuple[str, str]] = set()  # versions changing worker count
         self.tasks: set[asyncio.Task[Any]] = set()
         self.ready = False
         self.started_at = time.time()
@@ -209,6 +212,13 @@ class Daemon:
                 if version.phase in (STARTING, READY):
                     if key not in self.procs:
                         self._start(name, version.spec, upstream)
+                    elif (
+                        version.phase == READY
+                        and key not in self.resizing
+                        and self.procs[key].spec.scaling != version.spec.scaling
+                    ):
+                        self.resizing.add(key)
+                        self._spawn_task(self._resize(name, self.procs[key], version.spec))
                 elif version.phase == DRAINING:
                     upstream.draining = True
                     proc = self.procs.get(key)
@@ -249,6 +259,8 @@ class Daemon:
         if row is None or row.status not in (Status.CREATING, Status.UPDATING):
             return
         if any(v.phase in (STARTING, DRAINING) for v in row.versions):
+            return
+        if any(ep == name for ep, _ in self.resizing):
             return
         self.store.settle(name, row.generation)
 
@@ -293,11 +305,30 @@ class Daemon:
             python=self.python,
             start_timeout=self.start_timeout,
             health_interval=self.health_interval,
+            time_scale=self.health_time_scale,
             on_ready=on_ready,
             on_failed=on_failed,
         )
         self.procs[key] = proc
         proc.start()
+
+    async def _resize(self, name: str, proc: VersionProcess, spec: Any) -> None:
+        """Bring a live version to its stored worker count; it keeps serving throughout."""
+        before = proc.spec.scaling
+        try:
+            ok, reason = await proc.resize(spec)
+            workers = spec.resources.min_replicas
+            message = (
+                f"scaled from {before.min_replicas if before else '?'} to {workers} worker "
+                f"process{'es' if workers > 1 else ''} in place (new process ready in "
+                f"{proc.start_seconds:.2f} s)"
+                if ok
+                else f"scaling {spec.name} failed, the old process keeps serving: {reason}"
+            )
+            self.store.finish_scale(name, proc.spec, ok=ok, message=message)
+        finally:
+            self.resizing.discard((name, spec.name))
+        await self.reconcile(name)
 
     async def _drain(self, name: str, version: str, proc: VersionProcess) -> None:
         try:
@@ -352,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--start-timeout", type=float, default=60.0)
     parser.add_argument("--health-interval", type=float, default=1.0)
+    parser.add_argument("--health-time-scale", type=float, default=1.0)
     parser.add_argument("--request-timeout", type=float, default=60.0)
     args = parser.parse_args(argv)
     home = Path(args.home)
@@ -373,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         start_timeout=args.start_timeout,
         health_interval=args.health_interval,
+        health_time_scale=args.health_time_scale,
         request_timeout=args.request_timeout,
         python=sys.executable,
     )

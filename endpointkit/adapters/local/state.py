@@ -446,6 +446,27 @@ class Store:
             )
             self.record(db, name, "shadow", message, version=shadow.version if shadow else None)
 
+    def scale_version(self, name: str, version: VersionSpec) -> None:
+        """Store `version`'s new scaling; the daemon brings its processes to it."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE versions SET spec = ? WHERE endpoint = ? AND name = ?",
+                (version.model_dump_json(), name, version.name),
+            )
+            self.update_endpoint(db, name, status=Status.UPDATING, failure_reason=None)
+
+    def finish_scale(self, name: str, running: VersionSpec, *, ok: bool, message: str) -> None:
+        """Record how scaling ended; `running` is the spec of the process now serving (the
+        old one when it failed, which goes back into state so state says what runs)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE versions SET spec = ? WHERE endpoint = ? AND name = ?",
+                (running.model_dump_json(), name, running.name),
+            )
+            if not ok:
+                self.update_endpoint(db, name, failure_reason=message)
+            self.record(db, name, "scaled" if ok else "failed", message, version=running.name)
+
     def set_rate_limit(self, name: str, limit: dict[str, float] | None) -> None:
         with self.transaction() as db:
             self.update_endpoint(db, name, rate_limit=limit)

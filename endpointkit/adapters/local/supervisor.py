@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 __all__ = ["VersionProcess", "free_port", "log_tail"]
 
 PR_SET_PDEATHSIG = 1
+#: Seconds one health check may take unless the version's `health.timeout_s` says otherwise
+#: (SageMaker's own /ping limit).
+PING_TIMEOUT_S = 2.0
+#: Missed checks in a row that take a running version out of routing (at most its
+#: `health.failure_threshold`).
+UNROUTE_AFTER = 2
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -78,6 +84,12 @@ class VersionProcess:
 
     `on_ready(first)` is awaited each time the process becomes healthy (first=True the first
     time); `on_failed(reason, log_path)` once if the very first start fails.
+
+    The version's `health` overrides the daemon's timings: `startup_timeout_s` the readiness
+    wait, `period_s` the interval between checks, `timeout_s` each check's limit, and
+    `failure_threshold` makes a process that misses that many checks in a row be restarted
+    (without it, a silent process is only taken out of routing until it answers again). Each
+    is multiplied by `time_scale` (1.0; tests shrink minutes to seconds).
     """
 
     def __init__(
@@ -93,6 +105,7 @@ class VersionProcess:
         health_interval: float,
         on_ready: Callable[[bool], Awaitable[None]],
         on_failed: Callable[[str, str], Awaitable[None]],
+        time_scale: float = 1.0,
     ) -> None:
         self.endpoint = endpoint
         self.spec = spec
@@ -100,8 +113,20 @@ class VersionProcess:
         self.store = store
         self.home = home
         self.python = python
+        check = spec.health
         self.start_timeout = start_timeout
         self.health_interval = health_interval
+        self.check_timeout = PING_TIMEOUT_S
+        self.restart_after: int | None = None  # missed checks in a row that restart it
+        self.hung_after: int | None = None  # set when _watch killed it for missing checks
+        if check is not None:
+            if check.startup_timeout_s is not None:
+                self.start_timeout = check.startup_timeout_s * time_scale
+            if check.period_s is not None:
+                self.health_interval = check.period_s * time_scale
+            if check.timeout_s is not None:
+                self.check_timeout = check.timeout_s * time_scale
+            self.restart_after = check.failure_threshold
         self.on_ready = on_ready
         self.on_failed = on_failed
         log_dir = home / "logs" / endpoint
@@ -116,6 +141,8 @@ class VersionProcess:
         self.task: asyncio.Task[None] | None = None
         self.spawned_at = 0.0
         self.start_seconds = 0.0  # process start to first healthy answer, last start
+        self.wanted: VersionSpec | None = None  # resize asked for: a spec with other replicas
+        self.resized: asyncio.Future[tuple[bool, str]] | None = None
 
     def _stopped(self) -> bool:
         return self.stopping  # a call, so type checkers don't narrow it across awaits
@@ -170,7 +197,11 @@ class VersionProcess:
                 )
                 await self.on_ready(False)
             healthy_since = time.monotonic()
+            self.hung_after = None
             code = await self._watch()
+            while self.wanted is not None and not self._stopped():
+                await self._replace()
+                code = await self._watch()
             if self._stopped():
                 return
             if time.monotonic() - healthy_since > 60:
@@ -178,14 +209,20 @@ class VersionProcess:
             failures += 1
             delay = min(30.0, 0.25 * 2 ** (failures - 1))
             self.upstream.healthy = False
+            what = (
+                f"stopped answering its health checks ({self.hung_after} missed in a row, "
+                "health.failure_threshold) and was killed"
+                if self.hung_after is not None
+                else f"process exited with code {code}"
+            )
             self.store.set_health(
                 self.endpoint,
                 self.spec.name,
                 False,
                 event=(
                     "health",
-                    f"version {self.spec.name} process exited with code {code}; taken out of "
-                    f"routing, restarting in {delay:g} s. Log: {self.log_path}",
+                    f"version {self.spec.name} {what}; taken out of routing, restarting in "
+                    f"{delay:g} s. Log: {self.log_path}",
                 ),
             )
             await self._sleep(delay)
@@ -255,7 +292,8 @@ class VersionProcess:
                         f"{log_tail(self.log_path)}"
                     )
                 with contextlib.suppress(UpstreamError, UpstreamTimeout):
-                    status, body = await self._ping(pool, 2.0)
+                    left = deadline - time.monotonic()
+                    status, body = await self._ping(pool, max(0.1, min(PING_TIMEOUT_S, left)))
                     if status == 200:
                         return
                     reason = _load_failure(body)
@@ -265,9 +303,15 @@ class VersionProcess:
                             f"lines:\n{log_tail(self.log_path)}"
                         )
                 if time.monotonic() > deadline:
+                    source = (
+                        "its health.startup_timeout_s"
+                        if self.spec.health and self.spec.health.startup_timeout_s
+                        else "the local backend's start_timeout"
+                    )
                     raise StartFailed(
                         f"version {self.spec.name!r} did not answer its health check within "
-                        f"{self.start_timeout:g} s. Last log lines:\n{log_tail(self.log_path)}"
+                        f"{self.start_timeout:g} s ({source}). Last log lines:\n"
+                        f"{log_tail(self.log_path)}"
                     )
                 await asyncio.sleep(delay)
                 delay = min(delay * 1.5, 0.05)
@@ -292,10 +336,12 @@ class VersionProcess:
                 self.poke.clear()
                 if exited.done():
                     return proc.returncode
+                if self.wanted is not None:
+                    return None  # _run replaces the process, then watches the new one
                 if self._stopped():
                     return None
                 try:
-                    status, _ = await self._ping(pool, 2.0)
+                    status, _ = await self._ping(pool, self.check_timeout)
                     ok = status == 200
                 except (UpstreamError, UpstreamTimeout):
                     ok = False
@@ -313,7 +359,15 @@ class VersionProcess:
                 if proc.returncode is not None or exited.done():
                     continue
                 misses += 1
-                if misses >= 2 and self.upstream.healthy:
+                if self.restart_after is not None and misses >= self.restart_after:
+                    # Hung, not dead: kill it so the loop in _run starts it again.
+                    self.hung_after = misses
+                    self.upstream.healthy = False
+                    await self._kill()
+                    return proc.returncode
+                if misses >= min(UNROUTE_AFTER, self.restart_after or UNROUTE_AFTER) and (
+                    self.upstream.healthy
+                ):
                     self.upstream.healthy = False
                     self.store.set_health(
                         self.endpoint,
@@ -331,12 +385,63 @@ class VersionProcess:
             if not exited.done():
                 exited.cancel()
 
+    # -- resizing -------------------------------------------------------------------------------
+
+    async def resize(self, spec: VersionSpec) -> tuple[bool, str]:
+        """Serve with `spec`'s worker count: a new process starts beside the running one and
+        takes the traffic once healthy; the old one then drains. If the new one fails to start,
+        the old one keeps serving. Returns (ok, reason)."""
+        if self.task is None or self.task.done():
+            return False, "the version is not running"
+        self.resized = asyncio.get_running_loop().create_future()
+        self.wanted = spec
+        self.poke.set()
+        return await self.resized
+
+    async def _replace(self) -> None:
+        spec, self.wanted = self.wanted, None
+        assert spec is not None
+        old_proc, old_port, old_spec = self.proc, self.port, self.spec
+        self.spec = spec
+        ok, reason = True, ""
+        try:
+            await self._spawn()
+            await self._wait_healthy()
+        except StartFailed as exc:
+            await self._kill()  # the new process; the old one never stopped serving
+            self.proc, self.port, self.spec = old_proc, old_port, old_spec
+            self.store.set_process(
+                self.endpoint,
+                self.spec.name,
+                pid=self.pid,
+                port=self.port,
+                log_path=str(self.log_path),
+            )
+            ok, reason = False, str(exc)
+        else:
+            self.start_seconds = time.monotonic() - self.spawned_at
+            self.upstream.set_port(self.port)  # new requests go to the new process
+            if old_proc is not None and old_proc.returncode is None:
+                # SIGTERM: the server finishes the requests it holds, then exits.
+                with contextlib.suppress(ProcessLookupError):
+                    old_proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(old_proc.wait(), 30)
+                except asyncio.TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        old_proc.kill()
+                    await old_proc.wait()
+        if self.resized is not None and not self.resized.done():
+            self.resized.set_result((ok, reason))
+
     # -- stopping -------------------------------------------------------------------------------
 
     async def stop(self, *, drain: bool = True, grace: float = 30.0) -> None:
         """Stop routing to it, let in-flight requests finish (`drain`), then SIGTERM the process
         (SIGKILL after 10 s)."""
         self.upstream.draining = True
+        if self.resized is not None and not self.resized.done():
+            self.resized.set_result((False, "the version was stopped while scaling"))
         if drain:
             deadline = time.monotonic() + grace
             while self.upstream.inflight > 0 and time.monotonic() < deadline:

@@ -25,7 +25,7 @@ __all__ = ["HistoryDoc", "Pending"]
 class Pending:
     """An operation SageMaker is still carrying out: a new config is being rolled out."""
 
-    kind: str  # "create" | "deploy" | "undeploy" | "shadow"
+    kind: str  # "create" | "deploy" | "undeploy" | "shadow" | "scale"
     config: str
     version: str | None = None
     message: str = ""

@@ -60,11 +60,13 @@ from endpointkit.errors import (
     Timeout,
     ValidationError,
 )
-from endpointkit.invocation import JSON, InvokeResult
+from endpointkit.invocation import EVENT_STREAM, JSON, InvokeResult, StreamResult
 from endpointkit.retry import control_plane
 from endpointkit.spec import (
+    Autoscaling,
     EndpointState,
     Event,
+    Scaling,
     Shadow,
     Status,
     TrafficSplit,
@@ -82,6 +84,10 @@ MAX_ASYNC_PAYLOAD = 1024 * 1024 * 1024
 #: SageMaker allows 60 s per real-time invocation; the client waits a little longer.
 RUNTIME_READ_TIMEOUT_S = 70.0
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+#: Serverless containers must download the model and answer /ping within 3 minutes, a fixed
+#: budget: ProductionVariant's startup timeouts are for instance-backed variants
+#: (docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html).
+SERVERLESS_STARTUP_S = 180
 
 
 def container_environment(version: VersionSpec) -> dict[str, str]:
@@ -113,6 +119,14 @@ def production_variant(
     else:
         variant["InstanceType"] = version.resources.instance_type or instance_type
         variant["InitialInstanceCount"] = version.resources.min_replicas
+        startup = version.health.startup_timeout_s if version.health else None
+        if startup is not None:
+            # The budget bounds each phase: fetching and unpacking the model, then the
+            # container's first 200 on /ping. Serverless variants take neither field (their
+            # budget is a fixed 3 minutes for both). SageMaker's pings of running containers
+            # are not configurable, so the health check's other fields are not used.
+            variant["ModelDataDownloadTimeoutInSeconds"] = startup
+            variant["ContainerStartupHealthCheckTimeoutInSeconds"] = startup
     return variant
 
 
@@ -301,6 +315,7 @@ class SageMakerBackend(Backend):
             Capability.ACCELERATORS,
             Capability.STREAMING,
             Capability.NATIVE_ROLLOUT,
+            Capability.SCALING,
         }
     )
     max_payload_bytes: ClassVar[int | None] = MAX_PAYLOAD
@@ -832,6 +847,126 @@ class SageMakerBackend(Backend):
         )
         return self.get(name)
 
+    # -- scaling ---------------------------------------------------------------------------------
+
+    def held_scaling(self, scaling: Scaling) -> Scaling:
+        """Without autoscaling a SageMaker variant has one instance count: min_replicas."""
+        if scaling.autoscaling is None and scaling.max_replicas != scaling.min_replicas:
+            return scaling.model_copy(update={"max_replicas": scaling.min_replicas})
+        return scaling
+
+    def live_scaling(self, state: EndpointState) -> dict[str, Scaling]:
+        """Instance counts from the endpoint; ranges and targets from Application Auto Scaling
+        (two calls per autoscaled variant, so `get` does not do this)."""
+        variants = [
+            v
+            for v in state.versions
+            if not v.details.get("serverless") and not v.details.get("shadow")
+        ]
+        if not variants:
+            return {}
+        resources = {f"endpoint/{state.name}/variant/{v.name}": v for v in variants}
+        targets = self._call(
+            "application-autoscaling",
+            "describe_scalable_targets",
+            operation="scale",
+            endpoint=state.name,
+            ServiceNamespace="sagemaker",
+            ResourceIds=list(resources),
+            ScalableDimension=SCALABLE_DIMENSION,
+        ).get("ScalableTargets", [])
+        ranges = {t["ResourceId"]: (int(t["MinCapacity"]), int(t["MaxCapacity"])) for t in targets}
+        result: dict[str, Scaling] = {}
+        for resource, version in resources.items():
+            if resource not in ranges:
+                if version.replicas:
+                    count = int(version.replicas)
+                    result[version.name] = Scaling(min_replicas=count, max_replicas=count)
+                continue
+            low, high = ranges[resource]
+            result[version.name] = Scaling(
+                min_replicas=low,
+                max_replicas=high,
+                autoscaling=self._live_policy(state.name, resource),
+            )
+        return result
+
+    def _live_policy(self, endpoint: str, resource: str) -> Autoscaling | None:
+        policies = self._call(
+            "application-autoscaling",
+            "describe_scaling_policies",
+            operation="scale",
+            endpoint=endpoint,
+            ServiceNamespace="sagemaker",
+            ResourceId=resource,
+            ScalableDimension=SCALABLE_DIMENSION,
+        ).get("ScalingPolicies", [])
+        for policy in policies:
+            config = policy.get("TargetTrackingScalingPolicyConfiguration")
+            if not config:
+                continue
+            target = round(float(config["TargetValue"]))
+            per_replica = "PredefinedMetricSpecification" in config
+            return Autoscaling(
+                target_invocations_per_replica=target if per_replica else None,
+                target_cpu_utilization=None if per_replica else target,
+                scale_in_cooldown_s=int(config.get("ScaleInCooldown", 300)),
+                scale_out_cooldown_s=int(config.get("ScaleOutCooldown", 60)),
+            )
+        return None
+
+    def _scale(self, name: str, version: str, scaling: Scaling) -> EndpointState:
+        """UpdateEndpointWeightsAndCapacities for the instance count (in place, no new fleet)
+        and Application Auto Scaling for the range and target, registered once the count has
+        settled. Autoscaling is deregistered first so it cannot fight the new count."""
+        desc, config = self._live(name, "scale")
+        state = self._state(name, desc, config)
+        before = self.live_scaling(state).get(version)
+        live = state.version(version)
+        current = live.replicas if live is not None and live.replicas else scaling.min_replicas
+        count = (
+            min(max(current, scaling.min_replicas), scaling.max_replicas)
+            if scaling.autoscaling is not None
+            else scaling.min_replicas
+        )
+        self._deregister_autoscaling(name, version)
+        message = (
+            f"scaled from {before.describe() if before else 'unknown'} to {scaling.describe()} "
+            "in place"
+        )
+        data: dict[str, Any] = {}
+        if scaling.autoscaling is not None:
+            data["autoscaling"] = {
+                "min": scaling.min_replicas,
+                "max": scaling.max_replicas,
+                **scaling.autoscaling.model_dump(mode="json"),
+            }
+        if count == current:
+            # Nothing for SageMaker to roll out: only the autoscaling range or target changed.
+            if "autoscaling" in data:
+                self._register_autoscaling(name, version, data["autoscaling"])
+
+            def record(doc: HistoryDoc) -> None:
+                self._append(doc, "scaled", version=version, message=message)
+
+            self._update_history(name, record)
+            return self.get(name)
+        self._sm(
+            "update_endpoint_weights_and_capacities",
+            operation="scale",
+            endpoint=name,
+            version=version,
+            EndpointName=name,
+            DesiredWeightsAndCapacities=[{"VariantName": version, "DesiredInstanceCount": count}],
+        )
+        self._start_pending(
+            name,
+            Pending(
+                "scale", desc["EndpointConfigName"], version=version, message=message, data=data
+            ),
+        )
+        return self.get(name)
+
     def delete(self, name: str) -> None:
         desc = self._describe(name, "delete")
         config = self._describe_config(desc["EndpointConfigName"], name)
@@ -919,27 +1054,83 @@ class SageMakerBackend(Backend):
             headers={k: v for k, v in headers.items() if v},
         )
 
+    def _invoke_stream(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+        timeout: float | None,
+    ) -> StreamResult:
+        return self._response_stream(
+            name, body, content_type, accept, version, custom_attributes, None, timeout
+        )
+
     def invoke_stream(
         self,
         name: str,
         body: bytes,
         *,
         content_type: str = JSON,
-        accept: str | None = None,
+        accept: str | None = EVENT_STREAM,
         version: str | None = None,
         custom_attributes: str | None = None,
         inference_id: str | None = None,
         timeout: float | None = None,
-    ) -> Iterator[bytes]:
-        """InvokeEndpointWithResponseStream: yields the payload parts as they arrive."""
+    ) -> StreamResult:
+        """InvokeEndpointWithResponseStream: the payload parts as they arrive, and the variant
+        that answers as `.version` (see Backend.invoke_stream); `inference_id` as on
+        invoke_endpoint."""
+        if inference_id is None:
+            return super().invoke_stream(
+                name,
+                body,
+                content_type=content_type,
+                accept=accept,
+                version=version,
+                custom_attributes=custom_attributes,
+                timeout=timeout,
+            )
         self._check_payload(name, body)
+        return self._response_stream(
+            name, body, content_type, accept, version, custom_attributes, inference_id, timeout
+        )
+
+    def _response_stream(
+        self,
+        name: str,
+        body: bytes,
+        content_type: str,
+        accept: str | None,
+        version: str | None,
+        custom_attributes: str | None,
+        inference_id: str | None,
+        timeout: float | None,
+    ) -> StreamResult:
         kwargs = self._invoke_kwargs(
             name, body, content_type, accept, version, custom_attributes, inference_id
         )
         client = self._client("sagemaker-runtime", timeout)
         with aws_errors("invoke_stream", endpoint=name, version=version, region=self.region):
             response = client.invoke_endpoint_with_response_stream(**kwargs)
-        return self._stream_parts(name, version, response["Body"])
+        events = response["Body"]
+        answered = response.get("InvokedProductionVariant") or version
+        out_type = str(response.get("ContentType") or "application/octet-stream")
+        headers = {
+            "x-amzn-invoked-production-variant": str(answered or ""),
+            "content-type": out_type,
+        }
+        return StreamResult(
+            self._stream_parts(name, answered, events),
+            content_type=out_type,
+            version=answered,
+            custom_attributes=response.get("CustomAttributes"),
+            headers={k: v for k, v in headers.items() if v},
+            on_close=events.close,
+        )
 
     def _stream_parts(self, name: str, version: str | None, stream: Any) -> Iterator[bytes]:
         with aws_errors("invoke_stream", endpoint=name, version=version, region=self.region):
@@ -1413,8 +1604,11 @@ class SageMakerBackend(Backend):
                         "deploy": "deployed",
                         "undeploy": "undeployed",
                         "shadow": "shadow",
+                        "scale": "scaled",
                     }[pending.kind]
-                    after = pending.after if pending.kind == "shadow" else state.traffic.root
+                    after = (
+                        pending.after if pending.kind in ("shadow", "scale") else state.traffic.root
+                    )
                     self._append(
                         doc,
                         kind,
@@ -1519,6 +1713,16 @@ class SageMakerBackend(Backend):
                         f"{uri!r}.",
                         **context,
                     )
+        startup = version.health.startup_timeout_s if version.health else None
+        if version.serverless is not None and startup and startup > SERVERLESS_STARTUP_S:
+            raise ValidationError(
+                f"version {version.name!r} is serverless and asks for "
+                f"health.startup_timeout_s={startup}; SageMaker gives serverless containers a "
+                f"fixed {SERVERLESS_STARTUP_S} s to download the model and answer /ping.",
+                hint=f"Lower startup_timeout_s to {SERVERLESS_STARTUP_S} or less, or deploy the "
+                "version on instances (remove 'serverless').",
+                **context,
+            )
         if version.serverless is not None and self._data_capture:
             raise ValidationError(
                 f"version {version.name!r} is serverless; SageMaker cannot capture data for "

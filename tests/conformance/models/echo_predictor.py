@@ -2,11 +2,13 @@
 
 The model directory holds this file plus `answer.txt` (the name) and `mode.txt`:
 `echo` answers, `reject` raises ValueError on every request (a 4xx model error), `broken`
-fails to load (the deployment fails).
+fails to load (the deployment fails). `predict_stream` streams one item per instance.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,3 +25,18 @@ class Echo:
         if self.mode == "reject":
             raise ValueError("this version rejects every input (conformance test)")
         return [self.answer for _ in instances]
+
+    def predict_stream(
+        self, instances: Any, parameters: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """One item per instance, `gap_s` seconds apart (a parameter); the instance "boom"
+        fails mid-stream."""
+        if self.mode == "reject":
+            raise ValueError("this version rejects every input (conformance test)")
+        gap = float((parameters or {}).get("gap_s", 0.0))
+        for index, item in enumerate(instances):
+            if index and gap:
+                time.sleep(gap)
+            if item == "boom":
+                raise RuntimeError("exploded while streaming (conformance test)")
+            yield {"index": index, "prediction": self.answer}
