@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe", help="JSON list of instances sent to the new version as a gate")
     p.add_argument("--max-error-rate", type=float, help="gate: e.g. 0.01 for 1%% of probes")
     p.add_argument("--max-p99-ms", type=float, help="gate: p99 latency of the probes")
+    p.add_argument(
+        "--alarm",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="gate: a CloudWatch alarm that must stay OK (repeatable; SageMaker)",
+    )
     p = add("traffic", "Set the traffic split, e.g. 'traffic churn v1=90 v2=10'.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("shares", metavar="VERSION=PERCENT", nargs="+")
@@ -471,6 +478,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         gates["max_error_rate"] = args.max_error_rate
     if args.max_p99_ms is not None:
         gates["max_p99_latency_ms"] = args.max_p99_ms
+    if args.alarm:
+        gates["alarms"] = args.alarm
     strategy: dict[str, Any] = {"gates": gates}
     if args.linear:
         strategy.update(type="linear", step_percent=args.linear, interval_s=args.bake)

@@ -4,7 +4,8 @@ The controller runs client-side, so it works on every backend: it deploys the ne
 0%, moves traffic to it step by step, checks the gates while each step bakes, and on a failed
 gate restores the split it started from and removes the new version again, then raises
 RolledBack. Gates measure what the controller can see itself (probe requests to the new
-version, a custom check); CloudWatch alarms need a platform with native rollouts.
+version, a custom check) and, on platforms that have them (Capability.ALARM_GATES), the
+platform's metric alarms: an alarm that fires during a bake rolls the version back.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from endpointkit.adapters.base import Capability
-from endpointkit.errors import EndpointKitError, RolledBack, Unsupported
+from endpointkit.errors import Conflict, EndpointKitError, RolledBack, Unsupported
 from endpointkit.spec import (
     AllAtOnce,
     BlueGreen,
@@ -75,10 +76,16 @@ class _Gatekeeper:
 
     @property
     def active(self) -> bool:
-        return bool(self.gates.probe or self.check or self.gates.check)
+        return bool(self.gates.probe or self.check or self.gates.check or self.gates.alarms)
 
     def evaluate(self) -> None:
         """Raise _GateFailed with the reason if a gate fails."""
+        if self.gates.alarms:
+            firing = self.endpoint.backend.alarms_firing(
+                self.gates.alarms, endpoint=self.endpoint.name
+            )
+            if firing:
+                raise _GateFailed(f"alarm {', '.join(firing)} went into ALARM")
         if self.gates.probe:
             self._probe()
         for check in self._checks():
@@ -147,15 +154,29 @@ def run_rollout(
     Unsupported for gates this backend cannot watch (CloudWatch alarms without native rollouts).
     """
     backend = endpoint.backend
-    if strategy.gates.alarms and Capability.NATIVE_ROLLOUT not in backend.capabilities:
-        raise Unsupported(
-            f"the {backend.name} backend cannot watch CloudWatch alarms during a rollout.",
-            hint="Use probe, error-rate, latency or custom-check gates instead.",
-            backend=backend.name,
-            operation="rollout",
-            endpoint=endpoint.name,
-            version=version.name,
-        )
+    if strategy.gates.alarms:
+        if Capability.ALARM_GATES not in backend.capabilities:
+            raise Unsupported(
+                f"the {backend.name} backend cannot watch metric alarms during a rollout; "
+                "nothing was changed.",
+                hint="Use probe, error-rate, latency or custom-check gates instead.",
+                backend=backend.name,
+                operation="rollout",
+                endpoint=endpoint.name,
+                version=version.name,
+            )
+        # Every alarm must exist (NotFound otherwise) and be quiet before anything changes.
+        firing = backend.alarms_firing(strategy.gates.alarms, endpoint=endpoint.name)
+        if firing:
+            raise Conflict(
+                f"alarm {', '.join(firing)} is already in ALARM, so the rollout of "
+                f"{version.name!r} would be rolled back at once; nothing was changed.",
+                hint="Wait until the alarm is OK (or fix what it reports), then roll out.",
+                backend=backend.name,
+                operation="rollout",
+                endpoint=endpoint.name,
+                version=version.name,
+            )
     say = on_step or (lambda _: None)
     before = endpoint.status()
     original = before.traffic

@@ -563,7 +563,8 @@ class Gates(_Model):
     `max_error_rate` and `max_p99_latency_ms` are measured on `probe` requests sent to the new
     version during each bake (so they need `probe` instances). `check` names a function
     `check(state: EndpointState) -> bool` ("module:function"); False or an exception fails the
-    gate. `alarms` are CloudWatch alarm names, watched by platforms with native rollouts.
+    gate. `alarms` are the platform's metric alarm names (CloudWatch on SageMaker): each must
+    be OK when the rollout starts, and one going into ALARM during a bake rolls it back.
     """
 
     max_error_rate: float | None = Field(default=None, ge=0, le=1)

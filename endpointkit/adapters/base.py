@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from functools import partial
 from typing import ClassVar
@@ -62,6 +62,7 @@ class Capability(str, Enum):
     ASYNC_INFERENCE = "async_inference"  # queued requests, results written to storage
     AUTOSCALING = "autoscaling"  # target-tracking between min and max replicas
     SCALING = "scaling"  # a live version's replicas and autoscaling change in place
+    ALARM_GATES = "alarm_gates"  # rollout gates can watch the platform's metric alarms
     ACCELERATORS = "accelerators"  # GPUs or other accelerators
 
     def __str__(self) -> str:
@@ -134,6 +135,11 @@ class Backend(abc.ABC):
         """`scaling` as this platform can hold it, to compare with `live_scaling`: settings the
         platform has no place for (e.g. cooldowns on Vertex AI) are reset to their defaults."""
         return scaling
+
+    def alarms_firing(self, names: Sequence[str], *, endpoint: str) -> list[str]:
+        """Which of the platform's metric alarms `names` are firing now (rollout gates).
+        NotFound names the alarms that do not exist."""
+        raise self._unsupported(Capability.ALARM_GATES, "rollout", endpoint)
 
     @abc.abstractmethod
     def _invoke(

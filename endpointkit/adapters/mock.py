@@ -15,7 +15,7 @@ import itertools
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -142,6 +142,7 @@ class MockBackend(Backend):
             Capability.SERVERLESS,
             Capability.SCALING,
             Capability.STREAMING,
+            Capability.ALARM_GATES,
         }
     )
     max_payload_bytes: ClassVar[int | None] = 6 * 1024 * 1024
@@ -162,11 +163,31 @@ class MockBackend(Backend):
         self._endpoints: dict[str, _Endpoint] = {}
         self._history: dict[str, list[Event]] = {}
         self._faults: list[Fault] = []
+        self._alarms: dict[str, bool] = {}
         self._lock = threading.RLock()
         self._sleep = sleep
         self.calls: list[Call] = []
 
     # -- test helpers ---------------------------------------------------------------------------
+
+    def set_alarm(self, name: str, firing: bool) -> None:
+        """Create or change a metric alarm that rollout gates can watch (`Gates.alarms`)."""
+        with self._lock:
+            self._alarms[name] = firing
+
+    def alarms_firing(self, names: Sequence[str], *, endpoint: str) -> list[str]:
+        with self._lock:
+            missing = [n for n in names if n not in self._alarms]
+            if missing:
+                raise NotFound(
+                    f"alarm {', '.join(repr(n) for n in missing)} does not exist on the mock "
+                    "backend.",
+                    hint="Create it first with MockBackend.set_alarm(name, firing=False).",
+                    backend=self.name,
+                    operation="rollout",
+                    endpoint=endpoint,
+                )
+            return [n for n in names if self._alarms[n]]
 
     def register(self, version: str, handler: Handler, *, endpoint: str | None = None) -> None:
         """Run `handler` for `version` (on `endpoint`, or on every endpoint).

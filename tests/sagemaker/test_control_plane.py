@@ -349,6 +349,49 @@ def test_deployment_config_is_sent_with_the_update(
         backend.deploy(name, versions.echo("v3"), deployment_config={"mode": "canary"})
 
 
+def test_rollout_watches_cloudwatch_alarms_and_rolls_back_when_one_fires(
+    fake: FakeSageMaker, backend: SageMakerBackend, versions: Versions, name: str
+) -> None:
+    from endpointkit.errors import RolledBack
+    from endpointkit.spec import Canary, Gates
+
+    cloudwatch = fake.client("cloudwatch")
+    alarm = f"{name}-5xx"
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        MetricName="Invocation5XXErrors",
+        Namespace="AWS/SageMaker",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    ep = Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=60)
+    checks = 0
+
+    def fire_on_second_check(state: object) -> bool:
+        nonlocal checks
+        checks += 1
+        if checks == 2:  # what CloudWatch does when the canary starts failing
+            cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test")
+        return True
+
+    gates = Gates(alarms=[alarm], check_interval_s=0.2)
+    with pytest.raises(RolledBack, match=f"alarm {alarm} went into ALARM"):
+        ep.rollout(
+            versions.echo("v2"),
+            Canary(percent=20, bake_s=2, gates=gates),
+            check=fire_on_second_check,
+            timeout=60,
+        )
+    state = ep.status()
+    assert state.traffic.serving() == {"v1": 100}
+    assert state.version_names == ["v1"]
+    with pytest.raises(NotFound, match="does not exist"):
+        ep.rollout(versions.echo("v2"), Canary(gates=Gates(alarms=["no-such-alarm"])))
+
+
 def test_settings_come_from_the_aws_environment(
     fake: FakeSageMaker, monkeypatch: pytest.MonkeyPatch, versions: Versions
 ) -> None:

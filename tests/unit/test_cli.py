@@ -262,6 +262,11 @@ def test_rollout_command(
     )
     assert "was rolled back at 20%" in capsys.readouterr().err
     assert mock.get("churn").version_names == ["v1", "v2"]
+    mock.set_alarm("churn-5xx", firing=True)
+    argv = ["rollout", "churn", "v3", "--predictor", "pkg.mod:Model", "--alarm", "churn-5xx"]
+    assert main(argv) == 1
+    assert "alarm churn-5xx is already in ALARM" in capsys.readouterr().err
+    assert mock.get("churn").version_names == ["v1", "v2"]
 
 
 def test_scale_changes_replicas_and_autoscaling_in_place(

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from endpointkit import Endpoint, VersionSpec
+from endpointkit.adapters.base import Capability
 from endpointkit.adapters.mock import MockBackend
-from endpointkit.errors import RolledBack, Unsupported, ValidationError
+from endpointkit.errors import Conflict, NotFound, RolledBack, Unsupported, ValidationError
 from endpointkit.rollout import steps_of
 from endpointkit.spec import AllAtOnce, BlueGreen, Canary, Gates, Linear
 
@@ -114,11 +115,49 @@ def test_blue_green_undeploys_the_blue_versions(mock: MockBackend, clock: FakeCl
     assert result.state.traffic.serving() == {"v3": 100}
 
 
-def test_alarms_need_a_native_rollout_platform(mock: MockBackend) -> None:
-    ep = Endpoint("churn", mock)
-    with pytest.raises(Unsupported, match="cannot watch CloudWatch alarms"):
+def test_alarm_gates_need_a_platform_with_alarms(mock: MockBackend) -> None:
+    class NoAlarms(MockBackend):
+        capabilities = MockBackend.capabilities - {Capability.ALARM_GATES}
+
+    plain = NoAlarms()
+    plain.add_endpoint("churn", {"v1": answer("v1")})
+    ep = Endpoint("churn", plain)
+    with pytest.raises(Unsupported, match="cannot watch metric alarms"):
         ep.rollout(VersionSpec(name="v2"), Canary(gates=Gates(alarms=["5xx"])))
     assert ep.status().version_names == ["v1"]
+
+
+def test_alarm_gates_check_the_alarms_before_changing_anything(mock: MockBackend) -> None:
+    ep = Endpoint("churn", mock)
+    with pytest.raises(NotFound, match="'5xx' does not exist"):
+        ep.rollout(VersionSpec(name="v2"), Canary(gates=Gates(alarms=["5xx"])))
+    mock.set_alarm("5xx", firing=True)
+    with pytest.raises(Conflict, match="already in ALARM"):
+        ep.rollout(VersionSpec(name="v2"), Canary(gates=Gates(alarms=["5xx"])))
+    assert ep.status().version_names == ["v1"]
+    assert ep.status().traffic.serving() == {"v1": 100}
+
+
+def test_an_alarm_that_fires_during_the_bake_rolls_back(
+    mock: MockBackend, clock: FakeClock
+) -> None:
+    mock.set_alarm("5xx", firing=False)
+    mock.set_alarm("latency", firing=False)
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if clock.now >= 20:
+            mock.set_alarm("latency", firing=True)
+
+    ep = Endpoint("churn", mock, sleep=sleep, clock=clock.time)
+    gates = Gates(alarms=["5xx", "latency"], check_interval_s=10)
+    with pytest.raises(RolledBack, match="alarm latency went into ALARM") as caught:
+        ep.rollout(VersionSpec(name="v2"), Canary(percent=10, bake_s=60, gates=gates))
+    assert caught.value.reason == "alarm latency went into ALARM"
+    state = ep.status()
+    assert state.traffic.serving() == {"v1": 100}
+    assert state.version_names == ["v1"]
+    assert clock.now == 20  # caught at the first check after it fired
 
 
 def test_strategy_validation() -> None:

@@ -26,7 +26,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -316,6 +316,7 @@ class SageMakerBackend(Backend):
             Capability.STREAMING,
             Capability.NATIVE_ROLLOUT,
             Capability.SCALING,
+            Capability.ALARM_GATES,
         }
     )
     max_payload_bytes: ClassVar[int | None] = MAX_PAYLOAD
@@ -846,6 +847,33 @@ class SageMakerBackend(Backend):
             ),
         )
         return self.get(name)
+
+    # -- rollout gates ---------------------------------------------------------------------------
+
+    def alarms_firing(self, names: Sequence[str], *, endpoint: str) -> list[str]:
+        """CloudWatch DescribeAlarms: the named alarms whose state is ALARM."""
+        found: dict[str, str] = {}
+        kwargs: dict[str, Any] = {"AlarmNames": list(names)}
+        while True:
+            page = self._call(
+                "cloudwatch", "describe_alarms", operation="rollout", endpoint=endpoint, **kwargs
+            )
+            for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+                found[alarm["AlarmName"]] = alarm.get("StateValue", "")
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise NotFound(
+                f"CloudWatch alarm {', '.join(repr(n) for n in missing)} does not exist in "
+                f"{self.region}.",
+                hint="Check the alarm names (aws cloudwatch describe-alarms) and the region.",
+                backend=BACKEND,
+                operation="rollout",
+                endpoint=endpoint,
+            )
+        return [n for n in names if found[n] == "ALARM"]
 
     # -- scaling ---------------------------------------------------------------------------------
 
