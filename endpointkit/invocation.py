@@ -212,6 +212,7 @@ class StreamResult:
     __slots__ = (
         "_chunks",
         "_on_close",
+        "_released",
         "closed",
         "content_type",
         "custom_attributes",
@@ -236,6 +237,7 @@ class StreamResult:
         self.custom_attributes = custom_attributes
         self.headers: Mapping[str, str] = dict(headers or {})
         self.closed = False
+        self._released = False
 
     def __iter__(self) -> StreamResult:
         return self
@@ -263,8 +265,16 @@ class StreamResult:
             if callable(closer):
                 closer()
         finally:
-            if self._on_close is not None:
-                self._on_close()
+            self.release()
+
+    def release(self) -> None:
+        """Release the connection without touching the chunk iterator: safe from another
+        thread while a read is blocked in it (that read then ends with an error)."""
+        if self._released:
+            return
+        self._released = True
+        if self._on_close is not None:
+            self._on_close()
 
     def __enter__(self) -> StreamResult:
         return self
@@ -320,15 +330,32 @@ class AsyncStreamResult:
     def from_sync(cls, result: StreamResult) -> AsyncStreamResult:
         """Wrap a StreamResult: each chunk is read in a worker thread, off the event loop."""
 
+        reading: asyncio.Future[object] | None = None
+
         async def chunks() -> AsyncIterator[bytes]:
+            nonlocal reading
             while True:
-                # next() with a default: StopIteration cannot cross a thread's future
-                chunk = await asyncio.to_thread(next, result, _END)
+                # next() with a default: StopIteration cannot cross a thread's future. The
+                # read is shielded: a caller's timeout leaves it running in its thread.
+                reading = asyncio.ensure_future(asyncio.to_thread(next, result, _END))
+                chunk = await asyncio.shield(reading)
                 if chunk is _END:
                     return
                 yield chunk  # type: ignore[misc]
 
+        def close_after_read(read: asyncio.Future[object]) -> None:
+            if not read.cancelled():
+                read.exception()  # retrieved: the read failed because the connection went
+            result.close()
+
         async def aclose() -> None:
+            if reading is not None and not reading.done():
+                # A read is still blocked in its thread (the caller timed out or was
+                # cancelled): the generator cannot be closed under it. Cut the connection so
+                # the read ends, and close the rest once it has.
+                result.release()
+                reading.add_done_callback(close_after_read)
+                return
             await asyncio.to_thread(result.close)
 
         return cls(

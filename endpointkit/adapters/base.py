@@ -429,18 +429,25 @@ class Backend(abc.ABC):
     ) -> AsyncStreamResult:
         """`invoke_stream` for async code: the request and each chunk are read in a worker
         thread, so the event loop never blocks."""
-        result = await asyncio.to_thread(
-            partial(
-                self.invoke_stream,
-                name,
-                body,
-                content_type=content_type,
-                accept=accept,
-                version=version,
-                custom_attributes=custom_attributes,
-                timeout=timeout,
+        opening = asyncio.ensure_future(
+            asyncio.to_thread(
+                partial(
+                    self.invoke_stream,
+                    name,
+                    body,
+                    content_type=content_type,
+                    accept=accept,
+                    version=version,
+                    custom_attributes=custom_attributes,
+                    timeout=timeout,
+                )
             )
         )
+        try:
+            result = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)  # the stream that opens after all
+            raise
         return AsyncStreamResult.from_sync(result)
 
     def wait(
@@ -612,6 +619,12 @@ _SUPPORT_HINTS = {
     Capability.STREAMING: "Use invoke() for the whole answer at once, or a backend that streams "
     "(local, mock, sagemaker, vertex with dedicated_endpoint=True).",
 }
+
+
+def _close_opened(opening: asyncio.Future[StreamResult]) -> None:
+    """Close a stream whose caller stopped waiting for it to open."""
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
 
 
 def _as_split(traffic: TrafficSplit | Mapping[str, int]) -> TrafficSplit:

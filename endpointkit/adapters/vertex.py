@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ipaddress
 import math
 import os
 import threading
@@ -1776,23 +1777,28 @@ class VertexBackend(Backend):
         self, response: Any, name: str, version: str | None, wait: float
     ) -> Iterator[bytes]:
         import requests
+        from urllib3.exceptions import ReadTimeoutError
 
         try:
             yield from response.iter_content(chunk_size=None)
-        except requests.exceptions.Timeout:
+        except requests.exceptions.RequestException as exc:
+            # Mid-body, requests reports a read timeout as ConnectionError(ReadTimeoutError).
+            timed_out = isinstance(exc, requests.exceptions.Timeout) or (
+                bool(exc.args) and isinstance(exc.args[0], ReadTimeoutError)
+            )
+            if not timed_out:
+                raise ModelError(
+                    f"the model on endpoint {name!r}"
+                    + (f" (version {version!r})" if version else "")
+                    + f" broke its stream off: {exc}.",
+                    hint="The model failed while streaming; see its logs in Cloud Logging.",
+                    backend=self.name,
+                    operation="invoke_stream",
+                    endpoint=name,
+                    version=version,
+                ) from None
             raise Timeout(
                 f"the model on {name!r} sent nothing for {wait:g} s mid-stream.",
-                backend=self.name,
-                operation="invoke_stream",
-                endpoint=name,
-                version=version,
-            ) from None
-        except requests.exceptions.RequestException as exc:  # the stream was broken off
-            raise ModelError(
-                f"the model on endpoint {name!r}"
-                + (f" (version {version!r})" if version else "")
-                + f" broke its stream off: {exc}.",
-                hint="The model failed while streaming; see its logs in Cloud Logging.",
                 backend=self.name,
                 operation="invoke_stream",
                 endpoint=name,
@@ -2041,7 +2047,12 @@ def _is_loopback(host: str) -> bool:
         return False
     name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
     name = name.strip("[]")
-    return name in ("localhost", "::1") or name.startswith("127.")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback  # not "127.example.com"
+    except ValueError:
+        return False
 
 
 def _google_error(response: Any) -> tuple[str, str] | None:
@@ -2136,8 +2147,8 @@ def container_health(
     """(startup probe, health probe, deployment timeout) for `version`'s container.
 
     The version's `health` fields override the backend settings, which stay the defaults.
-    `startup_timeout_s` becomes the deployment timeout and a startup probe every
-    STARTUP_PROBE_PERIOD_S whose failure threshold covers it (after any initial delay);
+    `startup_timeout_s` becomes a startup probe every STARTUP_PROBE_PERIOD_S whose failure
+    threshold covers it (after any initial delay) and raises the deployment timeout to it;
     `period_s`, `timeout_s` and `failure_threshold` go to the health probe.
     """
     startup, health = dict(startup_probe), dict(health_probe)
@@ -2160,7 +2171,9 @@ def container_health(
         startup["failure_threshold"] = max(
             1, math.ceil((check.startup_timeout_s - delay) / STARTUP_PROBE_PERIOD_S)
         )
-        deployment_timeout_s = check.startup_timeout_s
+        # Never shorter than the backend's setting: the deployment timeout may also cover
+        # provisioning and the image pull (the docs do not say), which the budget does not.
+        deployment_timeout_s = max(deployment_timeout_s or 0, check.startup_timeout_s)
     return startup, health, deployment_timeout_s
 
 

@@ -55,10 +55,11 @@ def _sse(payload: bytes, event: bytes | None = None) -> bytes:
 
 
 def frame(kind: str, item: Any) -> bytes:
-    """One streamed item on the wire: an SSE event, or a line (bytes and str verbatim)."""
+    """One streamed item on the wire: an SSE event (str and bytes as its data, verbatim), or a
+    JSON line (a str becomes a JSON string; bytes are sent verbatim, framing and all)."""
     if isinstance(item, (bytes, bytearray, memoryview)):
         payload, raw = bytes(item), True
-    elif isinstance(item, str):
+    elif isinstance(item, str) and kind == EVENT_STREAM:
         payload, raw = item.encode(), True
     else:
         try:

@@ -58,7 +58,7 @@ def test_stream_headers_and_formats(streamer: Server) -> None:
     ) as answer:
         assert answer.headers["content-type"] == "application/jsonlines"
         assert answer.headers["x-amzn-sagemaker-custom-attributes"] == "streamed=trace=7"
-        assert answer.read() == b'plain text{"index":1,"item":2}\n'
+        assert answer.read() == b'"plain text"\n{"index":1,"item":2}\n'
     # A client preferring JSON gets the ordinary answer, with its length.
     answer = streamer.client.post(
         "/invocations",

@@ -167,7 +167,7 @@ def test_vertex_version_health_overrides_backend_settings_field_by_field() -> No
     # 20 s initial delay + 10 x 10 s covers the 120 s budget.
     assert startup == {"period_seconds": 10, "failure_threshold": 10, "initial_delay_seconds": 20}
     assert health == {"period_seconds": 10, "timeout_seconds": 5, "success_threshold": 2}
-    assert deadline == 120
+    assert deadline == 3600  # the budget raises the deployment timeout, never shortens it
     # Without a version health check, the settings stay as they are (and are not mutated).
     same = container_health(VersionSpec(name="v1"), settings_startup, settings_health, 3600)
     assert same == (settings_startup, settings_health, 3600)

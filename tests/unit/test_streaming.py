@@ -177,3 +177,32 @@ def test_cli_invoke_stream_prints_chunks(
         assert main(argv) == 0
         line = json.loads(capsys.readouterr().out.splitlines()[0])
         assert line == {"version": "v1", "chunk": 'data: {"index":0,"item":"a"}\n\n'}
+
+
+def test_an_async_read_that_times_out_raises_the_timeout_and_closes_later() -> None:
+    """A timeout while a chunk is being read in its thread is a timeout for the caller (not
+    "generator already executing"), and the stream is still closed once that read ends."""
+    closed: list[str] = []
+
+    def slow() -> Iterator[bytes]:
+        try:
+            yield b"first"
+            time.sleep(0.3)
+            yield b"late"
+        finally:
+            closed.append("generator")
+
+    result = StreamResult(slow(), content_type="text/plain", on_close=lambda: closed.append("conn"))
+
+    async def scenario() -> bytes:
+        stream = AsyncStreamResult.from_sync(result)
+        first = await stream.__anext__()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(stream.__anext__(), 0.05)
+        assert stream.closed
+        assert closed == ["conn"]  # the connection went at once; the read was still running
+        await asyncio.sleep(0.5)
+        return first
+
+    assert asyncio.run(scenario()) == b"first"
+    assert closed == ["conn", "generator"]

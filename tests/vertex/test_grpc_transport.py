@@ -216,6 +216,7 @@ def test_plaintext_grpc_only_for_a_loopback_emulator_with_anonymous_credentials(
     assert all(_is_loopback(h) for h in ("127.0.0.1:1", "localhost:2", "[::1]:3", "127.8.0.1"))
     assert not any(_is_loopback(h) for h in ("us-central1-aiplatform.googleapis.com", "10.0.0.1:4"))
     assert not _is_loopback("http://127.0.0.1:5")
+    assert not _is_loopback("127.example.com:443")  # a name, not an address
 
     def plaintext(**settings: Any) -> bool:
         backend = VertexBackend(project="p", **settings)

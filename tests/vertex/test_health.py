@@ -58,7 +58,7 @@ def test_health_check_reaches_the_container_spec_over_backend_settings(
             "timeoutSeconds": 2,  # the setting, where the version says nothing
             "failureThreshold": 4,
         }
-        assert spec["deploymentTimeout"] == "300s"
+        assert spec["deploymentTimeout"] == "3600s"  # never shortened below the setting
         # A version without a health check gets the backend settings as before.
         ep.deploy(versions.echo("v2"), traffic=0, timeout=60)
         plain = container_spec(fake, "probes", "2")

@@ -8,7 +8,7 @@ import pytest
 
 from endpointkit import Endpoint
 from endpointkit.adapters.vertex import VertexBackend
-from endpointkit.errors import ModelError, Unsupported
+from endpointkit.errors import ModelError, Timeout, Unsupported
 from tests.conformance.suite import Versions
 from tests.fakes.vertex import VertexFake
 from tests.fakes.vertex_support import make_backend
@@ -33,6 +33,10 @@ def test_dedicated_endpoints_stream_and_pin_versions(fake: VertexFake, versions:
         assert_streamed([t for t, _ in frames], GAP)
         stream = ep.invoke_stream(body([1, "boom"]))
         with pytest.raises(ModelError, match="broke its stream off"):
+            stream.read()
+        # A model that goes quiet mid-stream is a timeout, not a broken stream.
+        stream = ep.invoke_stream(body([1, 2], gap_s=2.0), timeout=0.5)
+        with pytest.raises(Timeout, match=r"sent nothing for 0\.5 s mid-stream"):
             stream.read()
         with pytest.raises(Unsupported, match="custom attributes"):
             ep.invoke_stream(body([1]), custom_attributes="a=1")
