@@ -37,8 +37,9 @@ Gaps filled, each one what real SageMaker does:
    summaries, by DescribeEndpoint; the runtime mirrors `shadow weight / production weight` of
    requests to the shadow, discarding its answers.
 6. **Fault injection** (moto: none). `inject("UpdateEndpoint", "ThrottlingException")` makes the
-   next call(s) of a control-plane action fail with that error; `inject_runtime(...)` does the
-   same for invocations.
+   next call(s) of a control-plane action fail with that error (SageMaker's actions and
+   Application Auto Scaling's, e.g. `inject("DescribeScalableTargets", "AccessDeniedException")`);
+   `inject_runtime(...)` does the same for invocations.
 7. **sagemaker-runtime** (moto: canned bodies, no endpoint check, no errors). `runtime_url` is an
    HTTP server that reads the endpoint's live variants and weights from the moto backend,
    routes by weight or `X-Amzn-SageMaker-Target-Variant`, forwards to the variant's serving
@@ -83,6 +84,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 from moto.sagemaker.models import FakeEndpoint, sagemaker_backends
@@ -192,6 +194,8 @@ class FakeSageMaker:
         self._runtime: ThreadingHTTPServer | None = None
         self._originals: dict[str, Any] = {}
         self._own: dict[str, bool] = {}
+        self._aas_own = False
+        self._aas_original: Callable[..., Any] | None = None
         self._random = random.Random(7)
         #: Real seconds per platform second for startup budgets (ContainerStartupHealthCheck-
         #: TimeoutInSeconds takes 60 at least); tests shrink it to fail a deploy in a second.
@@ -325,6 +329,18 @@ class FakeSageMaker:
             self._own[name] = name in SageMakerResponse.__dict__
             self._originals[name] = getattr(SageMakerResponse, name, None)
             setattr(SageMakerResponse, name, self._only_ours(name, fn))
+        # Application Auto Scaling is moto as shipped; only its faults are injected.
+        self._aas_own = "call_action" in ApplicationAutoScalingResponse.__dict__
+        aas_original = ApplicationAutoScalingResponse.call_action
+        self._aas_original = aas_original
+        host = self.endpoint_url.removeprefix("http://")
+
+        def aas_call_action(response: ApplicationAutoScalingResponse) -> Any:
+            if response.headers.get("host") != host:
+                return aas_original(response)
+            return _with_faults(response, aas_original)
+
+        ApplicationAutoScalingResponse.call_action = aas_call_action  # type: ignore[method-assign]
 
     def _only_ours(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Patches act only on requests to this fake's server: any other moto server in the
@@ -346,6 +362,13 @@ class FakeSageMaker:
             else:
                 setattr(SageMakerResponse, name, original)
         self._originals.clear()
+        if self._aas_original is None:
+            return
+        if self._aas_own:
+            ApplicationAutoScalingResponse.call_action = self._aas_original  # type: ignore[method-assign]
+        else:
+            del ApplicationAutoScalingResponse.call_action
+        self._aas_original = None
 
     def _original(self, name: str) -> Callable[..., Any]:
         return self._originals[name]  # type: ignore[no-any-return]
@@ -610,6 +633,11 @@ def _fake() -> FakeSageMaker:
 
 
 def _call_action(self: SageMakerResponse) -> Any:
+    return _with_faults(self, _fake()._original("call_action"))
+
+
+def _with_faults(self: Any, original: Callable[[Any], Any]) -> Any:
+    """Count the action and answer it with the first injected fault that takes it."""
     fake = _fake()
     action = self._get_action()
     with fake._lock:
@@ -617,9 +645,9 @@ def _call_action(self: SageMakerResponse) -> Any:
         fault = next((f for f in fake.faults if f.take(action)), None)
     if fault is not None:
         if fault.after:
-            fake._original("call_action")(self)
+            original(self)
         # The JSON-1.1 error shape of AWS's generic errors (e.g. ThrottlingException), which
-        # SageMaker's model does not list, so moto's serializer would only warn about it.
+        # the services' models do not list, so moto's serializer would only warn about it.
         body = json.dumps({"__type": fault.code, "message": fault.message})
         headers = {
             "status": fault.status,
@@ -627,7 +655,7 @@ def _call_action(self: SageMakerResponse) -> Any:
             "Content-Type": "application/x-amz-json-1.1",
         }
         return fault.status, headers, body
-    return fake._original("call_action")(self)
+    return original(self)
 
 
 def _create_model(self: SageMakerResponse) -> Any:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,11 +17,14 @@ from endpointkit.errors import (
     AlreadyExists,
     DeploymentFailed,
     NotFound,
+    PermissionDenied,
+    QuotaExceeded,
     Throttled,
     Timeout,
     ValidationError,
 )
-from endpointkit.spec import Shadow, Status
+from endpointkit.planner import apply, plan
+from endpointkit.spec import EndpointSpec, Scaling, Shadow, Status
 from tests.conformance.suite import Versions
 from tests.fakes.sagemaker import ACCOUNT, FakeSageMaker
 
@@ -236,9 +241,6 @@ def test_autoscaling_is_registered_with_application_auto_scaling_and_removed(
 def test_apply_scales_a_live_variant_in_place(
     fake: FakeSageMaker, backend: SageMakerBackend, versions: Versions, name: str
 ) -> None:
-    from endpointkit.planner import apply, plan
-    from endpointkit.spec import EndpointSpec, Scaling
-
     v1 = versions.echo("v1")
     apply(EndpointSpec(name=name, backend="sagemaker", versions=[v1]), backend, timeout=60)
     sm = fake.client("sagemaker")
@@ -279,6 +281,179 @@ def test_apply_scales_a_live_variant_in_place(
     assert desc["ProductionVariants"][0]["DesiredInstanceCount"] == 1
     assert not plan(fixed, backend)
     assert Endpoint(name, backend).predict([[1.0]]).version == "v1"
+
+
+def _registration(fake: FakeSageMaker, name: str, version: str) -> dict[str, Any]:
+    """A variant's scalable target and policies, as Application Auto Scaling holds them."""
+    scaling = fake.client("application-autoscaling")
+    resource = f"endpoint/{name}/variant/{version}"
+    targets = scaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource]
+    )["ScalableTargets"]
+    policies = scaling.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource)
+    return {
+        "range": [(t["MinCapacity"], t["MaxCapacity"]) for t in targets],
+        "policies": {
+            p["PolicyName"]: p["TargetTrackingScalingPolicyConfiguration"]
+            for p in policies["ScalingPolicies"]
+            if p["ResourceId"] == resource
+        },
+    }
+
+
+def test_a_failed_scale_puts_autoscaling_back_and_says_so(
+    fake: FakeSageMaker,
+    backend: SageMakerBackend,
+    make_backend: Callable[..., SageMakerBackend],
+    versions: Versions,
+    name: str,
+) -> None:
+    autoscaled = Scaling.model_validate(
+        {"min_replicas": 2, "max_replicas": 6, "autoscaling": {"target_invocations_per_replica": 9}}
+    )
+    Endpoint.create(name, versions.echo("v1").with_scaling(autoscaled), backend=backend, timeout=60)
+    before = _registration(fake, name, "v1")
+    assert before["range"] == [(2, 6)]
+    assert before["policies"]
+    bigger = autoscaled.model_copy(update={"min_replicas": 3, "max_replicas": 8})
+    sm = fake.client("sagemaker")
+
+    # SageMaker refuses the new count: autoscaling, removed first, is put back.
+    for code, error in [
+        ("ResourceLimitExceeded", QuotaExceeded),
+        ("ValidationException", ValidationError),
+    ]:
+        fake.inject("UpdateEndpointWeightsAndCapacities", code)
+        with pytest.raises(error, match="its autoscaling was put back") as caught:
+            backend.scale(name, "v1", bigger)
+        assert "'v1' keeps 2-6 replicas" in str(caught.value)
+        assert _registration(fake, name, "v1") == before
+        assert (
+            sm.describe_endpoint(EndpointName=name)["ProductionVariants"][0]["DesiredInstanceCount"]
+            == 2
+        )
+        assert backend.live_scaling(backend.get(name))["v1"] == autoscaled
+
+    # Putting it back fails too: the error and the history say so, and a plan sees the gap.
+    fake.inject("UpdateEndpointWeightsAndCapacities", "ResourceLimitExceeded")
+    fake.inject("RegisterScalableTarget", "AccessDeniedException")
+    with pytest.raises(QuotaExceeded, match="could not be put back") as failed:
+        backend.scale(name, "v1", bigger)
+    assert "'v1' now has 2 fixed instances and no autoscaling" in str(failed.value)
+    assert _registration(fake, name, "v1") == {"range": [], "policies": {}}
+    last = backend.history(name)[-1]
+    assert last.kind == "failed"
+    assert "autoscaling" in last.message
+    spec = EndpointSpec(
+        name=name, backend="sagemaker", versions=[versions.echo("v1").with_scaling(autoscaled)]
+    )
+    assert [a.kind for a in plan(spec, backend).actions] == ["scale"]
+    apply(spec, backend, timeout=60)
+    assert _registration(fake, name, "v1") == before
+
+    # The update went through but its answer was lost: nothing is put back, the scale settles.
+    once = make_backend(retry_attempts=1)
+    lost = fake.inject(
+        "UpdateEndpointWeightsAndCapacities", "ServiceUnavailable", status=503, after=True
+    )
+    once.scale(name, "v1", bigger)
+    assert lost.fired == 1
+    once.wait(name, timeout=60)
+    assert _registration(fake, name, "v1")["range"] == [(3, 8)]
+    assert backend.live_scaling(backend.get(name))["v1"] == bigger
+
+
+def test_cpu_and_invocation_targets_are_two_policies_and_plans_settle(
+    fake: FakeSageMaker, backend: SageMakerBackend, versions: Versions, name: str
+) -> None:
+    both = Scaling.model_validate(
+        {
+            "min_replicas": 1,
+            "max_replicas": 4,
+            "autoscaling": {"target_invocations_per_replica": 50, "target_cpu_utilization": 70},
+        }
+    )
+    spec = EndpointSpec(
+        name=name, backend="sagemaker", versions=[versions.echo("v1").with_scaling(both)]
+    )
+    apply(spec, backend, timeout=60)
+
+    def by_metric() -> dict[str, dict[str, Any]]:
+        policies = _registration(fake, name, "v1")["policies"]
+        assert len(policies) == 2, policies
+        found: dict[str, dict[str, Any]] = {}
+        for config in policies.values():
+            if "PredefinedMetricSpecification" in config:
+                found["invocations"] = config
+            else:
+                found["cpu"] = config
+        return found
+
+    policies = by_metric()
+    assert policies["invocations"]["TargetValue"] == 50.0
+    assert policies["invocations"]["PredefinedMetricSpecification"] == {
+        "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+    }
+    assert policies["cpu"]["TargetValue"] == 70.0
+    assert policies["cpu"]["CustomizedMetricSpecification"] == {
+        "MetricName": "CPUUtilization",
+        "Namespace": "/aws/sagemaker/Endpoints",
+        "Dimensions": [
+            {"Name": "EndpointName", "Value": name},
+            {"Name": "VariantName", "Value": "v1"},
+        ],
+        "Statistic": "Average",
+        "Unit": "Percent",
+    }
+    assert not plan(spec, backend), plan(spec, backend).diff()
+    calls = dict(fake.calls)
+    apply(spec, backend, timeout=60)  # a second apply is a no-op
+    for action in ("UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "PutScalingPolicy"):
+        assert fake.calls[action] == calls.get(action, 0), action
+
+    # One target changes in place; both policies stay, one of them updated.
+    cpu_60 = both.model_copy(
+        update={"autoscaling": both.autoscaling.model_copy(update={"target_cpu_utilization": 60})}  # type: ignore[union-attr]
+    )
+    changed = EndpointSpec(
+        name=name, backend="sagemaker", versions=[versions.echo("v1").with_scaling(cpu_60)]
+    )
+    assert [a.kind for a in plan(changed, backend).actions] == ["scale"]
+    apply(changed, backend, timeout=60)
+    assert not plan(changed, backend), plan(changed, backend).diff()
+    policies = by_metric()
+    assert (policies["invocations"]["TargetValue"], policies["cpu"]["TargetValue"]) == (50, 60)
+
+
+def test_plans_without_autoscaling_read_permission_warn_and_plan_no_scale_steps(
+    fake: FakeSageMaker,
+    backend: SageMakerBackend,
+    versions: Versions,
+    name: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec = EndpointSpec(name=name, backend="sagemaker", versions=[versions.echo("v1")])
+    apply(spec, backend, timeout=60)
+    two = Scaling(min_replicas=2, max_replicas=2)
+    scaled = EndpointSpec(
+        name=name, backend="sagemaker", versions=[versions.echo("v1").with_scaling(two)]
+    )
+    denied = fake.inject("DescribeScalableTargets", "AccessDeniedException", times=None)
+    try:
+        with caplog.at_level(logging.WARNING, logger="endpointkit.sagemaker"):
+            assert not plan(spec, backend)
+            # The change cannot be seen, so no scale step is guessed (it could undo autoscaling).
+            assert not plan(scaled, backend)
+        warnings = [r for r in caplog.records if "application-autoscaling:Describe" in r.message]
+        assert len(warnings) == 2, caplog.text  # one a plan
+        assert all(r.levelno == logging.WARNING for r in warnings)
+        with pytest.raises(PermissionDenied):  # asking to scale still says what is missing
+            backend.scale(name, "v1", two)
+    finally:
+        denied.times = 0
+    desc = fake.client("sagemaker").describe_endpoint(EndpointName=name)
+    assert desc["ProductionVariants"][0]["DesiredInstanceCount"] == 1
+    assert [a.kind for a in plan(scaled, backend).actions] == ["scale"]
 
 
 def test_serverless_versions_use_serverless_config(

@@ -57,6 +57,7 @@ from endpointkit.errors import (
     MissingDependency,
     NotFound,
     NotReady,
+    PermissionDenied,
     Timeout,
     ValidationError,
 )
@@ -131,6 +132,13 @@ def production_variant(
 
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+_INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
+_CPU_METRIC = "CPUUtilization"
+_POLICY_CONFIGS = (
+    "TargetTrackingScalingPolicyConfiguration",
+    "StepScalingPolicyConfiguration",
+    "PredictiveScalingPolicyConfiguration",
+)
 _ACCELERATED_FAMILIES = ("p", "g", "inf", "trn", "dl")
 
 _STATUS: dict[str, Status] = {
@@ -885,7 +893,25 @@ class SageMakerBackend(Backend):
 
     def live_scaling(self, state: EndpointState) -> dict[str, Scaling]:
         """Instance counts from the endpoint; ranges and targets from Application Auto Scaling
-        (two calls per autoscaled variant, so `get` does not do this)."""
+        (two calls per autoscaled variant, so `get` does not do this).
+
+        If reading Application Auto Scaling is denied, logs a warning and reports nothing: a
+        bare instance count would read as "no autoscaling" and plans would propose removing it.
+        """
+        try:
+            return self._live_scaling(state)
+        except PermissionDenied as error:
+            log.warning(
+                "cannot detect scaling changes on %r: reading Application Auto Scaling was "
+                "denied, so plans propose no scale steps. Grant application-autoscaling:"
+                "Describe* to the credentials in use. (%s)",
+                state.name,
+                error.message,
+            )
+            return {}
+
+    def _live_scaling(self, state: EndpointState) -> dict[str, Scaling]:
+        """`live_scaling`, raising PermissionDenied instead of reporting nothing."""
         variants = [
             v
             for v in state.versions
@@ -920,6 +946,8 @@ class SageMakerBackend(Backend):
         return result
 
     def _live_policy(self, endpoint: str, resource: str) -> Autoscaling | None:
+        """The variant's target-tracking policies as one Autoscaling (one policy per target);
+        None if none tracks a metric endpointkit sets."""
         policies = self._call(
             "application-autoscaling",
             "describe_scaling_policies",
@@ -929,27 +957,35 @@ class SageMakerBackend(Backend):
             ResourceId=resource,
             ScalableDimension=SCALABLE_DIMENSION,
         ).get("ScalingPolicies", [])
+        targets: dict[str, int] = {}
+        cooldowns: dict[str, int] = {}
         for policy in policies:
             config = policy.get("TargetTrackingScalingPolicyConfiguration")
-            if not config:
+            metric = _tracked_metric(config) if config else None
+            if metric is None or metric in targets or policy.get("ResourceId") != resource:
                 continue
-            target = round(float(config["TargetValue"]))
-            per_replica = "PredefinedMetricSpecification" in config
-            return Autoscaling(
-                target_invocations_per_replica=target if per_replica else None,
-                target_cpu_utilization=None if per_replica else target,
-                scale_in_cooldown_s=int(config.get("ScaleInCooldown", 300)),
-                scale_out_cooldown_s=int(config.get("ScaleOutCooldown", 60)),
-            )
-        return None
+            targets[metric] = round(float(config["TargetValue"]))
+            # endpointkit writes the same cooldowns into each policy; the first one is read.
+            cooldowns = cooldowns or {
+                "scale_in_cooldown_s": int(config.get("ScaleInCooldown", 300)),
+                "scale_out_cooldown_s": int(config.get("ScaleOutCooldown", 60)),
+            }
+        if not targets:
+            return None
+        return Autoscaling(
+            target_invocations_per_replica=targets.get("invocations"),
+            target_cpu_utilization=targets.get("cpu"),
+            **cooldowns,
+        )
 
     def _scale(self, name: str, version: str, scaling: Scaling) -> EndpointState:
         """UpdateEndpointWeightsAndCapacities for the instance count (in place, no new fleet)
-        and Application Auto Scaling for the range and target, registered once the count has
-        settled. Autoscaling is deregistered first so it cannot fight the new count."""
+        and Application Auto Scaling for the range and targets, registered once the count has
+        settled. Autoscaling is deregistered first so it cannot fight the new count; if the
+        change is refused, what was deregistered is put back and the error says so."""
         desc, config = self._live(name, "scale")
         state = self._state(name, desc, config)
-        before = self.live_scaling(state).get(version)
+        before = self._live_scaling(state).get(version)
         live = state.version(version)
         current = live.replicas if live is not None and live.replicas else scaling.min_replicas
         count = (
@@ -957,7 +993,7 @@ class SageMakerBackend(Backend):
             if scaling.autoscaling is not None
             else scaling.min_replicas
         )
-        self._deregister_autoscaling(name, version)
+        removed = self._deregister_autoscaling(name, version)
         message = (
             f"scaled from {before.describe() if before else 'unknown'} to {scaling.describe()} "
             "in place"
@@ -969,24 +1005,23 @@ class SageMakerBackend(Backend):
                 "max": scaling.max_replicas,
                 **scaling.autoscaling.model_dump(mode="json"),
             }
+        try:
+            if count == current:
+                # Nothing for SageMaker to roll out: only the autoscaling range or target changed.
+                if "autoscaling" in data:
+                    self._register_autoscaling(name, version, data["autoscaling"])
+            else:
+                self._update_instance_count(name, version, count)
+        except EndpointKitError as error:
+            self._put_back_autoscaling(name, version, removed, before, current, error)
+            raise
         if count == current:
-            # Nothing for SageMaker to roll out: only the autoscaling range or target changed.
-            if "autoscaling" in data:
-                self._register_autoscaling(name, version, data["autoscaling"])
 
             def record(doc: HistoryDoc) -> None:
                 self._append(doc, "scaled", version=version, message=message)
 
             self._update_history(name, record)
             return self.get(name)
-        self._sm(
-            "update_endpoint_weights_and_capacities",
-            operation="scale",
-            endpoint=name,
-            version=version,
-            EndpointName=name,
-            DesiredWeightsAndCapacities=[{"VariantName": version, "DesiredInstanceCount": count}],
-        )
         self._start_pending(
             name,
             Pending(
@@ -994,6 +1029,82 @@ class SageMakerBackend(Backend):
             ),
         )
         return self.get(name)
+
+    def _update_instance_count(self, name: str, version: str, count: int) -> None:
+        """UpdateEndpointWeightsAndCapacities with `count` instances for `version`. An error
+        after the update went through (a lost answer, then a retry refused as in progress) is
+        not one: the endpoint already asks for `count`."""
+        try:
+            self._sm(
+                "update_endpoint_weights_and_capacities",
+                operation="scale",
+                endpoint=name,
+                version=version,
+                EndpointName=name,
+                DesiredWeightsAndCapacities=[
+                    {"VariantName": version, "DesiredInstanceCount": count}
+                ],
+            )
+        except EndpointKitError:
+            try:
+                desc = self._describe(name, "scale")
+            except EndpointKitError:
+                desc = {}
+            desired = {
+                v.get("VariantName"): v.get("DesiredInstanceCount")
+                for v in desc.get("ProductionVariants", [])
+            }
+            if desired.get(version) != count:
+                raise
+
+    def _put_back_autoscaling(
+        self,
+        name: str,
+        version: str,
+        removed: _Registration | None,
+        before: Scaling | None,
+        count: int,
+        error: EndpointKitError,
+    ) -> None:
+        """After a refused scale: register again what `_scale` deregistered, and say in
+        `error` what state the variant is left in (history records a failed put-back)."""
+        if removed is None:
+            with contextlib.suppress(EndpointKitError):  # the error raised says what failed
+                self._deregister_autoscaling(name, version)  # a half-done register
+            return
+        try:
+            self._deregister_autoscaling(name, version)  # a half-done register
+            self._restore_autoscaling(name, version, removed)
+        except EndpointKitError as failure:
+            reason = failure.message
+            instances = f"{count} fixed instance{'s' if count != 1 else ''}"
+            left = f"{version!r} now has {instances} and no autoscaling"
+            error.message = (
+                f"{error.message} Its autoscaling had been removed for the change and could "
+                f"not be put back ({reason}): {left}."
+            )
+            error.hint = (
+                f"{error.hint} Then apply the spec again: its plan registers the autoscaling."
+            ).strip()
+            log.warning("scale of %r on %r failed and %s", version, name, left)
+
+            def record(doc: HistoryDoc) -> None:
+                self._append(
+                    doc,
+                    "failed",
+                    version=version,
+                    message=f"scale of {version} failed and its autoscaling could not be put "
+                    f"back: {left} ({reason})",
+                )
+
+            with contextlib.suppress(EndpointKitError):  # the raised error says it already
+                self._update_history(name, record)
+            return
+        kept = before.describe() if before is not None else "its scaling"
+        error.message = (
+            f"{error.message} Nothing was scaled: {version!r} keeps {kept}; "
+            "its autoscaling was put back."
+        )
 
     def delete(self, name: str) -> None:
         desc = self._describe(name, "delete")
@@ -2087,12 +2198,9 @@ class SageMakerBackend(Backend):
     # -- autoscaling -------------------------------------------------------------------------------
 
     def _register_autoscaling(self, endpoint: str, version: str, spec: dict[str, Any]) -> None:
-        resource = f"endpoint/{endpoint}/variant/{version}"
-        common: dict[str, Any] = {
-            "ServiceNamespace": "sagemaker",
-            "ResourceId": resource,
-            "ScalableDimension": SCALABLE_DIMENSION,
-        }
+        """Register the variant's range and one target-tracking policy per target: Application
+        Auto Scaling scales out when any policy asks and in only when all of them allow."""
+        common = _scaling_key(endpoint, version)
         self._call(
             "application-autoscaling",
             "register_scalable_target",
@@ -2103,19 +2211,23 @@ class SageMakerBackend(Backend):
             MaxCapacity=int(spec["max"]),
             **common,
         )
-        target: dict[str, Any] = {
+        cooldowns: dict[str, Any] = {
             "ScaleInCooldown": int(spec.get("scale_in_cooldown_s", 300)),
             "ScaleOutCooldown": int(spec.get("scale_out_cooldown_s", 60)),
         }
+        metrics: list[tuple[str, float, dict[str, Any]]] = []
         if spec.get("target_invocations_per_replica") is not None:
-            target["TargetValue"] = float(spec["target_invocations_per_replica"])
-            target["PredefinedMetricSpecification"] = {
-                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-            }
-        else:
-            target["TargetValue"] = float(spec["target_cpu_utilization"])
-            target["CustomizedMetricSpecification"] = {
-                "MetricName": "CPUUtilization",
+            predefined = {"PredefinedMetricType": _INVOCATIONS_METRIC}
+            metrics.append(
+                (
+                    "invocations",
+                    float(spec["target_invocations_per_replica"]),
+                    {"PredefinedMetricSpecification": predefined},
+                )
+            )
+        if spec.get("target_cpu_utilization") is not None:
+            customized = {
+                "MetricName": _CPU_METRIC,
                 "Namespace": "/aws/sagemaker/Endpoints",
                 "Dimensions": [
                     {"Name": "EndpointName", "Value": endpoint},
@@ -2124,25 +2236,35 @@ class SageMakerBackend(Backend):
                 "Statistic": "Average",
                 "Unit": "Percent",
             }
-        self._call(
-            "application-autoscaling",
-            "put_scaling_policy",
-            operation="autoscaling",
-            endpoint=endpoint,
-            version=version,
-            PolicyName=f"endpointkit-{endpoint}-{version}"[:256],
-            PolicyType="TargetTrackingScaling",
-            TargetTrackingScalingPolicyConfiguration=target,
-            **common,
-        )
+            metrics.append(
+                (
+                    "cpu",
+                    float(spec["target_cpu_utilization"]),
+                    {"CustomizedMetricSpecification": customized},
+                )
+            )
+        for metric, value, specification in metrics:
+            self._call(
+                "application-autoscaling",
+                "put_scaling_policy",
+                operation="autoscaling",
+                endpoint=endpoint,
+                version=version,
+                PolicyName=f"endpointkit-{endpoint}-{version}-{metric}",
+                PolicyType="TargetTrackingScaling",
+                TargetTrackingScalingPolicyConfiguration={
+                    "TargetValue": value,
+                    **specification,
+                    **cooldowns,
+                },
+                **common,
+            )
 
-    def _deregister_autoscaling(self, endpoint: str, version: str) -> None:
+    def _deregister_autoscaling(self, endpoint: str, version: str) -> _Registration | None:
+        """Delete the variant's scaling policies and scalable target; returns what was there
+        (for `_restore_autoscaling`), None if it had no scalable target."""
         resource = f"endpoint/{endpoint}/variant/{version}"
-        common: dict[str, Any] = {
-            "ServiceNamespace": "sagemaker",
-            "ResourceId": resource,
-            "ScalableDimension": SCALABLE_DIMENSION,
-        }
+        common = _scaling_key(endpoint, version)
         targets = self._call(
             "application-autoscaling",
             "describe_scalable_targets",
@@ -2152,17 +2274,22 @@ class SageMakerBackend(Backend):
             ResourceIds=[resource],
             ScalableDimension=SCALABLE_DIMENSION,
         ).get("ScalableTargets", [])
+        targets = [t for t in targets if t.get("ResourceId") == resource]
         if not targets:
-            return
-        policies = self._call(
-            "application-autoscaling",
-            "describe_scaling_policies",
-            operation="autoscaling",
-            endpoint=endpoint,
-            ServiceNamespace="sagemaker",
-            ResourceId=resource,
-            ScalableDimension=SCALABLE_DIMENSION,
-        ).get("ScalingPolicies", [])
+            return None
+        policies = [
+            policy
+            for policy in self._call(
+                "application-autoscaling",
+                "describe_scaling_policies",
+                operation="autoscaling",
+                endpoint=endpoint,
+                ServiceNamespace="sagemaker",
+                ResourceId=resource,
+                ScalableDimension=SCALABLE_DIMENSION,
+            ).get("ScalingPolicies", [])
+            if policy.get("ResourceId") == resource
+        ]
         for policy in policies:
             with contextlib.suppress(NotFound):
                 self._call(
@@ -2179,6 +2306,42 @@ class SageMakerBackend(Backend):
                 "deregister_scalable_target",
                 operation="autoscaling",
                 endpoint=endpoint,
+                **common,
+            )
+        return _Registration(target=targets[0], policies=policies)
+
+    def _restore_autoscaling(self, endpoint: str, version: str, removed: _Registration) -> None:
+        """Register again a scalable target and policies as `_deregister_autoscaling` found them
+        (names and configurations kept, so policies endpointkit did not write come back too)."""
+        common = _scaling_key(endpoint, version)
+        target: dict[str, Any] = {
+            "MinCapacity": int(removed.target["MinCapacity"]),
+            "MaxCapacity": int(removed.target["MaxCapacity"]),
+        }
+        if removed.target.get("SuspendedState"):
+            target["SuspendedState"] = removed.target["SuspendedState"]
+        # RoleARN is left out: SageMaker variants scale with the service-linked role, and
+        # passing a role would need iam:PassRole.
+        self._call(
+            "application-autoscaling",
+            "register_scalable_target",
+            operation="autoscaling",
+            endpoint=endpoint,
+            version=version,
+            **target,
+            **common,
+        )
+        for policy in removed.policies:
+            configuration = {k: policy[k] for k in _POLICY_CONFIGS if policy.get(k)}
+            self._call(
+                "application-autoscaling",
+                "put_scaling_policy",
+                operation="autoscaling",
+                endpoint=endpoint,
+                version=version,
+                PolicyName=policy["PolicyName"],
+                PolicyType=policy["PolicyType"],
+                **configuration,
                 **common,
             )
 
@@ -2265,6 +2428,35 @@ class SageMakerBackend(Backend):
                 token = page.get("NextContinuationToken")
                 if not token:
                     break
+
+
+@dataclass(frozen=True)
+class _Registration:
+    """A variant's scalable target and scaling policies, as Application Auto Scaling described
+    them."""
+
+    target: dict[str, Any]
+    policies: list[dict[str, Any]]
+
+
+def _scaling_key(endpoint: str, version: str) -> dict[str, Any]:
+    """The fields that name a variant's scalable target in Application Auto Scaling."""
+    return {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{endpoint}/variant/{version}",
+        "ScalableDimension": SCALABLE_DIMENSION,
+    }
+
+
+def _tracked_metric(config: Mapping[str, Any]) -> Literal["invocations", "cpu"] | None:
+    """Which Autoscaling target a target-tracking configuration sets, if one."""
+    predefined = config.get("PredefinedMetricSpecification") or {}
+    if predefined.get("PredefinedMetricType") == _INVOCATIONS_METRIC:
+        return "invocations"
+    customized = config.get("CustomizedMetricSpecification") or {}
+    if customized.get("MetricName") == _CPU_METRIC:
+        return "cpu"
+    return None
 
 
 def _json_error(message: str) -> str | None:
