@@ -31,6 +31,9 @@ from endpointkit.spec import Status
 
 __all__ = ["Daemon", "main"]
 
+#: Seconds a resize may take beyond its new process's start budget before it is given up.
+RESIZE_MARGIN_S = 10.0
+
 
 class Daemon:
     """Reconciles processes and routes with the state database."""
@@ -315,8 +318,11 @@ class Daemon:
     async def _resize(self, name: str, proc: VersionProcess, spec: Any) -> None:
         """Bring a live version to its stored worker count; it keeps serving throughout."""
         before = proc.spec.scaling
+        # Bounded: a replacement that is not serving by then is given up (the old process
+        # keeps serving); the drain of the old one after the swap has its own bound.
+        bound = proc.start_timeout + proc.check_timeout + RESIZE_MARGIN_S
         try:
-            ok, reason = await proc.resize(spec)
+            ok, reason = await proc.resize(spec, timeout=bound)
             workers = spec.resources.min_replicas
             message = (
                 f"scaled from {before.min_replicas if before else '?'} to {workers} worker "

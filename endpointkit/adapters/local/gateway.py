@@ -335,10 +335,15 @@ class Gateway:
             scope["method"], scope["path"], scope.get("query_string", b""), scope["headers"], body
         )
         if not isinstance(out, bytes):  # a streamed answer: chunk by chunk
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            async for chunk in out:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+            try:
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                async for chunk in out:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            finally:  # the client may be gone: the version's stream must not stay open
+                closer = getattr(out, "aclose", None)
+                if closer is not None:
+                    await closer()
             return
         headers.append((b"content-length", str(len(out)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -448,9 +453,16 @@ class Gateway:
                     )
             except UpstreamError as exc:
                 upstream.errors += 1
-                upstream.healthy = False  # the supervisor's next check decides when it is back
-                if self.on_upstream_failure is not None:
-                    self.on_upstream_failure(name, upstream.name)
+                # A pool replaced meanwhile was a process a resize retired (SIGTERMed): that says
+                # nothing about the new one, and the request may go to it.
+                replaced = upstream.pool is not pool
+                if not replaced:
+                    upstream.healthy = False  # the supervisor's next check decides when it is back
+                    if self.on_upstream_failure is not None:
+                        self.on_upstream_failure(name, upstream.name)
+                elif not exc.sent:
+                    tried.discard(upstream.name)
+                    continue
                 if exc.sent or target is not None:
                     return self._fail(
                         proto,
@@ -589,7 +601,7 @@ class Gateway:
             ]
             if attrs is not None:
                 out.append((b"x-amzn-sagemaker-custom-attributes", attrs))
-            return 200, out, _event_stream(body)
+            return 200, out, _EventStream(body)
         out = [(b"content-type", ctype), (b"x-endpointkit-version", vbytes)]
         if proto == VERTEX_RAW:
             out.append((b"x-vertex-ai-deployed-model-id", vbytes))
@@ -725,17 +737,40 @@ _STREAM_ERROR = _event_headers(
 )
 
 
-async def _event_stream(body: StreamBody) -> AsyncIterator[bytes]:
+class _EventStream:
     """A version's streamed answer as SageMaker's response stream: one PayloadPart per chunk;
-    a broken stream ends with a ModelStreamError event, as on SageMaker."""
-    try:
-        async for chunk in body:
-            yield _event(_PAYLOAD_PART, chunk)
-    except (UpstreamError, UpstreamTimeout) as exc:
-        message = {"Message": f"Model stream broken: {exc}", "ErrorCode": "StreamBroken"}
-        yield _event(_STREAM_ERROR, orjson.dumps(message))
-    finally:
-        await body.aclose()
+    a broken stream ends with a ModelStreamError event, as on SageMaker.
+
+    An object rather than an async generator: a generator's `finally` does not run when it is
+    closed before its first step (a client gone before the first chunk), and the version's
+    stream would stay open; `aclose()` here always closes it."""
+
+    __slots__ = ("_body", "_ended")
+
+    def __init__(self, body: StreamBody) -> None:
+        self._body = body
+        self._ended = False
+
+    def __aiter__(self) -> _EventStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._ended:
+            raise StopAsyncIteration
+        try:
+            chunk = await self._body.__anext__()
+        except (UpstreamError, UpstreamTimeout) as exc:
+            await self.aclose()
+            message = {"Message": f"Model stream broken: {exc}", "ErrorCode": "StreamBroken"}
+            return _event(_STREAM_ERROR, orjson.dumps(message))
+        except BaseException:  # the end, or cancelled: either way the stream is done
+            await self.aclose()
+            raise
+        return _event(_PAYLOAD_PART, chunk)
+
+    async def aclose(self) -> None:
+        self._ended = True
+        await self._body.aclose()
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -52,6 +52,7 @@ class _Connection(asyncio.Protocol):
         self.busy = False
         self.closing = False
         self.drained: asyncio.Future[None] | None = None  # set while writing is paused
+        self.streaming: asyncio.Task[None] | None = None  # the task relaying a streamed answer
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -65,6 +66,10 @@ class _Connection(asyncio.Protocol):
         self.closing = True
         self.transport = None
         self.resume_writing()  # a stream waiting for the client to read must not hang
+        if self.streaming is not None:
+            # A stream waiting for its next chunk would only notice with that chunk (or its
+            # timeout); stop it now, so the version's stream closes and stops counting.
+            self.streaming.cancel()
 
     def pause_writing(self) -> None:
         self.drained = self.loop.create_future()
@@ -178,7 +183,9 @@ class _Connection(asyncio.Protocol):
     async def _stream(
         self, status: int, headers: Headers, chunks: AsyncIterator[bytes], keep_alive: bool
     ) -> bool:
-        """Write the head, then each chunk as it comes; False if the connection must close."""
+        """Write the head, then each chunk as it comes; False if the connection must close.
+        `chunks` is closed (`aclose()`) however it ends, even when nothing was read from it."""
+        self.streaming = asyncio.current_task()
         try:
             parts = [_status_line(status)]
             for name, value in headers:
@@ -204,6 +211,7 @@ class _Connection(asyncio.Protocol):
         except Exception:  # the upstream broke or stalled: break this answer too
             return False
         finally:
+            self.streaming = None
             closer = getattr(chunks, "aclose", None)
             if closer is not None:
                 with contextlib.suppress(Exception):

@@ -39,6 +39,9 @@ PING_TIMEOUT_S = 2.0
 #: Missed checks in a row that take a running version out of routing (at most its
 #: `health.failure_threshold`).
 UNROUTE_AFTER = 2
+#: Seconds a process replaced by a resize has to finish its requests after SIGTERM (then
+#: SIGKILL).
+RETIRE_GRACE_S = 30.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -143,6 +146,10 @@ class VersionProcess:
         self.start_seconds = 0.0  # process start to first healthy answer, last start
         self.wanted: VersionSpec | None = None  # resize asked for: a spec with other replicas
         self.resized: asyncio.Future[tuple[bool, str]] | None = None
+        # While a resize replaces the process: the old one (stop() stops it too), and whether
+        # the new one has taken the traffic (the resize can no longer be given up).
+        self.retiring: asyncio.subprocess.Process | None = None
+        self.swapped = False
 
     def _stopped(self) -> bool:
         return self.stopping  # a call, so type checkers don't narrow it across awaits
@@ -157,6 +164,17 @@ class VersionProcess:
     # -- the loop -------------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._supervise()
+        finally:  # however supervision ends, nobody may wait on a resize forever
+            self._resized(False, f"version {self.spec.name!r} is no longer supervised")
+
+    def _resized(self, ok: bool, reason: str) -> None:
+        """Answer a pending `resize` (once; later answers are ignored)."""
+        if self.resized is not None and not self.resized.done():
+            self.resized.set_result((ok, reason))
+
+    async def _supervise(self) -> None:
         failures = 0
         first = True
         while not self.stopping:
@@ -171,6 +189,15 @@ class VersionProcess:
                     return
                 failures += 1
                 delay = min(30.0, 0.5 * 2**failures)
+                if self.wanted is not None:
+                    # A resize asked for while no process serves: say so now rather than
+                    # after the restarts stop failing (which may be never).
+                    self.wanted = None
+                    self._resized(
+                        False,
+                        f"version {self.spec.name!r} is not serving: it is being restarted "
+                        f"and its restart failed ({exc}); scale it once it is healthy again",
+                    )
                 self.store.set_health(
                     self.endpoint,
                     self.spec.name,
@@ -233,6 +260,24 @@ class VersionProcess:
             await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     async def _spawn(self) -> None:
+        """Start the version's process (`self.proc`, on `self.port`). Raises StartFailed if it
+        cannot even be started (an OSError: its log cannot be opened, no such python...)."""
+        try:
+            await self._exec()
+        except OSError as exc:
+            raise StartFailed(
+                f"cannot start a process for version {self.spec.name!r}: {exc}"
+            ) from exc
+        assert self.proc is not None
+        self.store.set_process(
+            self.endpoint,
+            self.spec.name,
+            pid=self.proc.pid,
+            port=self.port,
+            log_path=str(self.log_path),
+        )
+
+    async def _exec(self) -> None:
         self.spawned_at = time.monotonic()
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINTKIT_", "AIP_"))}
@@ -263,13 +308,6 @@ class VersionProcess:
                 stderr=asyncio.subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )
-        self.store.set_process(
-            self.endpoint,
-            self.spec.name,
-            pid=self.proc.pid,
-            port=self.port,
-            log_path=str(self.log_path),
-        )
 
     async def _ping(self, pool: Pool, timeout: float) -> tuple[int, bytes]:
         status, _, body = await pool.request(b"GET", b"/ping", [], b"", timeout)
@@ -387,58 +425,87 @@ class VersionProcess:
 
     # -- resizing -------------------------------------------------------------------------------
 
-    async def resize(self, spec: VersionSpec) -> tuple[bool, str]:
+    async def resize(self, spec: VersionSpec, timeout: float | None = None) -> tuple[bool, str]:
         """Serve with `spec`'s worker count: a new process starts beside the running one and
         takes the traffic once healthy; the old one then drains. If the new one fails to start,
-        the old one keeps serving. Returns (ok, reason)."""
+        the old one keeps serving. Returns (ok, reason).
+
+        `timeout` bounds the wait until the new process takes the traffic; past it the resize
+        is given up (a new process that becomes healthy later is stopped, so the old worker
+        count stays true). Once it has taken the traffic, the wait for the old one to drain is
+        bounded by RETIRE_GRACE_S."""
         if self.task is None or self.task.done():
             return False, "the version is not running"
-        self.resized = asyncio.get_running_loop().create_future()
+        resized: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
+        self.resized = resized
+        self.swapped = False
         self.wanted = spec
         self.poke.set()
-        return await self.resized
+        try:
+            answer: tuple[bool, str] = await asyncio.wait_for(asyncio.shield(resized), timeout)
+        except asyncio.TimeoutError:
+            pass
+        else:
+            return answer
+        if self.wanted is spec:
+            self.wanted = None  # not begun: it never will
+        if not resized.done() and not self.swapped:
+            resized.set_result(
+                (
+                    False,
+                    f"version {spec.name!r} did not take the new worker count within "
+                    f"{timeout:g} s (is it restarting after failures? see {self.log_path}); "
+                    "it keeps its old worker count",
+                )
+            )
+        return await resized  # answered, or the old process is draining (bounded)
 
     async def _replace(self) -> None:
         spec, self.wanted = self.wanted, None
         assert spec is not None
         old_proc, old_port, old_spec = self.proc, self.port, self.spec
+        self.retiring = old_proc
         self.spec = spec
         ok, reason = True, ""
         try:
-            await self._spawn()
-            await self._wait_healthy()
-        except StartFailed as exc:
-            await self._kill()  # the new process; the old one never stopped serving
-            self.proc, self.port, self.spec = old_proc, old_port, old_spec
-            self.store.set_process(
-                self.endpoint,
-                self.spec.name,
-                pid=self.pid,
-                port=self.port,
-                log_path=str(self.log_path),
-            )
-            ok, reason = False, str(exc)
-        else:
+            try:
+                await self._spawn()
+                await self._wait_healthy()
+                if self.resized is not None and self.resized.done():  # given up, or stopped
+                    raise StartFailed("the resize was given up before the new process was ready")
+            except Exception as exc:  # StartFailed, or a bug: the old process keeps serving
+                if self.proc is not old_proc:
+                    await self._kill()  # the new process
+                self.proc, self.port, self.spec = old_proc, old_port, old_spec
+                ok, reason = False, str(exc) or type(exc).__name__
+                if not self._stopped():  # (stop() stops the old one too)
+                    self.store.set_process(
+                        self.endpoint,
+                        self.spec.name,
+                        pid=self.pid,
+                        port=self.port,
+                        log_path=str(self.log_path),
+                    )
+                return
             self.start_seconds = time.monotonic() - self.spawned_at
+            self.swapped = True
             self.upstream.set_port(self.port)  # new requests go to the new process
-            if old_proc is not None and old_proc.returncode is None:
+            # A request that failed on the old process (SIGTERMed below, or already gone) may
+            # have taken the version out of routing; the new one just answered its check.
+            if not self.upstream.draining:
+                self.upstream.healthy = True
+            if old_proc is not None:
                 # SIGTERM: the server finishes the requests it holds, then exits.
-                with contextlib.suppress(ProcessLookupError):
-                    old_proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(old_proc.wait(), 30)
-                except asyncio.TimeoutError:
-                    with contextlib.suppress(ProcessLookupError):
-                        old_proc.kill()
-                    await old_proc.wait()
-        if self.resized is not None and not self.resized.done():
-            self.resized.set_result((ok, reason))
+                await _end(old_proc, signal.SIGTERM, RETIRE_GRACE_S)
+        finally:
+            self.retiring = None
+            self._resized(ok, reason)
 
     # -- stopping -------------------------------------------------------------------------------
 
     async def stop(self, *, drain: bool = True, grace: float = 30.0) -> None:
         """Stop routing to it, let in-flight requests finish (`drain`), then SIGTERM the process
-        (SIGKILL after 10 s)."""
+        (SIGKILL after 10 s), and the one a resize is replacing, if any."""
         self.upstream.draining = True
         if self.resized is not None and not self.resized.done():
             self.resized.set_result((False, "the version was stopped while scaling"))
@@ -449,7 +516,10 @@ class VersionProcess:
         self.upstream.healthy = False
         self.stopping = True
         self.poke.set()
-        await self._kill(term_first=True)
+        ends = [self._kill(term_first=True)]
+        if self.retiring is not None:  # a resize's old process, still serving or draining
+            ends.append(_end(self.retiring, signal.SIGTERM, 10))
+        await asyncio.gather(*ends)
         if self.task is not None and not self.task.done():
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self.task, 5)
@@ -457,17 +527,22 @@ class VersionProcess:
             self.upstream.pool.close()
 
     async def _kill(self, *, term_first: bool = False) -> None:
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
+        if self.proc is not None:
+            await _end(self.proc, signal.SIGTERM if term_first else signal.SIGKILL, 10)
+
+
+async def _end(proc: asyncio.subprocess.Process, sig: int, grace: float) -> None:
+    """Send `sig` and wait for the process to exit; SIGKILL it after `grace` seconds."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(sig)
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except asyncio.TimeoutError:
         with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM if term_first else signal.SIGKILL)
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+            proc.kill()
+        await proc.wait()
 
 
 def _load_failure(body: bytes) -> str | None:
