@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -677,24 +677,18 @@ class AsyncEndpoint:
         custom_attributes: str | None = None,
         timeout: float | None = None,
     ) -> InvokeResult:
-        from tenacity import AsyncRetrying
-
-        sync_policy = invocation(attempts=self._invoke_attempts)
-        policy = AsyncRetrying(
-            retry=sync_policy.retry, wait=sync_policy.wait, stop=sync_policy.stop, reraise=True
+        return await self._retried(
+            partial(
+                self.backend.ainvoke,
+                self.name,
+                body,
+                content_type=content_type,
+                accept=accept,
+                version=version,
+                custom_attributes=custom_attributes,
+                timeout=timeout,
+            )
         )
-        async for attempt in policy:
-            with attempt:
-                return await self.backend.ainvoke(
-                    self.name,
-                    body,
-                    content_type=content_type,
-                    accept=accept,
-                    version=version,
-                    custom_attributes=custom_attributes,
-                    timeout=timeout,
-                )
-        raise AssertionError("unreachable: AsyncRetrying re-raises the last error")
 
     async def invoke_stream(
         self,
@@ -707,6 +701,21 @@ class AsyncEndpoint:
         timeout: float | None = None,
     ) -> AsyncStreamResult:
         """`async for chunk in await ep.invoke_stream(body)`; retried until the stream starts."""
+        return await self._retried(
+            partial(
+                self.backend.ainvoke_stream,
+                self.name,
+                body,
+                content_type=content_type,
+                accept=accept,
+                version=version,
+                custom_attributes=custom_attributes,
+                timeout=timeout,
+            )
+        )
+
+    async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Await `call()` under the invocation retry policy (throttling, transient faults)."""
         from tenacity import AsyncRetrying
 
         sync_policy = invocation(attempts=self._invoke_attempts)
@@ -715,15 +724,7 @@ class AsyncEndpoint:
         )
         async for attempt in policy:
             with attempt:
-                return await self.backend.ainvoke_stream(
-                    self.name,
-                    body,
-                    content_type=content_type,
-                    accept=accept,
-                    version=version,
-                    custom_attributes=custom_attributes,
-                    timeout=timeout,
-                )
+                return await call()
         raise AssertionError("unreachable: AsyncRetrying re-raises the last error")
 
     def __repr__(self) -> str:

@@ -48,6 +48,15 @@ def requested(accept: bytes) -> str | None:
     return chosen if chosen in STREAM_TYPES else None
 
 
+def wanted(headers: dict[bytes, bytes]) -> str | None:
+    """The streaming type a request's Accept asks for, or None; no Accept and the common
+    explicit `application/json` cost one lookup and one comparison."""
+    asked = headers.get(b"accept")
+    if asked is None or asked == b"application/json":
+        return None
+    return requested(asked)
+
+
 def _sse(payload: bytes, event: bytes | None = None) -> bytes:
     lines = payload.replace(b"\r\n", b"\n").split(b"\n")
     head = b"event: " + event + b"\n" if event else b""

@@ -49,12 +49,7 @@ async def invocations(app: ServingApp, req: Request) -> Response:
     runtime = app.runtime
     if not runtime.ready:
         raise runtime.not_ready()
-    asked = req.headers.get(b"accept")
-    if (
-        asked is not None
-        and asked != b"application/json"  # the common explicit Accept: no stream, no call
-        and (kind := streaming.requested(asked)) is not None
-    ):
+    if (kind := streaming.wanted(req.headers)) is not None:
         return await _stream(app, req, kind)
     options = runtime.options
     ctype = codecs.media_type(req.header(b"content-type")) or codecs.JSON

@@ -26,12 +26,7 @@ async def predict(app: ServingApp, req: Request) -> Response:
     runtime = app.runtime
     if not runtime.ready:
         raise runtime.not_ready()
-    asked = req.headers.get(b"accept")
-    if (
-        asked is not None
-        and asked != b"application/json"  # the common explicit Accept: no stream, no call
-        and (kind := streaming.requested(asked)) is not None
-    ):
+    if (kind := streaming.wanted(req.headers)) is not None:
         return await _stream(app, req, kind)
     ctype = codecs.media_type(req.header(b"content-type"))
     if ctype and ctype != codecs.JSON:
