@@ -15,11 +15,14 @@ DeploymentFailed with the platform's reason instead of passing silently.
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
+import inspect
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from endpointkit.adapters.base import Backend
 from endpointkit.adapters.registry import get_backend
@@ -27,14 +30,13 @@ from endpointkit.errors import DeploymentFailed, ValidationError
 from endpointkit.invocation import (
     EVENT_STREAM,
     JSON,
-    AsyncStreamResult,
+    InvokeRequest,
     InvokeResult,
     Prediction,
-    StreamResult,
     encode_instances,
 )
 from endpointkit.progress import Progress, progress_display
-from endpointkit.retry import invocation
+from endpointkit.retry import async_invocation, invocation
 from endpointkit.spec import (
     AllAtOnce,
     Autoscaling,
@@ -56,6 +58,8 @@ if TYPE_CHECKING:
 __all__ = ["AsyncEndpoint", "Endpoint"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 DEFAULT_TIMEOUT_S = 1800.0
 
 
@@ -108,8 +112,157 @@ def _as_scaling(
 
 def _resolve_backend(backend: str | Backend | None, settings: Mapping[str, Any]) -> Backend:
     if isinstance(backend, Backend):
+        if settings:
+            raise ValidationError(
+                f"backend settings ({', '.join(sorted(settings))}) were given with a "
+                f"{backend.name} backend instance, which is already configured.",
+                hint="Pass the settings when you build the backend, or pass the backend by "
+                "name (backend='sagemaker', region=...) and let endpointkit build it.",
+                backend=backend.name,
+            )
         return backend
     return get_backend(backend, settings)
+
+
+# -- invocation, shared by both twins ---------------------------------------------------------
+# Each builder below is the one place an invocation's arguments are declared; `_invoking` and
+# `_awaiting` turn it into the sync and the async method (same name, signature and docstring),
+# so the twins cannot drift apart.
+
+
+def _invoke_request(
+    endpoint: str,
+    body: bytes,
+    *,
+    content_type: str = JSON,
+    accept: str | None = None,
+    version: str | None = None,
+    custom_attributes: str | None = None,
+    inference_id: str | None = None,
+    timeout: float | None = None,
+) -> InvokeRequest:
+    """Send raw bytes; retried on throttling and transient faults only. `version` pins one
+    version where the backend can; `inference_id` tags the request in the platform's logs."""
+    return InvokeRequest(
+        endpoint, body, content_type, accept, version, custom_attributes, inference_id, timeout
+    )
+
+
+def _stream_request(
+    endpoint: str,
+    body: bytes,
+    *,
+    content_type: str = JSON,
+    accept: str | None = EVENT_STREAM,
+    version: str | None = None,
+    custom_attributes: str | None = None,
+    inference_id: str | None = None,
+    timeout: float | None = None,
+) -> InvokeRequest:
+    """Send raw bytes and iterate the answer's chunks as they arrive (server-sent events by
+    default); `.version` names the version that answers. Throttling and transient faults are
+    retried until the stream starts, never after. Use it in a `with` block (`async with` and
+    `async for` on AsyncEndpoint)."""
+    return _invoke_request(
+        endpoint,
+        body,
+        content_type=content_type,
+        accept=accept,
+        version=version,
+        custom_attributes=custom_attributes,
+        inference_id=inference_id,
+        timeout=timeout,
+    )
+
+
+@dataclass(frozen=True)
+class _PredictRequest(InvokeRequest):
+    instance_count: int = 0
+
+
+def _predict_request(
+    endpoint: str,
+    instances: Any,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    version: str | None = None,
+    timeout: float | None = None,
+) -> InvokeRequest:
+    """Send `{"instances": ..., "parameters": ...}`; get one prediction per instance and the
+    version that served them. Throttling and transient faults are retried with backoff."""
+    body = encode_instances(instances, parameters)
+    return _PredictRequest(
+        endpoint, body, JSON, JSON, version, timeout=timeout, instance_count=len(instances)
+    )
+
+
+def _as_prediction(result: InvokeResult, request: InvokeRequest) -> Prediction:
+    count = request.instance_count if isinstance(request, _PredictRequest) else 0
+    return Prediction.from_result(result, count)
+
+
+def _keep(result: R, request: InvokeRequest) -> R:
+    return result
+
+
+def _bound_signature(build: Callable[..., Any], returns: Any) -> inspect.Signature:
+    """`build`'s signature as a method's: `self` instead of the endpoint name."""
+    params = list(inspect.signature(build).parameters.values())[1:]
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return inspect.Signature([self_param, *params], return_annotation=returns)
+
+
+def _invoking(
+    build: Callable[Concatenate[str, P], InvokeRequest],
+    send: Callable[[Backend, InvokeRequest], R],
+    finish: Callable[[R, InvokeRequest], T],
+) -> Callable[Concatenate[Endpoint, P], T]:
+    """An `Endpoint` method: build the request, send it under the invocation retry policy."""
+
+    def method(self: Endpoint, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        request = build(self.name, *args, **kwargs)
+        policy = invocation(attempts=self._invoke_attempts, sleep=self._sleep)
+        return finish(policy(send, self.backend, request), request)
+
+    method.__doc__ = build.__doc__
+    method.__signature__ = _bound_signature(build, _returns(send, finish))  # type: ignore[attr-defined]
+    return method
+
+
+def _returns(send: Callable[..., Any], finish: Callable[..., Any]) -> Any:
+    """The generated method's return annotation, for help() and IDEs."""
+    return inspect.signature(send if finish is _keep else finish).return_annotation
+
+
+def _awaiting(
+    build: Callable[Concatenate[str, P], InvokeRequest],
+    send: Callable[[Backend, InvokeRequest], Awaitable[R]],
+    finish: Callable[[R, InvokeRequest], T],
+) -> Callable[Concatenate[AsyncEndpoint, P], Coroutine[Any, Any, T]]:
+    """The `AsyncEndpoint` twin of `_invoking`: the same request, policy and injected sleep."""
+
+    async def method(self: AsyncEndpoint, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        sync = self._sync
+        request = build(sync.name, *args, **kwargs)
+        policy = async_invocation(attempts=sync._invoke_attempts, sleep=sync._sleep)
+        return finish(await policy(send, sync.backend, request), request)
+
+    method.__doc__ = build.__doc__
+    method.__signature__ = _bound_signature(build, _returns(send, finish))  # type: ignore[attr-defined]
+    return method
+
+
+def _in_thread(
+    method: Callable[Concatenate[Endpoint, P], T],
+) -> Callable[Concatenate[AsyncEndpoint, P], Coroutine[Any, Any, T]]:
+    """The `AsyncEndpoint` twin of a control-plane method: the `Endpoint` method itself, run
+    in a worker thread."""
+
+    async def run(self: AsyncEndpoint, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(partial(method, self._sync, *args, **kwargs))
+
+    functools.update_wrapper(run, method)
+    return run
 
 
 class Endpoint:
@@ -339,67 +492,9 @@ class Endpoint:
 
     # -- invocation ------------------------------------------------------------------------------
 
-    def predict(
-        self,
-        instances: Any,
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        version: str | None = None,
-        timeout: float | None = None,
-    ) -> Prediction:
-        """Send `{"instances": ..., "parameters": ...}`; get one prediction per instance and the
-        version that served them. Throttling and transient faults are retried with backoff."""
-        body = encode_instances(instances, parameters)
-        result = self.invoke(body, content_type=JSON, accept=JSON, version=version, timeout=timeout)
-        return Prediction.from_result(result, len(instances))
-
-    def invoke(
-        self,
-        body: bytes,
-        *,
-        content_type: str = JSON,
-        accept: str | None = None,
-        version: str | None = None,
-        custom_attributes: str | None = None,
-        timeout: float | None = None,
-    ) -> InvokeResult:
-        """Send raw bytes; retried on throttling and transient faults only."""
-        policy = invocation(attempts=self._invoke_attempts, sleep=self._sleep)
-        return policy(
-            self.backend.invoke,
-            self.name,
-            body,
-            content_type=content_type,
-            accept=accept,
-            version=version,
-            custom_attributes=custom_attributes,
-            timeout=timeout,
-        )
-
-    def invoke_stream(
-        self,
-        body: bytes,
-        *,
-        content_type: str = JSON,
-        accept: str | None = EVENT_STREAM,
-        version: str | None = None,
-        custom_attributes: str | None = None,
-        timeout: float | None = None,
-    ) -> StreamResult:
-        """Send raw bytes and iterate the answer's chunks as they arrive (server-sent events
-        by default); `.version` names the version that answers. Throttling and transient
-        faults are retried until the stream starts, never after. Use it in a `with` block."""
-        policy = invocation(attempts=self._invoke_attempts, sleep=self._sleep)
-        return policy(
-            self.backend.invoke_stream,
-            self.name,
-            body,
-            content_type=content_type,
-            accept=accept,
-            version=version,
-            custom_attributes=custom_attributes,
-            timeout=timeout,
-        )
+    predict = _invoking(_predict_request, Backend.invoke, _as_prediction)
+    invoke = _invoking(_invoke_request, Backend.invoke, _keep)
+    invoke_stream = _invoking(_stream_request, Backend.invoke_stream, _keep)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -475,257 +570,55 @@ def render_html(state: EndpointState) -> str:
 
 
 class AsyncEndpoint:
-    """`Endpoint` for async code: the same methods, awaited.
+    """`Endpoint` for async code: the same methods with the same arguments, awaited.
 
-    Invocations use the backend's async path; control-plane calls run in a worker thread so
+    It wraps an `Endpoint` built from the same arguments, so settings, retry attempts and the
+    injected sleep and clock cannot drift. Invocations use the backend's async path under the
+    same retry policy; control-plane calls run the `Endpoint` method in a worker thread, so
     they never block the event loop.
     """
 
-    def __init__(
-        self,
-        name: str,
-        backend: str | Backend | None = None,
-        *,
-        invoke_attempts: int = 3,
-        **settings: Any,
-    ) -> None:
-        self._sync = Endpoint(name, backend, invoke_attempts=invoke_attempts, **settings)
-        self.name = name
-        self.backend = self._sync.backend
-        self._invoke_attempts = invoke_attempts
+    def __init__(self, name: str, backend: str | Backend | None = None, **options: Any) -> None:
+        """Arguments as for `Endpoint` (`invoke_attempts`, `sleep`, `clock`, settings)."""
+        self._sync = Endpoint(name, backend, **options)
+
+    @property
+    def name(self) -> str:
+        return self._sync.name
+
+    @property
+    def backend(self) -> Backend:
+        return self._sync.backend
 
     @classmethod
     async def create(
         cls,
         name: str,
         version: VersionSpec | Mapping[str, Any],
-        *,
-        backend: str | Backend | None = None,
-        tags: Mapping[str, str] | None = None,
-        wait: bool = True,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        progress: Progress = None,
-        **settings: Any,
+        **options: Any,
     ) -> AsyncEndpoint:
-        sync = await asyncio.to_thread(
-            partial(
-                Endpoint.create,
-                name,
-                version,
-                backend=backend,
-                tags=tags,
-                wait=wait,
-                timeout=timeout,
-                progress=progress,
-                **settings,
-            )
-        )
-        endpoint = cls(name, sync.backend)
-        endpoint._sync = sync
+        """Arguments as for `Endpoint.create`; returns the async handle."""
+        endpoint = cls.__new__(cls)
+        endpoint._sync = await asyncio.to_thread(partial(Endpoint.create, name, version, **options))
         return endpoint
 
-    async def _thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(partial(fn, *args, **kwargs))
+    status = _in_thread(Endpoint.status)
+    exists = _in_thread(Endpoint.exists)
+    history = _in_thread(Endpoint.history)
+    delete = _in_thread(Endpoint.delete)
+    wait = _in_thread(Endpoint.wait)
+    deploy = _in_thread(Endpoint.deploy)
+    set_traffic = _in_thread(Endpoint.set_traffic)
+    promote = _in_thread(Endpoint.promote)
+    rollback = _in_thread(Endpoint.rollback)
+    rollout = _in_thread(Endpoint.rollout)
+    undeploy = _in_thread(Endpoint.undeploy)
+    scale = _in_thread(Endpoint.scale)
+    set_shadow = _in_thread(Endpoint.set_shadow)
 
-    async def status(self) -> EndpointState:
-        return await self._thread(self._sync.status)
-
-    async def exists(self) -> bool:
-        return await self._thread(self._sync.exists)
-
-    async def history(self) -> list[Event]:
-        return await self._thread(self._sync.history)
-
-    async def delete(self) -> None:
-        await self._thread(self._sync.delete)
-
-    async def wait(
-        self, *, timeout: float = DEFAULT_TIMEOUT_S, progress: Progress = None
-    ) -> EndpointState:
-        return await self._thread(self._sync.wait, timeout=timeout, progress=progress)
-
-    async def deploy(
-        self,
-        version: VersionSpec | Mapping[str, Any],
-        traffic: int = 0,
-        *,
-        wait: bool = True,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        progress: Progress = None,
-    ) -> EndpointState:
-        return await self._thread(
-            self._sync.deploy, version, traffic, wait=wait, timeout=timeout, progress=progress
-        )
-
-    async def set_traffic(
-        self,
-        traffic: TrafficSplit | Mapping[str, int],
-        *,
-        wait: bool = True,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        progress: Progress = None,
-    ) -> EndpointState:
-        return await self._thread(
-            self._sync.set_traffic, traffic, wait=wait, timeout=timeout, progress=progress
-        )
-
-    async def promote(
-        self,
-        version: str,
-        *,
-        wait: bool = True,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        progress: Progress = None,
-    ) -> EndpointState:
-        return await self._thread(
-            self._sync.promote, version, wait=wait, timeout=timeout, progress=progress
-        )
-
-    async def rollback(
-        self, *, wait: bool = True, timeout: float = DEFAULT_TIMEOUT_S, progress: Progress = None
-    ) -> EndpointState:
-        return await self._thread(
-            self._sync.rollback, wait=wait, timeout=timeout, progress=progress
-        )
-
-    async def rollout(
-        self,
-        version: VersionSpec | Mapping[str, Any],
-        strategy: RolloutStrategy | Mapping[str, Any] | None = None,
-        *,
-        check: GateCheck | None = None,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        on_step: Callable[[str], None] | None = None,
-    ) -> RolloutResult:
-        return await self._thread(
-            self._sync.rollout, version, strategy, check=check, timeout=timeout, on_step=on_step
-        )
-
-    async def undeploy(
-        self,
-        version: str,
-        *,
-        wait: bool = True,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        progress: Progress = None,
-    ) -> EndpointState:
-        return await self._thread(
-            self._sync.undeploy, version, wait=wait, timeout=timeout, progress=progress
-        )
-
-    async def scale(
-        self,
-        version: str,
-        min_replicas: int | None = None,
-        max_replicas: int | None = None,
-        *,
-        autoscaling: Autoscaling | Mapping[str, Any] | Literal[False] | None = None,
-        wait: bool = True,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        progress: Progress = None,
-    ) -> EndpointState:
-        return await self._thread(
-            self._sync.scale,
-            version,
-            min_replicas,
-            max_replicas,
-            autoscaling=autoscaling,
-            wait=wait,
-            timeout=timeout,
-            progress=progress,
-        )
-
-    async def set_shadow(
-        self,
-        version: str | None,
-        sample_percent: int = 100,
-        *,
-        wait: bool = True,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        progress: Progress = None,
-    ) -> EndpointState:
-        return await self._thread(
-            self._sync.set_shadow,
-            version,
-            sample_percent,
-            wait=wait,
-            timeout=timeout,
-            progress=progress,
-        )
-
-    async def predict(
-        self,
-        instances: Any,
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        version: str | None = None,
-        timeout: float | None = None,
-    ) -> Prediction:
-        body = encode_instances(instances, parameters)
-        result = await self.invoke(
-            body, content_type=JSON, accept=JSON, version=version, timeout=timeout
-        )
-        return Prediction.from_result(result, len(instances))
-
-    async def invoke(
-        self,
-        body: bytes,
-        *,
-        content_type: str = JSON,
-        accept: str | None = None,
-        version: str | None = None,
-        custom_attributes: str | None = None,
-        timeout: float | None = None,
-    ) -> InvokeResult:
-        return await self._retried(
-            partial(
-                self.backend.ainvoke,
-                self.name,
-                body,
-                content_type=content_type,
-                accept=accept,
-                version=version,
-                custom_attributes=custom_attributes,
-                timeout=timeout,
-            )
-        )
-
-    async def invoke_stream(
-        self,
-        body: bytes,
-        *,
-        content_type: str = JSON,
-        accept: str | None = EVENT_STREAM,
-        version: str | None = None,
-        custom_attributes: str | None = None,
-        timeout: float | None = None,
-    ) -> AsyncStreamResult:
-        """`async for chunk in await ep.invoke_stream(body)`; retried until the stream starts."""
-        return await self._retried(
-            partial(
-                self.backend.ainvoke_stream,
-                self.name,
-                body,
-                content_type=content_type,
-                accept=accept,
-                version=version,
-                custom_attributes=custom_attributes,
-                timeout=timeout,
-            )
-        )
-
-    async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Await `call()` under the invocation retry policy (throttling, transient faults)."""
-        from tenacity import AsyncRetrying
-
-        sync_policy = invocation(attempts=self._invoke_attempts)
-        policy = AsyncRetrying(
-            retry=sync_policy.retry, wait=sync_policy.wait, stop=sync_policy.stop, reraise=True
-        )
-        async for attempt in policy:
-            with attempt:
-                return await call()
-        raise AssertionError("unreachable: AsyncRetrying re-raises the last error")
+    predict = _awaiting(_predict_request, Backend.ainvoke, _as_prediction)
+    invoke = _awaiting(_invoke_request, Backend.ainvoke, _keep)
+    invoke_stream = _awaiting(_stream_request, Backend.ainvoke_stream, _keep)
 
     def __repr__(self) -> str:
         return f"<AsyncEndpoint {self.name!r} on {self.backend.name}>"

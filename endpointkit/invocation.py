@@ -28,6 +28,7 @@ __all__ = [
     "NPY",
     "OCTET_STREAM",
     "AsyncStreamResult",
+    "InvokeRequest",
     "InvokeResult",
     "Prediction",
     "StreamResult",
@@ -146,6 +147,27 @@ def encode_instances(instances: Any, parameters: Mapping[str, Any] | None = None
     if parameters:
         envelope["parameters"] = dict(parameters)
     return dumps(envelope)
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    """One request to an endpoint, passed whole from `Endpoint` through `Backend.invoke` and
+    `Backend.invoke_stream` to each backend's `_invoke` / `_invoke_stream`.
+
+    `version` pins one version where the backend can (Capability.TARGET_VERSION);
+    `inference_id` tags the request in the platform's logs and data capture (SageMaker
+    InferenceId; other backends pass it on as a header); `timeout` bounds the wait for the
+    answer (for a stream: for its head and then for each chunk).
+    """
+
+    endpoint: str
+    body: bytes
+    content_type: str = JSON
+    accept: str | None = None
+    version: str | None = None
+    custom_attributes: str | None = None
+    inference_id: str | None = None
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,9 @@ class Plan:
     backend: str
     actions: list[Action] = field(default_factory=list)
     current: EndpointState | None = None
+    #: The spec's backend settings (region, project, ...), so `apply(plan)` without a backend
+    #: instance reaches the same place `plan` looked at. Hidden: they may hold credentials.
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.actions)
@@ -130,7 +133,9 @@ def plan(spec: EndpointSpec, backend: Backend | str | None = None) -> Plan:
     """
     target = _backend_for(spec, backend)
     current = _live(target, spec.name)
-    result = Plan(endpoint=spec.name, backend=target.name, current=current)
+    result = Plan(
+        endpoint=spec.name, backend=target.name, current=current, settings=dict(spec.settings)
+    )
     actions = result.actions
     desired = spec.traffic_split
     by_name = {v.name: v for v in spec.versions}
@@ -304,7 +309,11 @@ def apply(
         the_plan = plan(spec, target)
     else:
         the_plan = spec_or_plan
-        target = backend if isinstance(backend, Backend) else get_backend(the_plan.backend)
+        target = (
+            backend
+            if isinstance(backend, Backend)
+            else get_backend(the_plan.backend, the_plan.settings)
+        )
     busy = the_plan.current is not None and the_plan.current.status in _BUSY
     if busy and spec is not None:
         # An earlier apply was interrupted while a change was still running: let it finish,

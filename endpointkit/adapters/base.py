@@ -12,8 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
-from functools import partial
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from pydantic import ValidationError as PydanticValidationError
 
@@ -27,13 +26,8 @@ from endpointkit.errors import (
     Unsupported,
     ValidationError,
 )
-from endpointkit.invocation import (
-    EVENT_STREAM,
-    JSON,
-    AsyncStreamResult,
-    InvokeResult,
-    StreamResult,
-)
+from endpointkit.invocation import AsyncStreamResult, InvokeRequest, InvokeResult, StreamResult
+from endpointkit.retry import Clock, Sleep, poll_until
 from endpointkit.spec import (
     MAX_VERSIONS,
     EndpointState,
@@ -48,6 +42,7 @@ from endpointkit.spec import (
 __all__ = ["Backend", "Capability", "ProgressCallback"]
 
 ProgressCallback = Callable[[EndpointState], None]
+T = TypeVar("T")
 
 
 class Capability(str, Enum):
@@ -82,6 +77,12 @@ class Backend(abc.ABC):
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: Largest request body the platform accepts, in bytes (checked before sending).
     max_payload_bytes: ClassVar[int | None] = None
+    #: First and largest delay between status polls in `wait` / `wait_deleted`, seconds.
+    poll_first_s: float = 0.05
+    poll_max_s: float = 15.0
+    #: How this backend sleeps and reads time while it waits (tests inject both).
+    sleep: Sleep = time.sleep
+    clock: Clock = time.monotonic
 
     # -- primitives ---------------------------------------------------------------------------
 
@@ -142,34 +143,18 @@ class Backend(abc.ABC):
         raise self._unsupported(Capability.ALARM_GATES, "rollout", endpoint)
 
     @abc.abstractmethod
-    def _invoke(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        timeout: float | None,
-    ) -> InvokeResult:
+    def _invoke(self, request: InvokeRequest) -> InvokeResult:
         """Send one request; the result names the version that answered."""
 
-    def _invoke_stream(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        timeout: float | None,
-    ) -> StreamResult:
+    async def _ainvoke(self, request: InvokeRequest) -> InvokeResult:
+        """`_invoke` for async code; backends with a native async client override this."""
+        return await asyncio.to_thread(self._invoke, request)
+
+    def _invoke_stream(self, request: InvokeRequest) -> StreamResult:
         """Send one request and return once the answer's head arrived (errors reported up
         front raise here); the result names the version and yields the body's chunks as the
         model produces them, and closes the connection when closed or read to the end."""
-        raise self._unsupported(Capability.STREAMING, "invoke_stream", name)
+        raise self._unsupported(Capability.STREAMING, "invoke_stream", request.endpoint)
 
     # -- public operations, shared by every backend -------------------------------------------
 
@@ -334,115 +319,36 @@ class Backend(abc.ABC):
         self._require_settled(state, "scale")
         return self._scale(name, version, scaling)
 
-    def invoke(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str = JSON,
-        accept: str | None = None,
-        version: str | None = None,
-        custom_attributes: str | None = None,
-        timeout: float | None = None,
-    ) -> InvokeResult:
-        """Send raw bytes to the endpoint; `version` pins one version where the backend can."""
-        if version is not None and Capability.TARGET_VERSION not in self.capabilities:
-            raise self._unsupported(Capability.TARGET_VERSION, "invoke", name)
-        self._check_payload(name, body)
-        return self._invoke(
-            name,
-            body,
-            content_type=content_type,
-            accept=accept,
-            version=version,
-            custom_attributes=custom_attributes,
-            timeout=timeout,
-        )
+    def invoke(self, request: InvokeRequest) -> InvokeResult:
+        """Send raw bytes to the endpoint; `request.version` pins one version where the
+        backend can. Checked before anything is sent: version pinning and payload size."""
+        self._check_request(request, "invoke")
+        return self._invoke(request)
 
-    async def ainvoke(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str = JSON,
-        accept: str | None = None,
-        version: str | None = None,
-        custom_attributes: str | None = None,
-        timeout: float | None = None,
-    ) -> InvokeResult:
-        """`invoke` for async code; backends with a native async client override this."""
-        return await asyncio.to_thread(
-            self.invoke,
-            name,
-            body,
-            content_type=content_type,
-            accept=accept,
-            version=version,
-            custom_attributes=custom_attributes,
-            timeout=timeout,
-        )
+    async def ainvoke(self, request: InvokeRequest) -> InvokeResult:
+        """`invoke` for async code."""
+        self._check_request(request, "invoke")
+        return await self._ainvoke(request)
 
-    def invoke_stream(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str = JSON,
-        accept: str | None = EVENT_STREAM,
-        version: str | None = None,
-        custom_attributes: str | None = None,
-        timeout: float | None = None,
-    ) -> StreamResult:
+    def invoke_stream(self, request: InvokeRequest) -> StreamResult:
         """Send raw bytes and stream the answer: chunks arrive as the model produces them.
 
         Returns once the answer's head arrived, so what the platform or the model reports up
         front (NotFound, Throttled, ModelError, ...) raises here; a failure mid-stream raises
-        from the iteration. `accept` asks for server-sent events by default, which the
-        endpointkit server streams (so does Vertex AI); a model that cannot stream answers in
-        one chunk. `timeout` bounds the wait for the head and for each chunk after it.
+        from the iteration. Ask for server-sent events (`accept=EVENT_STREAM`, what
+        `Endpoint.invoke_stream` sends by default), which the endpointkit server streams (so
+        does Vertex AI); a model that cannot stream answers in one chunk. `request.timeout`
+        bounds the wait for the head and for each chunk after it.
         """
         if Capability.STREAMING not in self.capabilities:
-            raise self._unsupported(Capability.STREAMING, "invoke_stream", name)
-        if version is not None and Capability.TARGET_VERSION not in self.capabilities:
-            raise self._unsupported(Capability.TARGET_VERSION, "invoke_stream", name)
-        self._check_payload(name, body)
-        return self._invoke_stream(
-            name,
-            body,
-            content_type=content_type,
-            accept=accept,
-            version=version,
-            custom_attributes=custom_attributes,
-            timeout=timeout,
-        )
+            raise self._unsupported(Capability.STREAMING, "invoke_stream", request.endpoint)
+        self._check_request(request, "invoke_stream")
+        return self._invoke_stream(request)
 
-    async def ainvoke_stream(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str = JSON,
-        accept: str | None = EVENT_STREAM,
-        version: str | None = None,
-        custom_attributes: str | None = None,
-        timeout: float | None = None,
-    ) -> AsyncStreamResult:
+    async def ainvoke_stream(self, request: InvokeRequest) -> AsyncStreamResult:
         """`invoke_stream` for async code: the request and each chunk are read in a worker
         thread, so the event loop never blocks."""
-        opening = asyncio.ensure_future(
-            asyncio.to_thread(
-                partial(
-                    self.invoke_stream,
-                    name,
-                    body,
-                    content_type=content_type,
-                    accept=accept,
-                    version=version,
-                    custom_attributes=custom_attributes,
-                    timeout=timeout,
-                )
-            )
-        )
+        opening = asyncio.ensure_future(asyncio.to_thread(self.invoke_stream, request))
         try:
             result = await asyncio.shield(opening)
         except asyncio.CancelledError:
@@ -456,67 +362,105 @@ class Backend(abc.ABC):
         *,
         timeout: float = 1800.0,
         progress: ProgressCallback | None = None,
-        poll_s: float = 0.05,
-        max_poll_s: float = 15.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Sleep | None = None,
+        clock: Clock | None = None,
     ) -> EndpointState:
-        """Poll until the endpoint is InService and return it.
+        """Poll `get` until the endpoint is InService and return it.
 
         Raises DeploymentFailed with the platform's reason (and where to read logs) if it ends
         Failed, and Timeout naming the last status seen if `timeout` seconds pass first.
-        Delays grow exponentially from `poll_s` to `max_poll_s`.
+        Delays grow exponentially from `poll_first_s` to `poll_max_s`.
         """
-        deadline = time.monotonic() + timeout
-        delay = poll_s
-        while True:
+
+        def fetch() -> EndpointState:
             state = self.get(name)
             if progress is not None:
                 progress(state)
-            if state.status is Status.IN_SERVICE:
-                return state
-            if state.status is Status.FAILED:
-                raise DeploymentFailed(
-                    f"endpoint {name!r} on {self.name} failed: "
-                    f"{state.failure_reason or 'no reason given'}.",
-                    reason=state.failure_reason or "",
-                    log_hint=str(state.details.get("log_hint", "")),
-                    hint="Fix the cause, then deploy a new version or delete the endpoint.",
-                    backend=self.name,
-                    operation="wait",
-                    endpoint=name,
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Timeout(
-                    f"endpoint {name!r} on {self.name} was still {state.raw_status or state.status}"
-                    f" after {timeout:g} s.",
-                    last_status=str(state.status),
-                    hint="Wait longer (--timeout) or check its status with "
-                    f"'endpointkit status {name}'.",
-                    backend=self.name,
-                    operation="wait",
-                    endpoint=name,
-                )
-            sleep(min(delay, remaining))
-            delay = min(delay * 2, max_poll_s)
+            return state
+
+        def expired(state: EndpointState) -> Timeout:
+            return Timeout(
+                f"endpoint {name!r} on {self.name} was still {state.raw_status or state.status}"
+                f" after {timeout:g} s.",
+                last_status=str(state.status),
+                hint="Wait longer (--timeout) or check its status with "
+                f"'endpointkit status {name}'.",
+                backend=self.name,
+                operation="wait",
+                endpoint=name,
+            )
+
+        state = self._poll(
+            fetch,
+            lambda s: s.status in (Status.IN_SERVICE, Status.FAILED),
+            timeout=timeout,
+            expired=expired,
+            sleep=sleep,
+            clock=clock,
+        )
+        if state.status is Status.FAILED:
+            raise DeploymentFailed(
+                f"endpoint {name!r} on {self.name} failed: "
+                f"{state.failure_reason or 'no reason given'}.",
+                reason=state.failure_reason or "",
+                log_hint=str(state.details.get("log_hint", "")),
+                hint="Fix the cause, then deploy a new version or delete the endpoint.",
+                backend=self.name,
+                operation="wait",
+                endpoint=name,
+            )
+        return state
 
     def wait_deleted(
-        self, name: str, *, timeout: float = 1800.0, sleep: Callable[[float], None] = time.sleep
+        self,
+        name: str,
+        *,
+        timeout: float = 1800.0,
+        sleep: Sleep | None = None,
+        clock: Clock | None = None,
     ) -> None:
         """Poll until the endpoint is gone; Timeout if it still exists after `timeout` s."""
-        deadline = time.monotonic() + timeout
-        delay = 0.05
-        while self.exists(name):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Timeout(
-                    f"endpoint {name!r} still exists {timeout:g} s after delete on {self.name}.",
-                    backend=self.name,
-                    operation="delete",
-                    endpoint=name,
-                )
-            sleep(min(delay, remaining))
-            delay = min(delay * 2, 10.0)
+
+        def expired(_: bool) -> Timeout:
+            return Timeout(
+                f"endpoint {name!r} still exists {timeout:g} s after delete on {self.name}.",
+                hint=f"Check it with 'endpointkit status {name} --backend {self.name}'; the "
+                "delete may have failed on the platform.",
+                backend=self.name,
+                operation="delete",
+                endpoint=name,
+            )
+
+        self._poll(
+            lambda: self.exists(name),
+            lambda exists: not exists,
+            timeout=timeout,
+            expired=expired,
+            sleep=sleep,
+            clock=clock,
+        )
+
+    def _poll(
+        self,
+        fetch: Callable[[], T],
+        done: Callable[[T], bool],
+        *,
+        timeout: float,
+        expired: Callable[[T], Exception],
+        sleep: Sleep | None = None,
+        clock: Clock | None = None,
+    ) -> T:
+        """`retry.poll_until` with this backend's poll delays, sleep and clock."""
+        return poll_until(
+            fetch,
+            done,
+            timeout=timeout,
+            expired=expired,
+            first_s=self.poll_first_s,
+            max_s=self.poll_max_s,
+            sleep=sleep or self.sleep,
+            clock=clock or self.clock,
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op for in-process backends
         """Release clients and connections."""
@@ -555,6 +499,12 @@ class Backend(abc.ABC):
                 error = self._unsupported(capability, "deploy", endpoint)
                 error.version = version.name
                 raise error
+
+    def _check_request(self, request: InvokeRequest, operation: str) -> None:
+        """What every backend checks before sending: version pinning and payload size."""
+        if request.version is not None and Capability.TARGET_VERSION not in self.capabilities:
+            raise self._unsupported(Capability.TARGET_VERSION, operation, request.endpoint)
+        self._check_payload(request.endpoint, request.body)
 
     def _check_payload(self, name: str, body: bytes) -> None:
         limit = self.max_payload_bytes

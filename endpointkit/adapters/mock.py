@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -35,6 +35,7 @@ from endpointkit.errors import (
 from endpointkit.invocation import (
     EVENT_STREAM,
     JSON,
+    InvokeRequest,
     InvokeResult,
     StreamResult,
     decode,
@@ -165,7 +166,7 @@ class MockBackend(Backend):
         self._faults: list[Fault] = []
         self._alarms: dict[str, bool] = {}
         self._lock = threading.RLock()
-        self._sleep = sleep
+        self.sleep = sleep
         self.calls: list[Call] = []
 
     # -- test helpers ---------------------------------------------------------------------------
@@ -386,51 +387,26 @@ class MockBackend(Backend):
             self._transition(endpoint, Status.UPDATING)
             return self._state(endpoint)
 
-    def _invoke(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        timeout: float | None,
-    ) -> InvokeResult:
-        chosen, handler, shadow, shadow_handler = self._choose(name, version, "invoke")
-        call_args = (name, body, content_type, accept, custom_attributes, version)
-        result = self._run(handler, chosen, *call_args, timeout=timeout, shadow=False)
+    def _invoke(self, request: InvokeRequest) -> InvokeResult:
+        chosen, handler, shadow, shadow_handler = self._choose(
+            request.endpoint, request.version, "invoke"
+        )
+        result = self._run(handler, chosen, request, shadow=False)
         if shadow is not None and shadow_handler is not None:
             # A shadow's failure is recorded in `calls` and never reaches the caller.
             with contextlib.suppress(Exception):
-                self._run(shadow_handler, shadow.version, *call_args, timeout=None, shadow=True)
+                self._run(
+                    shadow_handler, shadow.version, replace(request, timeout=None), shadow=True
+                )
         return result
 
-    def _invoke_stream(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        timeout: float | None,
-    ) -> StreamResult:
+    def _invoke_stream(self, request: InvokeRequest) -> StreamResult:
         """Stream like the endpointkit server: items framed as server-sent events or JSON
         lines by `accept`; any other Accept gets the whole answer as one chunk. Shadows get no
         copy of streamed requests."""
-        kind = _stream_kind(accept)
+        kind = _stream_kind(request.accept)
         if kind is None:
-            whole = self._invoke(
-                name,
-                body,
-                content_type=content_type,
-                accept=accept,
-                version=version,
-                custom_attributes=custom_attributes,
-                timeout=timeout,
-            )
+            whole = self._invoke(request)
             return StreamResult(
                 [whole.body],
                 content_type=whole.content_type,
@@ -438,6 +414,13 @@ class MockBackend(Backend):
                 custom_attributes=whole.custom_attributes,
                 headers=whole.headers,
             )
+        name, body, content_type = request.endpoint, request.body, request.content_type
+        accept, version, custom_attributes = (
+            request.accept,
+            request.version,
+            request.custom_attributes,
+        )
+        timeout = request.timeout
         chosen, handler, _, _ = self._choose(name, version, "invoke_stream")
         context = {
             "backend": self.name,
@@ -629,19 +612,11 @@ class MockBackend(Backend):
         return None
 
     def _run(
-        self,
-        handler: Handler,
-        version: str,
-        endpoint: str,
-        body: bytes,
-        content_type: str,
-        accept: str | None,
-        custom_attributes: str | None,
-        target: str | None,
-        *,
-        timeout: float | None,
-        shadow: bool,
+        self, handler: Handler, version: str, request: InvokeRequest, *, shadow: bool
     ) -> InvokeResult:
+        endpoint, body, content_type = request.endpoint, request.body, request.content_type
+        custom_attributes, timeout = request.custom_attributes, request.timeout
+
         def record(status: int, response: bytes = b"", error: str | None = None) -> None:
             with self._lock:
                 self.calls.append(
@@ -650,9 +625,9 @@ class MockBackend(Backend):
                         version,
                         body,
                         content_type,
-                        accept,
+                        request.accept,
                         custom_attributes,
-                        target,
+                        request.version,
                         shadow=shadow,
                         status=status,
                         response=response,
@@ -694,13 +669,13 @@ class MockBackend(Backend):
         latency = self._fault(endpoint, version, ("latency",))
         if latency is not None:
             if timeout is not None and latency.seconds > timeout:
-                self._sleep(timeout)
+                self.sleep(timeout)
                 record(504, error="timeout")
                 raise Timeout(
                     f"version {version!r} of {endpoint!r} did not answer within {timeout:g} s.",
                     **context,
                 )
-            self._sleep(latency.seconds)
+            self.sleep(latency.seconds)
         fault = self._fault(
             endpoint, version, ("throttle", "unavailable", "not_ready", "model_error")
         )

@@ -86,7 +86,7 @@ from endpointkit.errors import (
     Unsupported,
     ValidationError,
 )
-from endpointkit.invocation import JSON, InvokeResult, Prediction, StreamResult
+from endpointkit.invocation import JSON, InvokeRequest, InvokeResult, Prediction, StreamResult
 from endpointkit.retry import control_plane
 from endpointkit.spec import (
     Autoscaling,
@@ -805,15 +805,15 @@ class VertexBackend(Backend):
         *,
         timeout: float = 1800.0,
         progress: ProgressCallback | None = None,
-        poll_s: float = 0.05,
-        max_poll_s: float = 15.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> EndpointState:
         """Wait for this process's running operation (if any) with `timeout`, then as the base.
 
         Raises Timeout naming the operation still running (it keeps running on Vertex AI) and
         DeploymentFailed with the operation's error and a log pointer if the endpoint failed.
         """
+        poll_s, max_poll_s = self.poll_first_s, self.poll_max_s
         deadline = time.monotonic() + timeout
         pending = self._pending.get(name)
         delay = poll_s
@@ -836,14 +836,7 @@ class VertexBackend(Backend):
             concurrent.futures.wait([pending.future], timeout=min(delay, remaining))
             delay = min(delay * 2, max_poll_s)
         remaining = max(deadline - time.monotonic(), 0.0)
-        return super().wait(
-            name,
-            timeout=remaining,
-            progress=progress,
-            poll_s=poll_s,
-            max_poll_s=max_poll_s,
-            sleep=sleep,
-        )
+        return super().wait(name, timeout=remaining, progress=progress, sleep=sleep, clock=clock)
 
     # -- mutations --------------------------------------------------------------------------------
 
@@ -1163,7 +1156,12 @@ class VertexBackend(Backend):
         return super().exists(name)
 
     def wait_deleted(
-        self, name: str, *, timeout: float = 1800.0, sleep: Callable[[float], None] = time.sleep
+        self,
+        name: str,
+        *,
+        timeout: float = 1800.0,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         """Wait for this process's delete (raising its failure), then as the base."""
         deadline = time.monotonic() + timeout
@@ -1179,7 +1177,9 @@ class VertexBackend(Backend):
                     operation="delete",
                     endpoint=name,
                 )
-        super().wait_deleted(name, timeout=max(deadline - time.monotonic(), 0.0), sleep=sleep)
+        super().wait_deleted(
+            name, timeout=max(deadline - time.monotonic(), 0.0), sleep=sleep, clock=clock
+        )
 
     # -- model registry ---------------------------------------------------------------------------
 
@@ -1652,17 +1652,18 @@ class VertexBackend(Backend):
             error.hint = _STREAM_HINT
         return error
 
-    def _invoke(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        timeout: float | None,
-    ) -> InvokeResult:
+    def _invoke(self, request: InvokeRequest) -> InvokeResult:
+        name, body, content_type, accept = (
+            request.endpoint,
+            request.body,
+            request.content_type,
+            request.accept,
+        )
+        version, custom_attributes, timeout = (
+            request.version,
+            request.custom_attributes,
+            request.timeout,
+        )
         if custom_attributes is not None:
             raise Unsupported(
                 "custom attributes are a SageMaker feature; Vertex AI rawPredict does not pass "
@@ -1709,17 +1710,7 @@ class VertexBackend(Backend):
             headers=dict(response.headers),
         )
 
-    def _invoke_stream(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        timeout: float | None,
-    ) -> StreamResult:
+    def _invoke_stream(self, request: InvokeRequest) -> StreamResult:
         """Stream from a dedicated endpoint's Invoke API route, read as it arrives.
 
         Vertex AI streams only on dedicated and Private Service Connect endpoints. Its
@@ -1728,6 +1719,17 @@ class VertexBackend(Backend):
         `predict_route`. So the stream takes the same Invoke API path as `invoke` (and can
         pin a version the same way), with the response body read incrementally.
         """
+        name, body, content_type, accept = (
+            request.endpoint,
+            request.body,
+            request.content_type,
+            request.accept,
+        )
+        version, custom_attributes, timeout = (
+            request.version,
+            request.custom_attributes,
+            request.timeout,
+        )
         if custom_attributes is not None:
             raise Unsupported(
                 "custom attributes are a SageMaker feature; Vertex AI does not pass them to the "

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from endpointkit import Endpoint
 from endpointkit.adapters.local import LocalBackend
 from endpointkit.errors import PermissionDenied, Throttled, ValidationError
+from endpointkit.invocation import InvokeRequest
 from tests.conformance.suite import Versions
 from tests.local.harness import local_backend
 
@@ -124,7 +125,7 @@ def test_rate_limit_answers_429_with_retry_after_in_each_shape(
     assert "rate limit" in answers["sagemaker"].json()["message"]
     assert answers["vertex"].json()["error"]["status"] == "RESOURCE_EXHAUSTED"
     with pytest.raises(Throttled, match="rate limit"):
-        local.invoke(ep.name, BODY)
+        local.invoke(InvokeRequest(ep.name, BODY))
     client = sagemaker_runtime(base)
     with pytest.raises(ClientError) as caught:
         client.invoke_endpoint(EndpointName=ep.name, Body=BODY)  # type: ignore[attr-defined]
@@ -175,7 +176,7 @@ def test_bearer_token_protects_every_front_door(tmp_path: Path, versions: Versio
         outsider = LocalBackend(home=tmp_path / "home", token="wrong")
         try:
             with pytest.raises(PermissionDenied, match="bearer token"):
-                outsider.invoke("guarded", BODY)
+                outsider.invoke(InvokeRequest("guarded", BODY))
         finally:
             outsider.close()
         ep.delete()

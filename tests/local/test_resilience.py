@@ -20,6 +20,7 @@ import yaml
 from endpointkit import Endpoint
 from endpointkit.adapters.local import LocalBackend
 from endpointkit.errors import DeploymentFailed
+from endpointkit.invocation import InvokeRequest
 from endpointkit.spec import Status
 from tests.conformance.suite import Versions
 from tests.local.harness import alive, local_backend
@@ -53,7 +54,7 @@ def test_killed_version_is_routed_around_restarted_and_recorded(
     # Right away: every request still succeeds (no client retries here); the gateway sends
     # v1's share to v2.
     body = b'{"instances": [[1]]}'
-    after_kill = Counter(local.invoke(ep.name, body).version for _ in range(30))
+    after_kill = Counter(local.invoke(InvokeRequest(ep.name, body)).version for _ in range(30))
     assert after_kill["v2"] > 0
     poll(lambda: version_detail(local, ep.name, "v1", "restarts") == 1, "v1 restarted")
     poll(lambda: version_detail(local, ep.name, "v1", "healthy") is True, "v1 healthy")

@@ -23,6 +23,7 @@ from endpointkit.errors import (
     Timeout,
     ValidationError,
 )
+from endpointkit.invocation import InvokeRequest
 from endpointkit.planner import apply, plan
 from endpointkit.spec import EndpointSpec, Scaling, Shadow, Status
 from tests.conformance.suite import Versions
@@ -581,7 +582,9 @@ def test_settings_come_from_the_aws_environment(
         assert backend.region == "us-east-1"
         assert isinstance(backend.list_endpoints(), list)
         with pytest.raises(NotFound):
-            backend.invoke("sm-never-created", b"{}")  # answered by the runtime stand-in
+            backend.invoke(
+                InvokeRequest("sm-never-created", b"{}")
+            )  # answered by the runtime stand-in
     finally:
         backend.close()
 

@@ -12,6 +12,7 @@ import pytest
 from endpointkit import Endpoint
 from endpointkit.adapters.sagemaker import SageMakerBackend
 from endpointkit.errors import DeploymentFailed, ModelError, NotFound
+from endpointkit.invocation import InvokeRequest
 from tests.conformance.suite import Versions
 from tests.fakes.sagemaker import FakeSageMaker
 from tests.sagemaker.conftest import leftovers
@@ -181,13 +182,15 @@ def test_invoke_pins_a_version_and_passes_sagemaker_headers(
     ep = Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=60)
     ep.deploy(versions.echo("v2"), traffic=0, timeout=60)
     assert {ep.predict([[1.0]], version="v2").version for _ in range(5)} == {"v2"}
-    result = backend.invoke_endpoint(
-        name,
-        b'{"instances": [[1.0], [2.0]]}',
-        accept="application/json",
-        version="v1",
-        custom_attributes="trace=abc",
-        inference_id="req-1",
+    result = backend.invoke(
+        InvokeRequest(
+            name,
+            b'{"instances": [[1.0], [2.0]]}',
+            accept="application/json",
+            version="v1",
+            custom_attributes="trace=abc",
+            inference_id="req-1",
+        )
     )
     assert result.version == "v1"
     assert result.json() == {"predictions": ["v1", "v1"]}
@@ -195,7 +198,7 @@ def test_invoke_pins_a_version_and_passes_sagemaker_headers(
     with pytest.raises(NotFound, match="v9"):
         ep.predict([[1.0]], version="v9")
     with pytest.raises(NotFound, match="not found"):
-        backend.invoke("sm-never-created", b"{}")
+        backend.invoke(InvokeRequest("sm-never-created", b"{}"))
 
 
 def test_response_stream_yields_the_answer_in_parts(
@@ -203,7 +206,7 @@ def test_response_stream_yields_the_answer_in_parts(
 ) -> None:
     Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=60)
     body = b'{"instances": [[1.0], [2.0], [3.0]]}'
-    parts = list(backend.invoke_stream(name, body, accept="application/json"))
+    parts = list(backend.invoke_stream(InvokeRequest(name, body, accept="application/json")))
     assert len(parts) > 1
     assert b"".join(parts) == b'{"predictions":["v1","v1","v1"]}'
 

@@ -7,7 +7,7 @@ import pytest
 from endpointkit import Endpoint
 from endpointkit.adapters.sagemaker import SageMakerBackend
 from endpointkit.errors import ModelError, NotFound
-from endpointkit.invocation import StreamResult
+from endpointkit.invocation import EVENT_STREAM, InvokeRequest, StreamResult
 from tests.conformance.suite import Versions
 from tests.streams import assert_streamed, body, timed_frames
 
@@ -22,11 +22,14 @@ def test_payload_parts_arrive_as_the_model_makes_them(
     ep = Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=60)
     ep.deploy(versions.echo("v2"), traffic=0, timeout=60)
     stream = backend.invoke_stream(
-        name,
-        body([1, 2, 3, 4], gap_s=GAP),
-        version="v2",
-        inference_id="req-7",
-        custom_attributes="trace=1",
+        InvokeRequest(
+            name,
+            body([1, 2, 3, 4], gap_s=GAP),
+            accept=EVENT_STREAM,
+            version="v2",
+            inference_id="req-7",
+            custom_attributes="trace=1",
+        )
     )
     assert isinstance(stream, StreamResult)
     with stream:
@@ -44,7 +47,7 @@ def test_a_stream_broken_off_by_the_model_raises_model_error(
     backend: SageMakerBackend, versions: Versions, name: str
 ) -> None:
     Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=60)
-    stream = backend.invoke_stream(name, body([1, 2, "boom"]))
+    stream = backend.invoke_stream(InvokeRequest(name, body([1, 2, "boom"]), accept=EVENT_STREAM))
     with pytest.raises(ModelError, match="while streaming") as caught:
         stream.read()
     assert caught.value.provider_code == "ModelStreamError"

@@ -41,6 +41,7 @@ from endpointkit.errors import (
     Unavailable,
     ValidationError,
 )
+from endpointkit.invocation import InvokeRequest
 
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 
@@ -183,7 +184,7 @@ def test_deployment_config_maps_to_the_api_and_checks_limits() -> None:
 def test_payloads_over_6_mib_are_refused_before_sending() -> None:
     backend = SageMakerBackend(region="eu-west-1")
     with pytest.raises(PayloadTooLarge, match="6,291,456"):
-        backend.invoke("churn", b"x" * (6 * 1024 * 1024 + 1))
+        backend.invoke(InvokeRequest("churn", b"x" * (6 * 1024 * 1024 + 1)))
 
 
 def test_settings_are_checked_when_the_backend_is_made() -> None:

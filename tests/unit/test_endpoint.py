@@ -120,7 +120,7 @@ def test_html_repr_shows_versions_and_traffic(ep: Endpoint) -> None:
 
 def test_async_twin_has_the_same_public_api() -> None:
     def public(cls: type) -> set[str]:
-        return {n for n, _ in inspect.getmembers(cls) if not n.startswith("_")}
+        return {n for n, v in inspect.getmembers(cls) if not n.startswith("_") and callable(v)}
 
     assert public(AsyncEndpoint) == public(Endpoint)
     for name in public(Endpoint) - {"create"}:
@@ -166,3 +166,73 @@ def test_async_scale(mock: MockBackend) -> None:
         return state.version("v1").replicas  # type: ignore[union-attr]
 
     assert asyncio.run(scenario()) == 4
+
+
+# -- the twins behave alike (not only look alike) ----------------------------------------------
+
+
+def _throttled_six_times(mock: MockBackend) -> None:
+    mock.add_endpoint("busy", {"v1": answer("v1")})
+    mock.inject("throttle", endpoint="busy", times=6)
+
+
+def test_create_keeps_invoke_attempts_and_sleep(mock: MockBackend) -> None:
+    """`AsyncEndpoint.create` once dropped `invoke_attempts` (gave up after 3 of 7)."""
+    naps: list[float] = []
+    _throttled_six_times(mock)
+    sync = Endpoint("busy", mock, invoke_attempts=7, sleep=naps.append)
+    assert sync.predict([[1]]).predictions == ["v1"]
+    assert len(naps) == 6
+
+    async def scenario() -> list[Any]:
+        ep = await AsyncEndpoint.create(
+            "busy-2", VersionSpec(name="v1"), backend=mock, invoke_attempts=7, sleep=naps.append
+        )
+        mock.inject("throttle", endpoint="busy-2", times=6)
+        return (await ep.predict([[1]])).predictions
+
+    naps.clear()
+    assert asyncio.run(scenario()) == ["v1"]
+    assert len(naps) == 6  # the injected sleep, not a real one
+
+
+@pytest.mark.parametrize("attempts", [1, 3])
+def test_both_twins_give_up_after_the_same_attempts(mock: MockBackend, attempts: int) -> None:
+    from endpointkit.errors import Throttled
+
+    _throttled_six_times(mock)
+    naps: list[float] = []
+    with pytest.raises(Throttled):
+        Endpoint("busy", mock, invoke_attempts=attempts, sleep=naps.append).invoke(b"{}")
+    sync_calls = len(mock.calls_to("busy"))
+    sync_naps = len(naps)
+    mock.clear_faults()
+    mock.inject("throttle", endpoint="busy", times=6)
+    mock.calls.clear()
+    naps.clear()
+
+    async def scenario() -> None:
+        ep = AsyncEndpoint("busy", mock, invoke_attempts=attempts, sleep=naps.append)
+        await ep.invoke(b"{}")
+
+    with pytest.raises(Throttled):
+        asyncio.run(scenario())
+    assert (len(mock.calls_to("busy")), len(naps)) == (sync_calls, sync_naps)
+    assert sync_naps == attempts - 1
+
+
+def test_async_twin_passes_settings_and_clock_through() -> None:
+    def clock() -> float:
+        return 42.0
+
+    ep = AsyncEndpoint("x", "mock", invoke_attempts=5, clock=clock, seed=3)
+    assert ep._sync._invoke_attempts == 5
+    assert ep._sync._clock is clock
+    assert ep.backend._random.random() == MockBackend(seed=3)._random.random()
+
+
+def test_settings_with_a_backend_instance_are_refused(mock: MockBackend) -> None:
+    with pytest.raises(ValidationError, match=r"region.*already configured"):
+        Endpoint("x", mock, region="eu-west-1")
+    with pytest.raises(ValidationError, match="already configured"):
+        AsyncEndpoint("x", mock, region="eu-west-1")

@@ -203,3 +203,38 @@ def test_apply_waits_for_a_change_still_running_then_replans() -> None:
     assert result.state is not None
     assert result.state.traffic.serving() == {"v1": 50, "v2": 50}
     assert not result.plan  # the running change already got there
+
+
+def test_apply_of_a_plan_builds_the_backend_with_the_specs_settings() -> None:
+    """apply(plan) once built the backend without the spec's settings (region, project...),
+    so a plan made for one place could be applied to another."""
+    from endpointkit.adapters import registry
+
+    built: list[dict[str, Any]] = []
+
+    class Recording(MockBackend):
+        """Records the settings it is built with; every build shares one state."""
+
+        name = "recording"
+
+        def __new__(cls, **settings: Any) -> Recording:
+            built.append(settings)
+            return shared
+
+        def __init__(self, **settings: Any) -> None:
+            pass  # already initialised once, below
+
+    shared = object.__new__(Recording)
+    MockBackend.__init__(shared)
+    shared.register("v1", answer("v1"))
+
+    registry.register_backend("recording", Recording, replace=True)
+    try:
+        spec = make_spec({"v1": 100}, backend="recording", settings={"seed": 7})
+        the_plan = plan(spec)
+        assert "seed" not in repr(the_plan)  # settings may hold credentials
+        apply(the_plan)
+        assert built == [{"seed": 7}, {"seed": 7}]
+        assert shared.get("churn").traffic["v1"] == 100
+    finally:
+        registry._registry.pop("recording", None)

@@ -16,7 +16,7 @@ from endpointkit.adapters.mock import MockBackend
 from endpointkit.adapters.registry import override_backends
 from endpointkit.cli import main
 from endpointkit.errors import ModelError, PayloadTooLarge, Throttled, Unsupported
-from endpointkit.invocation import AsyncStreamResult, StreamResult
+from endpointkit.invocation import EVENT_STREAM, AsyncStreamResult, InvokeRequest, StreamResult
 from tests.streams import assert_streamed, body, timed_frames
 
 
@@ -144,12 +144,12 @@ def test_invoke_stream_is_validated_before_anything_is_sent(mock: MockBackend) -
     plain = NoStreams()
     plain.add_endpoint("chat", {"v1": ticking})
     with pytest.raises(Unsupported, match="nostreams") as caught:
-        plain.invoke_stream("chat", body(["a"]))
+        plain.invoke_stream(InvokeRequest("chat", body(["a"]), accept=EVENT_STREAM))
     assert caught.value.operation == "invoke_stream"
     assert "streaming" in str(caught.value)
     assert not plain.calls
     with pytest.raises(PayloadTooLarge):
-        mock.invoke_stream("chat", b"x" * (7 * 1024 * 1024))
+        mock.invoke_stream(InvokeRequest("chat", b"x" * (7 * 1024 * 1024)))
     assert not mock.calls
 
 

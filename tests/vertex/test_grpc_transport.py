@@ -19,6 +19,7 @@ from endpointkit.errors import (
     Unsupported,
     ValidationError,
 )
+from endpointkit.invocation import InvokeRequest
 from tests.conformance.suite import Versions
 from tests.fakes.vertex import VertexFake
 from tests.fakes.vertex_grpc import VertexGrpcFake
@@ -126,7 +127,7 @@ def test_faults_are_retried_and_mapped_over_grpc(
     with pytest.raises(NotFound, match="not found"):
         backend.get("gnever")
     with pytest.raises(NotFound):
-        backend.invoke("gnever", b"{}")
+        backend.invoke(InvokeRequest("gnever", b"{}"))
     with pytest.raises(AlreadyExists):
         backend.create("gretry", versions.echo("v1"))
 
@@ -239,6 +240,6 @@ def test_plaintext_grpc_only_for_a_loopback_emulator_with_anonymous_credentials(
     dedicated = make_backend(fake, dedicated_endpoint=True, **grpc_settings(fake, front.target))
     try:
         with pytest.raises(Unsupported, match="HTTP only"):
-            dedicated.invoke("anything", b"{}")
+            dedicated.invoke(InvokeRequest("anything", b"{}"))
     finally:
         dedicated.close()

@@ -9,6 +9,7 @@ import pytest
 from endpointkit import Endpoint
 from endpointkit.adapters.vertex import VertexBackend
 from endpointkit.errors import ModelError, Timeout, Unsupported
+from endpointkit.invocation import EVENT_STREAM, InvokeRequest
 from tests.conformance.suite import Versions
 from tests.fakes.vertex import VertexFake
 from tests.fakes.vertex_support import make_backend
@@ -54,7 +55,7 @@ def test_shared_endpoints_cannot_stream(
     dedicated = make_backend(fake, dedicated_endpoint=True)
     try:  # a dedicated-endpoint backend meeting a shared endpoint refuses before sending
         with pytest.raises(Unsupported, match="shared public endpoint"):
-            dedicated.invoke_stream("shared", body([1]))
+            dedicated.invoke_stream(InvokeRequest("shared", body([1]), accept=EVENT_STREAM))
     finally:
         dedicated.close()
     url = f"{fake.url}/v1/{backend._endpoint_path('shared')}:streamRawPredict"

@@ -23,6 +23,7 @@ from endpointkit.errors import (
     Unsupported,
     ValidationError,
 )
+from endpointkit.invocation import InvokeRequest
 from endpointkit.planner import apply, plan
 from endpointkit.spec import Autoscaling, EndpointSpec, Resources, Scaling, Status, VersionSpec
 from tests.conformance.suite import Versions
@@ -280,7 +281,7 @@ def test_invocation_details(
     assert fake.calls("RawPredict") == before  # checked before sending
 
     with pytest.raises(NotFound):
-        backend.invoke("never-made", b"{}")
+        backend.invoke(InvokeRequest("never-made", b"{}"))
 
 
 def test_model_errors_carry_the_containers_answer(

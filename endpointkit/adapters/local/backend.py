@@ -13,14 +13,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 
-from endpointkit.adapters.base import Backend, Capability, ProgressCallback
+from endpointkit.adapters.base import Backend, Capability
 from endpointkit.adapters.local.state import (
     DRAINING,
     STARTING,
@@ -39,7 +39,7 @@ from endpointkit.errors import (
     Unavailable,
     ValidationError,
 )
-from endpointkit.invocation import InvokeResult, StreamResult
+from endpointkit.invocation import InvokeRequest, InvokeResult, StreamResult
 from endpointkit.spec import (
     EndpointState,
     Event,
@@ -77,6 +77,10 @@ class LocalBackend(Backend):
         {Capability.SHADOW, Capability.TARGET_VERSION, Capability.SCALING, Capability.STREAMING}
     )
     max_payload_bytes: ClassVar[int | None] = 6 * 1024 * 1024
+    # A status poll is one local SQLite read: a cloud-sized backoff would add seconds to a
+    # deploy that takes one.
+    poll_first_s = 0.02
+    poll_max_s = 0.1
 
     def __init__(
         self,
@@ -301,27 +305,6 @@ class LocalBackend(Backend):
             raise self.not_found(name, operation)
         return row
 
-    def wait(
-        self,
-        name: str,
-        *,
-        timeout: float = 1800.0,
-        progress: ProgressCallback | None = None,
-        poll_s: float = 0.02,
-        max_poll_s: float = 0.1,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> EndpointState:
-        """`Backend.wait`, polling every 0.1 s at most: a poll is one local SQLite read, and a
-        cloud-sized backoff would add seconds to a deploy that takes one."""
-        return super().wait(
-            name,
-            timeout=timeout,
-            progress=progress,
-            poll_s=poll_s,
-            max_poll_s=max_poll_s,
-            sleep=sleep,
-        )
-
     # -- primitives -------------------------------------------------------------------------------
 
     def get(self, name: str) -> EndpointState:
@@ -390,37 +373,14 @@ class LocalBackend(Backend):
         self.store.set_rate_limit(name, limit)
         return self._reconcile(name)
 
-    def _invoke(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        timeout: float | None,
-    ) -> InvokeResult:
-        url = f"{self.gateway_url()}/endpoints/{name}/predict"
-        headers = self._invoke_headers(content_type, accept, version, custom_attributes)
-        answer = self._send("invoke", name, version, url, body, headers, timeout, stream=False)
-        return self._result(name, version, answer.status_code, answer.headers, answer.content)
+    def _invoke(self, request: InvokeRequest) -> InvokeResult:
+        url = f"{self.gateway_url()}/endpoints/{request.endpoint}/predict"
+        answer = self._send("invoke", request, url, stream=False)
+        return self._result(request, answer.status_code, answer.headers, answer.content)
 
-    async def ainvoke(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str = "application/json",
-        accept: str | None = None,
-        version: str | None = None,
-        custom_attributes: str | None = None,
-        timeout: float | None = None,
-    ) -> InvokeResult:
+    async def _ainvoke(self, request: InvokeRequest) -> InvokeResult:
         """`invoke` over a pooled async HTTP client."""
-        if version is not None and Capability.TARGET_VERSION not in self.capabilities:
-            raise self._unsupported(Capability.TARGET_VERSION, "invoke", name)
-        self._check_payload(name, body)
+        name = request.endpoint
         base = self._gateway.url if self._gateway is not None else None
         if base is None:  # may start the daemon: keep the event loop free meanwhile
             base = await asyncio.to_thread(self.gateway_url)
@@ -430,10 +390,13 @@ class LocalBackend(Backend):
             # an AsyncClient belongs to one event loop (asyncio.run makes a new one each time)
             self._ahttp = httpx.AsyncClient(timeout=httpx.Timeout(self.request_timeout + 5))
             self._ahttp_loop = loop
-        headers = self._invoke_headers(content_type, accept, version, custom_attributes)
+        timeout = request.timeout
         try:
             answer = await self._ahttp.post(
-                url, content=body, headers=headers, timeout=timeout or httpx.USE_CLIENT_DEFAULT
+                url,
+                content=request.body,
+                headers=self._invoke_headers(request),
+                timeout=timeout or httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TimeoutException:
             raise Timeout(
@@ -449,26 +412,24 @@ class LocalBackend(Backend):
                 operation="invoke",
                 endpoint=name,
             ) from None
-        return self._result(name, version, answer.status_code, answer.headers, answer.content)
+        return self._result(request, answer.status_code, answer.headers, answer.content)
 
     def _send(
-        self,
-        operation: str,
-        name: str,
-        version: str | None,
-        url: str,
-        body: bytes,
-        headers: dict[str, str],
-        timeout: float | None,
-        *,
-        stream: bool,
+        self, operation: str, request: InvokeRequest, url: str, *, stream: bool
     ) -> httpx.Response:
         """POST to the gateway; a timeout or an unreachable gateway become endpointkit errors."""
+        name, version = request.endpoint, request.version
         client = self._client()
-        wait = timeout or self.request_timeout
-        request = client.build_request("POST", url, content=body, headers=headers, timeout=wait + 5)
+        wait = request.timeout or self.request_timeout
+        outgoing = client.build_request(
+            "POST",
+            url,
+            content=request.body,
+            headers=self._invoke_headers(request),
+            timeout=wait + 5,
+        )
         try:
-            return client.send(request, stream=stream)
+            return client.send(outgoing, stream=stream)
         except httpx.TimeoutException:
             raise Timeout(
                 f"endpoint {name!r} did not answer within {wait:g} s.",
@@ -486,32 +447,20 @@ class LocalBackend(Backend):
                 endpoint=name,
             ) from None
 
-    def _invoke_stream(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        timeout: float | None,
-    ) -> StreamResult:
+    def _invoke_stream(self, request: InvokeRequest) -> StreamResult:
         """The gateway's `predict-stream` path, which relays the version's chunks unbuffered."""
+        name, version = request.endpoint, request.version
         url = f"{self.gateway_url()}/endpoints/{name}/predict-stream"
-        headers = self._invoke_headers(content_type, accept, version, custom_attributes)
-        answer = self._send(
-            "invoke_stream", name, version, url, body, headers, timeout, stream=True
-        )
+        answer = self._send("invoke_stream", request, url, stream=True)
         if answer.status_code >= 400:
             try:
                 content = answer.read()
             finally:
                 answer.close()
-            self._result(name, version, answer.status_code, answer.headers, content)  # raises
+            self._result(request, answer.status_code, answer.headers, content)  # raises
         served = answer.headers.get("x-endpointkit-version")
         return StreamResult(
-            self._chunks(answer, name, served or version, timeout or self.request_timeout),
+            self._chunks(answer, name, served or version, request.timeout or self.request_timeout),
             content_type=answer.headers.get("content-type", "application/octet-stream"),
             version=served,
             custom_attributes=answer.headers.get("x-amzn-sagemaker-custom-attributes"),
@@ -551,32 +500,24 @@ class LocalBackend(Backend):
             self._ahttp = None
         self.close()
 
-    def _invoke_headers(
-        self,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-    ) -> dict[str, str]:
-        headers = {"content-type": content_type}
-        if accept:
-            headers["accept"] = accept
-        if version:
-            headers["x-endpointkit-version"] = version
-        if custom_attributes is not None:
-            headers["x-amzn-sagemaker-custom-attributes"] = custom_attributes
+    def _invoke_headers(self, request: InvokeRequest) -> dict[str, str]:
+        headers = {"content-type": request.content_type}
+        if request.accept:
+            headers["accept"] = request.accept
+        if request.version:
+            headers["x-endpointkit-version"] = request.version
+        if request.custom_attributes is not None:
+            headers["x-amzn-sagemaker-custom-attributes"] = request.custom_attributes
+        if request.inference_id:
+            headers["x-amzn-sagemaker-inference-id"] = request.inference_id
         if self.token:
             headers["authorization"] = f"Bearer {self.token}"
         return headers
 
     def _result(
-        self,
-        name: str,
-        version: str | None,
-        status: int,
-        headers: Mapping[str, str],
-        body: bytes,
+        self, request: InvokeRequest, status: int, headers: Mapping[str, str], body: bytes
     ) -> InvokeResult:
+        name, version = request.endpoint, request.version
         served = headers.get("x-endpointkit-version")
         if status < 400:
             return InvokeResult(

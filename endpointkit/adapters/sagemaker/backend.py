@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from endpointkit.adapters.base import Backend, Capability, ProgressCallback
+from endpointkit.adapters.base import Backend, Capability
 from endpointkit.adapters.sagemaker._artifacts import pack_model, split_s3_uri
 from endpointkit.adapters.sagemaker._errors import BACKEND, aws_errors, log_group
 from endpointkit.adapters.sagemaker._history import HistoryDoc, Pending
@@ -61,8 +61,8 @@ from endpointkit.errors import (
     Timeout,
     ValidationError,
 )
-from endpointkit.invocation import EVENT_STREAM, JSON, InvokeResult, StreamResult
-from endpointkit.retry import control_plane
+from endpointkit.invocation import JSON, InvokeRequest, InvokeResult, StreamResult
+from endpointkit.retry import control_plane, poll_until
 from endpointkit.spec import (
     Autoscaling,
     EndpointState,
@@ -383,14 +383,14 @@ class SageMakerBackend(Backend):
         self._data_capture_percent = data_capture_percent
         self._deployment_config = DeploymentConfig.coerce(deployment_config)
         self._fetch_logs = fetch_logs
-        self._poll_s = poll_s
-        self._max_poll_s = max_poll_s
+        self.poll_first_s = poll_s
+        self.poll_max_s = max_poll_s
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_pool = max_pool_connections
         self._retry_attempts = retry_attempts
         self._retry_deadline_s = retry_deadline_s
-        self._sleep = sleep
+        self.sleep = sleep
 
         self._lock = threading.RLock()
         self._session: Any = None
@@ -494,7 +494,7 @@ class SageMakerBackend(Backend):
 
     def _retrying(self, fn: Callable[[], T]) -> T:
         policy = control_plane(
-            attempts=self._retry_attempts, deadline_s=self._retry_deadline_s, sleep=self._sleep
+            attempts=self._retry_attempts, deadline_s=self._retry_deadline_s, sleep=self.sleep
         )
         return policy(fn)
 
@@ -551,47 +551,6 @@ class SageMakerBackend(Backend):
             self._reconcile(name)
             doc = self._read_history(name) or doc
         return list(doc.events)
-
-    def wait(
-        self,
-        name: str,
-        *,
-        timeout: float = 1800.0,
-        progress: ProgressCallback | None = None,
-        poll_s: float | None = None,
-        max_poll_s: float | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> EndpointState:
-        """Poll DescribeEndpoint (not botocore's waiter, which loops on UpdateRollbackFailed)
-        until InService; on Failed, DeploymentFailed carries SageMaker's FailureReason and the
-        CloudWatch log group and stream to read."""
-        return super().wait(
-            name,
-            timeout=timeout,
-            progress=progress,
-            poll_s=self._poll_s if poll_s is None else poll_s,
-            max_poll_s=self._max_poll_s if max_poll_s is None else max_poll_s,
-            sleep=sleep,
-        )
-
-    def wait_deleted(
-        self, name: str, *, timeout: float = 1800.0, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
-        """Poll until the endpoint is gone (delays from `poll_s` up to `max_poll_s`)."""
-        deadline = time.monotonic() + timeout
-        delay = self._poll_s
-        while self.exists(name):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Timeout(
-                    f"endpoint {name!r} still exists {timeout:g} s after delete on sagemaker.",
-                    hint="Check it in the SageMaker console; DeleteEndpoint may have failed.",
-                    backend=BACKEND,
-                    operation="delete",
-                    endpoint=name,
-                )
-            sleep(min(delay, remaining))
-            delay = min(delay * 2, self._max_poll_s)
 
     # -- primitives: changing --------------------------------------------------------------------
 
@@ -1137,48 +1096,13 @@ class SageMakerBackend(Backend):
 
     # -- invocation ------------------------------------------------------------------------------
 
-    def _invoke(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        timeout: float | None,
-    ) -> InvokeResult:
-        return self.invoke_endpoint(
-            name,
-            body,
-            content_type=content_type,
-            accept=accept,
-            version=version,
-            custom_attributes=custom_attributes,
-            timeout=timeout,
-        )
-
-    def invoke_endpoint(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str = JSON,
-        accept: str | None = None,
-        version: str | None = None,
-        custom_attributes: str | None = None,
-        inference_id: str | None = None,
-        timeout: float | None = None,
-    ) -> InvokeResult:
-        """InvokeEndpoint with everything SageMaker offers (inference id included); not
-        retried here (Endpoint.invoke retries throttling and transient faults)."""
-        self._check_payload(name, body)
-        kwargs = self._invoke_kwargs(
-            name, body, content_type, accept, version, custom_attributes, inference_id
-        )
-        client = self._client("sagemaker-runtime", timeout)
+    def _invoke(self, request: InvokeRequest) -> InvokeResult:
+        """InvokeEndpoint; not retried here (Endpoint.invoke retries throttling and
+        transient faults)."""
+        name, version = request.endpoint, request.version
+        client = self._client("sagemaker-runtime", request.timeout)
         with aws_errors("invoke", endpoint=name, version=version, region=self.region):
-            response = client.invoke_endpoint(**kwargs)
+            response = client.invoke_endpoint(**self._invoke_kwargs(request))
             data = response["Body"].read()
         answered = response.get("InvokedProductionVariant")
         headers = {
@@ -1193,68 +1117,13 @@ class SageMakerBackend(Backend):
             headers={k: v for k, v in headers.items() if v},
         )
 
-    def _invoke_stream(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        timeout: float | None,
-    ) -> StreamResult:
-        return self._response_stream(
-            name, body, content_type, accept, version, custom_attributes, None, timeout
-        )
-
-    def invoke_stream(
-        self,
-        name: str,
-        body: bytes,
-        *,
-        content_type: str = JSON,
-        accept: str | None = EVENT_STREAM,
-        version: str | None = None,
-        custom_attributes: str | None = None,
-        inference_id: str | None = None,
-        timeout: float | None = None,
-    ) -> StreamResult:
+    def _invoke_stream(self, request: InvokeRequest) -> StreamResult:
         """InvokeEndpointWithResponseStream: the payload parts as they arrive, and the variant
-        that answers as `.version` (see Backend.invoke_stream); `inference_id` as on
-        invoke_endpoint."""
-        if inference_id is None:
-            return super().invoke_stream(
-                name,
-                body,
-                content_type=content_type,
-                accept=accept,
-                version=version,
-                custom_attributes=custom_attributes,
-                timeout=timeout,
-            )
-        self._check_payload(name, body)
-        return self._response_stream(
-            name, body, content_type, accept, version, custom_attributes, inference_id, timeout
-        )
-
-    def _response_stream(
-        self,
-        name: str,
-        body: bytes,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        inference_id: str | None,
-        timeout: float | None,
-    ) -> StreamResult:
-        kwargs = self._invoke_kwargs(
-            name, body, content_type, accept, version, custom_attributes, inference_id
-        )
-        client = self._client("sagemaker-runtime", timeout)
+        that answers as `.version`."""
+        name, version = request.endpoint, request.version
+        client = self._client("sagemaker-runtime", request.timeout)
         with aws_errors("invoke_stream", endpoint=name, version=version, region=self.region):
-            response = client.invoke_endpoint_with_response_stream(**kwargs)
+            response = client.invoke_endpoint_with_response_stream(**self._invoke_kwargs(request))
         events = response["Body"]
         answered = response.get("InvokedProductionVariant") or version
         out_type = str(response.get("ContentType") or "application/octet-stream")
@@ -1367,41 +1236,52 @@ class SageMakerBackend(Backend):
     def _async_result(self, handle: AsyncInvocation, *, timeout: float, poll_s: float) -> bytes:
         from endpointkit.errors import ModelError, Timeout
 
-        deadline = time.monotonic() + timeout
-        while True:
-            if handle.failure_location and self._s3_exists(handle.failure_location):
-                failure = self._s3_read(handle.failure_location)
-                raise ModelError(
-                    f"asynchronous request {handle.inference_id} to {handle.endpoint!r} failed: "
-                    f"{failure[:300].decode('utf-8', 'replace')}.",
-                    body=failure,
-                    backend=BACKEND,
-                    operation="invoke_async",
-                    endpoint=handle.endpoint,
-                )
-            if self._s3_exists(handle.output_location):
-                return self._s3_read(handle.output_location)
-            if time.monotonic() >= deadline:
-                raise Timeout(
-                    f"asynchronous request {handle.inference_id} to {handle.endpoint!r} has no "
-                    f"result after {timeout:g} s (expected at {handle.output_location}).",
-                    backend=BACKEND,
-                    operation="invoke_async",
-                    endpoint=handle.endpoint,
-                )
-            time.sleep(poll_s)
+        def written() -> str | None:
+            """Where the answer is, once SageMaker wrote it (the failure first)."""
+            for uri in (handle.failure_location, handle.output_location):
+                if uri and self._s3_exists(uri):
+                    return uri
+            return None
 
-    def _invoke_kwargs(
-        self,
-        name: str,
-        body: bytes,
-        content_type: str,
-        accept: str | None,
-        version: str | None,
-        custom_attributes: str | None,
-        inference_id: str | None,
-    ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"EndpointName": name, "Body": body, "ContentType": content_type}
+        def expired(_: str | None) -> Timeout:
+            return Timeout(
+                f"asynchronous request {handle.inference_id} to {handle.endpoint!r} has no "
+                f"result after {timeout:g} s (expected at {handle.output_location}).",
+                backend=BACKEND,
+                operation="invoke_async",
+                endpoint=handle.endpoint,
+            )
+
+        where = poll_until(
+            written,
+            lambda uri: uri is not None,
+            timeout=timeout,
+            expired=expired,
+            first_s=poll_s,
+            max_s=poll_s,
+            sleep=self.sleep,
+            clock=self.clock,
+        )
+        data = self._s3_read(str(where))
+        if where == handle.failure_location:
+            raise ModelError(
+                f"asynchronous request {handle.inference_id} to {handle.endpoint!r} failed: "
+                f"{data[:300].decode('utf-8', 'replace')}.",
+                body=data,
+                backend=BACKEND,
+                operation="invoke_async",
+                endpoint=handle.endpoint,
+            )
+        return data
+
+    def _invoke_kwargs(self, request: InvokeRequest) -> dict[str, Any]:
+        name, accept, version = request.endpoint, request.accept, request.version
+        custom_attributes, inference_id = request.custom_attributes, request.inference_id
+        kwargs: dict[str, Any] = {
+            "EndpointName": name,
+            "Body": request.body,
+            "ContentType": request.content_type,
+        }
         if accept:
             kwargs["Accept"] = accept
         if version:
@@ -2100,7 +1980,7 @@ class SageMakerBackend(Backend):
                     operation=create,
                     endpoint=endpoint,
                 )
-            self._sleep(delay)
+            self.sleep(delay)
             delay = min(delay * 2, 2.0)
 
     def _update_endpoint(self, name: str, config: str, *, exclude_weights: bool) -> None:
