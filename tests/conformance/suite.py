@@ -21,6 +21,7 @@ from tests.conformance.scenarios.base import (
 from tests.conformance.scenarios.failures import FailureScenarios
 from tests.conformance.scenarios.lifecycle import LifecycleScenarios
 from tests.conformance.scenarios.plan_apply import PlanApplyScenarios
+from tests.conformance.scenarios.rollouts import RolloutScenarios
 from tests.conformance.scenarios.scaling import ScalingScenarios
 from tests.conformance.scenarios.shadow import ShadowScenarios
 from tests.conformance.scenarios.streaming import StreamingScenarios
@@ -37,5 +38,6 @@ class BackendSuite(
     ScalingScenarios,
     FailureScenarios,
     PlanApplyScenarios,
+    RolloutScenarios,
 ):
     """Scenarios every backend must pass. Subclasses provide the `backend` fixture."""
