@@ -31,6 +31,19 @@ class TestVertexBackend(BackendSuite):
         backend.close()
 
 
+class TestVertexDedicatedBackend(BackendSuite):
+    """Dedicated public endpoints (`dedicated_endpoint=True`, a VertexDedicatedBackend): the
+    Invoke API pins versions and streams, so the scenarios that shared endpoints skip for
+    target_version and streaming run here."""
+
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> Iterator[VertexBackend]:
+        with VertexFake(tmp_path / "vertex-fake", seed=7) as fake:
+            backend = make_backend(fake, dedicated_endpoint=True)
+            yield backend
+            backend.close()
+
+
 class TestVertexGrpcBackend(BackendSuite):
     """The same scenarios with transport="grpc": the GAPIC gRPC clients on a plaintext loopback
     channel to the fake's gRPC front end (one state with its REST API, which keeps serving GCS

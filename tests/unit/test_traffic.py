@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError as PydanticValidationError
 
 from endpointkit.errors import ValidationError
 from endpointkit.spec import TrafficSplit, largest_remainder
@@ -15,6 +16,20 @@ names = st.text(alphabet="abcdefghij", min_size=1, max_size=6)
 weights = st.dictionaries(
     names, st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=10
 )
+
+
+@st.composite
+def splits(draw: st.DrawFn, min_size: int = 1, max_size: int = 10) -> dict[str, int]:
+    """Valid traffic splits: distinct versions with integer shares (0 allowed) summing to
+    exactly 100, made by cutting 0..100 at len(versions) - 1 drawn points."""
+    versions = draw(st.lists(names, min_size=min_size, max_size=max_size, unique=True))
+    cuts = st.integers(0, 100)
+    points = sorted(draw(st.lists(cuts, min_size=len(versions) - 1, max_size=len(versions) - 1)))
+    bounds = [0, *points, 100]
+    return {
+        version: high - low
+        for version, low, high in zip(versions, bounds[:-1], bounds[1:], strict=True)
+    }
 
 
 @given(weights)
@@ -46,34 +61,33 @@ def test_from_weights_round_trips_through_sagemaker_weights(values: dict[str, fl
     assert TrafficSplit.from_weights(split.to_weights()) == split
 
 
-@given(st.dictionaries(names, st.integers(0, 100), min_size=1, max_size=10))
+@given(splits())
 def test_integer_percentages_summing_to_100_are_kept_verbatim(values: dict[str, int]) -> None:
-    total = sum(values.values())
-    if total == 0:
-        return
-    split = TrafficSplit.from_weights(values)
-    if total == 100:
-        assert split.root == values
+    assert sum(values.values()) == 100  # the strategy draws valid splits only
+    assert TrafficSplit.from_weights(values).root == values
+    assert TrafficSplit(values).root == values
 
 
-@given(
-    st.dictionaries(names, st.floats(0.01, 100), min_size=1, max_size=8),
-    names,
-    st.integers(0, 100),
-)
-def test_with_share_gives_exact_percent_and_keeps_proportions(
-    values: dict[str, float], version: str, percent: int
-) -> None:
-    split = TrafficSplit.from_weights(values)
-    others = {k: v for k, v in split.root.items() if k != version and v > 0}
+@given(st.data())
+def test_with_share_gives_exact_percent_and_keeps_proportions(data: st.DataObject) -> None:
+    values = data.draw(splits(), label="values")
+    version = data.draw(st.one_of(st.sampled_from(sorted(values)), names), label="version")
+    percent = data.draw(st.integers(0, 100), label="percent")
+    split = TrafficSplit(values)
+    others = {k: v for k, v in values.items() if k != version and v > 0}
     if not others and percent < 100:
+        # `version` serves everything, so no other version can take the rest.
         if percent > 0:
             with pytest.raises(ValidationError, match="no other version serves traffic"):
+                split.with_share(version, percent)
+        else:  # pydantic's error for now: see test_with_share_zero_for_the_only_serving_version
+            with pytest.raises(ValueError, match=r"no other version serves traffic|sum to 100"):
                 split.with_share(version, percent)
         return
     result = split.with_share(version, percent)
     assert result[version] == percent
     assert sum(result.root.values()) == 100
+    assert set(result.root) == {*values, version}
     rest = 100 - percent
     total_others = sum(others.values())
     for key, share in others.items():
@@ -81,14 +95,33 @@ def test_with_share_gives_exact_percent_and_keeps_proportions(
         assert math.floor(exact) <= result[key] <= math.ceil(exact)
 
 
-@given(st.dictionaries(names, st.integers(1, 100), min_size=2, max_size=8))
-def test_without_moves_the_share_to_the_others(values: dict[str, int]) -> None:
-    split = TrafficSplit.from_weights(values)
-    version = next(iter(split.root))
+@pytest.mark.xfail(
+    strict=True,
+    raises=PydanticValidationError,
+    reason="defect: TrafficSplit.with_share builds an all-zero split and pydantic rejects it",
+)
+def test_with_share_zero_for_the_only_serving_version() -> None:
+    """Reachable as Endpoint.deploy(v1, traffic=0) while v1 serves everything."""
+    with pytest.raises(ValidationError, match="no other version serves traffic"):
+        TrafficSplit({"v1": 100}).with_share("v1", 0)
+
+
+@given(st.data())
+def test_without_moves_the_share_to_the_others(data: st.DataObject) -> None:
+    values = data.draw(splits(min_size=2), label="values")
+    version = data.draw(st.sampled_from(sorted(values)), label="version")
+    split = TrafficSplit(values)
+    if values[version] == 100:
+        with pytest.raises(ValidationError, match="serves all traffic"):
+            split.without(version)
+        return
     result = split.without(version)
-    assert version not in result.root
-    if any(v for k, v in split.root.items() if k != version):
-        assert sum(result.root.values()) == 100
+    others = {k: v for k, v in values.items() if k != version}
+    assert set(result.root) == set(others)
+    assert sum(result.root.values()) == 100
+    for key, share in others.items():
+        exact = share * 100 / (100 - values[version])
+        assert math.floor(exact) <= result[key] <= math.ceil(exact)
 
 
 def test_known_values() -> None:

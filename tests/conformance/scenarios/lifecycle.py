@@ -1,0 +1,65 @@
+"""Create, read, list and delete endpoints; redeploys, immutability and history."""
+
+from __future__ import annotations
+
+import pytest
+
+from endpointkit import Endpoint
+from endpointkit.adapters.base import Backend
+from endpointkit.errors import AlreadyExists, Conflict, NotFound
+from endpointkit.spec import Status
+from tests.conformance.scenarios.base import SuiteBase, Versions
+
+
+class LifecycleScenarios(SuiteBase):
+    def test_create_get_list_delete(self, backend: Backend, versions: Versions, name: str) -> None:
+        ep = Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=120)
+        state = ep.status()
+        assert state.status is Status.IN_SERVICE
+        assert state.version_names == ["v1"]
+        assert state.traffic.serving() == {"v1": 100}
+        assert state.version("v1") is not None
+        assert state.version("v1").spec_hash == versions.echo("v1").spec_hash  # type: ignore[union-attr]
+        assert name in [e.name for e in backend.list_endpoints()]
+        assert ep.predict([[1.0]]).predictions == ["v1"]
+        ep.delete()
+        backend.wait_deleted(name, timeout=120)
+        assert not backend.exists(name)
+        assert name not in [e.name for e in backend.list_endpoints()]
+
+    def test_missing_endpoint_is_not_found(self, backend: Backend) -> None:
+        with pytest.raises(NotFound, match="not found"):
+            backend.get("conf-never-created")
+        with pytest.raises(NotFound):
+            backend.delete("conf-never-created")
+        assert not backend.exists("conf-never-created")
+
+    def test_create_twice_is_already_exists(
+        self, endpoint: Endpoint, backend: Backend, versions: Versions
+    ) -> None:
+        with pytest.raises(AlreadyExists):
+            backend.create(endpoint.name, versions.echo("v1"))
+
+    def test_redeploy_is_idempotent_and_versions_are_immutable(
+        self, endpoint: Endpoint, versions: Versions
+    ) -> None:
+        events = len(endpoint.history())
+        endpoint.deploy(versions.echo("v1"), traffic=100, timeout=120)
+        assert len(endpoint.history()) == events
+        with pytest.raises(Conflict, match="immutable"):
+            endpoint.deploy(versions.rejecting("v1"))
+
+    def test_undeploy_last_version_is_refused(self, endpoint: Endpoint) -> None:
+        with pytest.raises(Conflict, match="last version"):
+            endpoint.undeploy("v1")
+
+    def test_history_records_changes(self, endpoint: Endpoint, versions: Versions) -> None:
+        endpoint.deploy(versions.echo("v2"), traffic=25, timeout=120)
+        endpoint.set_traffic({"v2": 100}, timeout=120)
+        events = endpoint.history()
+        kinds = [e.kind for e in events]
+        assert kinds[0] == "created"
+        assert "deployed" in kinds
+        assert events[-1].traffic_after is not None
+        assert {k: v for k, v in events[-1].traffic_after.items() if v} == {"v2": 100}
+        assert events == sorted(events, key=lambda e: e.time)
