@@ -81,7 +81,6 @@ _EXPORTS: dict[str, str] = {
     "Unavailable": "endpointkit.errors",
     "UnknownBackend": "endpointkit.errors",
     "Unsupported": "endpointkit.errors",
-    "UsageError": "endpointkit.errors",
     "ValidationError": "endpointkit.errors",
 }
 
@@ -124,7 +123,6 @@ if TYPE_CHECKING:
         Unavailable,
         UnknownBackend,
         Unsupported,
-        UsageError,
         ValidationError,
     )
     from endpointkit.invocation import AsyncStreamResult, InvokeResult, Prediction, StreamResult

@@ -20,7 +20,6 @@ EndpointKitError                .backend .operation .endpoint .version .provider
 ├── ModelError                      the model container answered with an error (.status .body)
 ├── DeploymentFailed                the platform failed a deployment (.reason .log_hint)
 └── RolledBack                      a rollout gate failed and traffic was restored (.reason)
-UsageError(RuntimeError)            a programming mistake: closed client, sync/async mix-up
 ```
 
 Every message says what failed, on which endpoint or version, and what to do next. Adapters
@@ -50,7 +49,6 @@ __all__ = [
     "Unavailable",
     "UnknownBackend",
     "Unsupported",
-    "UsageError",
     "ValidationError",
 ]
 
@@ -237,7 +235,3 @@ class RolledBack(EndpointKitError):
 
     def context(self) -> dict[str, Any]:
         return {**super().context(), "reason": self.reason}
-
-
-class UsageError(RuntimeError):
-    """A programming mistake (closed client, sync call inside async code); fix the caller."""

@@ -516,8 +516,9 @@ class TrafficSplit(RootModel[dict[str, int]]):
         if percent == 100:
             return TrafficSplit({**dict.fromkeys(others, 0), version: 100})
         if not any(others.values()):
-            if percent == 0:
-                return TrafficSplit({**self.root, version: 0} if self.root else {})
+            if not self.root:  # no traffic anywhere: a new version at 0% changes nothing
+                return TrafficSplit({})
+            # `version` serves everything (a split sums to 100): nobody can take it over
             raise ValidationError(
                 f"cannot give {version!r} {percent}%: no other version serves traffic to take "
                 "the rest.",

@@ -7,7 +7,6 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError as PydanticValidationError
 
 from endpointkit.errors import ValidationError
 from endpointkit.spec import TrafficSplit, largest_remainder
@@ -77,12 +76,8 @@ def test_with_share_gives_exact_percent_and_keeps_proportions(data: st.DataObjec
     others = {k: v for k, v in values.items() if k != version and v > 0}
     if not others and percent < 100:
         # `version` serves everything, so no other version can take the rest.
-        if percent > 0:
-            with pytest.raises(ValidationError, match="no other version serves traffic"):
-                split.with_share(version, percent)
-        else:  # pydantic's error for now: see test_with_share_zero_for_the_only_serving_version
-            with pytest.raises(ValueError, match=r"no other version serves traffic|sum to 100"):
-                split.with_share(version, percent)
+        with pytest.raises(ValidationError, match="no other version serves traffic"):
+            split.with_share(version, percent)
         return
     result = split.with_share(version, percent)
     assert result[version] == percent
@@ -95,11 +90,6 @@ def test_with_share_gives_exact_percent_and_keeps_proportions(data: st.DataObjec
         assert math.floor(exact) <= result[key] <= math.ceil(exact)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PydanticValidationError,
-    reason="defect: TrafficSplit.with_share builds an all-zero split and pydantic rejects it",
-)
 def test_with_share_zero_for_the_only_serving_version() -> None:
     """Reachable as Endpoint.deploy(v1, traffic=0) while v1 serves everything."""
     with pytest.raises(ValidationError, match="no other version serves traffic"):
