@@ -253,11 +253,8 @@ class ServingApp:
         status = 200
         if failure is not None:
             status = failure.status
-            cause = failure.__cause__
-            if status >= 500 and cause is not None:
-                self.log.event(
-                    "error", "predictor_error", exc=cause, request_id=rid, path=path, method="POST"
-                )
+            if failure.logged:
+                self._log_cause(failure, rid, path, "POST")
             with contextlib.suppress(Exception):
                 frame = streaming.error_frame(response.kind, failure, rid)
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
@@ -306,19 +303,35 @@ class ServingApp:
         return b"".join(parts)
 
     def _error(self, exc: ServingError, rid: str, path: str, method: str) -> Response:
-        cause = exc.__cause__
-        if exc.status >= 500 and cause is not None:
-            self.log.event(
-                "error", "predictor_error", exc=cause, request_id=rid, path=path, method=method
-            )
+        if exc.logged:
+            self._log_cause(exc, rid, path, method)
         if isinstance(exc, oip._HealthNotReady):
             return Response(exc.status, b"", b"text/plain")
-        body = {"error": exc.message, "code": exc.code, "request_id": rid}
+        body = {"error": exc.client_message(rid), "code": exc.code, "request_id": rid}
         with contextlib.suppress(Exception):
             return Response(
                 exc.status, codecs.dumps_json(body), b"application/json", exc.headers or None
             )
         return Response(500, b'{"error":"Internal server error","code":"internal_error"}')
+
+    def _log_cause(self, exc: ServingError, rid: str, path: str, method: str) -> None:
+        """Log what a generic error message hides: a traceback for 5xx, one line for 4xx."""
+        cause = exc.__cause__
+        if cause is None:
+            return
+        if exc.status >= 500:
+            self.log.event(
+                "error", "predictor_error", exc=cause, request_id=rid, path=path, method=method
+            )
+        else:
+            self.log.event(
+                "warning",
+                "predictor_rejected",
+                error=f"{type(cause).__name__}: {cause}",
+                request_id=rid,
+                path=path,
+                method=method,
+            )
 
 
 async def _disconnect(receive: Receive) -> None:

@@ -39,19 +39,28 @@ async def _close_source(source: Any, executor: Executor) -> None:
 
 
 def map_exception(exc: BaseException) -> ServingError:
-    """A predictor's exception -> the ServingError the client sees (message kept for 4xx only)."""
+    """A predictor's exception -> the ServingError the client sees.
+
+    The exception's text never reaches the client (it may hold paths, hosts or secrets): the
+    client gets a generic message with its request id, and the app logs the exception, found
+    as ``__cause__``, under that id. Two exceptions keep their message: ServingError, and an
+    exception with a 4xx ``status_code`` (a message the predictor wrote for its client)."""
     if isinstance(exc, ServingError):
         return exc
     status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and 400 <= status < 600:
+    if isinstance(status, int) and 400 <= status < 500:
         message = str(getattr(exc, "message", None) or exc)
-        err = ServingError(message, status=status, code="predictor_status")
-        if status >= 500:
-            err.__cause__ = exc
-        return err
-    if isinstance(exc, ValueError):
-        return InvalidInput(f"The predictor rejected the input: {exc}", code="predictor_rejected")
-    err = PredictorFailed("The predictor failed; the server log has the traceback")
+        return ServingError(message, status=status, code="predictor_status")
+    err: ServingError
+    if isinstance(status, int) and 500 <= status < 600:
+        err = ServingError(
+            f"The predictor failed with status {status}", status=status, code="predictor_status"
+        )
+    elif isinstance(exc, ValueError):
+        err = InvalidInput("The predictor rejected the input", code="predictor_rejected")
+    else:
+        err = PredictorFailed("The predictor failed")
+    err.logged = True
     err.__cause__ = exc
     return err
 

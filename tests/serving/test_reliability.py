@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import pytest
 
-from .conftest import Server, start_server
+from .conftest import Server, predictor_server, start_server
 
 
 # -- 7: client input that used to get 500 -------------------------------------------------
@@ -58,3 +59,44 @@ def test_two_oip_inputs_to_a_single_input_model_is_4xx(sklearn_server: Server) -
     r = sklearn_server.client.post("/v2/models/model/infer", json={"inputs": [a, b]})
     _assert_client_error(r, "one input", "'a'", "'b'")
     assert sklearn_server.client.post("/invocations", json=[[1, 2, 3, 4]]).status_code == 200
+
+
+# -- 8: predictor exception text never reaches the client ----------------------------------
+@pytest.fixture(scope="module")
+def leaky(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with predictor_server(tmp_path_factory.mktemp("leaky"), "Leaky") as server:
+        yield server
+
+
+def _wait_log(server: Server, needle: str) -> str:
+    for _ in range(100):
+        text = server.log()
+        if needle in text:
+            return text
+        threading.Event().wait(0.05)
+    raise AssertionError(f"{needle!r} never logged:\n{server.log()[-2000:]}")
+
+
+@pytest.mark.parametrize(("kind", "status"), [("value", 422), ("status503", 503)])
+def test_predictor_exception_text_is_logged_not_sent(leaky: Server, kind: str, status: int) -> None:
+    rid = f"leak-{kind}"
+    r = leaky.client.post(
+        "/predict",
+        json={"instances": [[1]], "parameters": {"raise": kind}},
+        headers={"X-Request-Id": rid},
+    )
+    assert r.status_code == status
+    assert "hunter2" not in r.text
+    body = r.json()
+    assert body["request_id"] == rid
+    assert rid in body["error"]  # the message tells the client what to quote
+    log = _wait_log(leaky, rid)
+    assert "hunter2" in log  # the detail is in the log, under the request id
+
+
+def test_deliberate_4xx_message_still_reaches_the_client(leaky: Server) -> None:
+    r = leaky.client.post(
+        "/predict", json={"instances": [[1]], "parameters": {"raise": "status400"}}
+    )
+    assert r.status_code == 400
+    assert "field 'age' must be positive" in r.json()["error"]
