@@ -14,6 +14,8 @@ MB = 1024 * 1024
 SAGEMAKER_MAX_BYTES = 6 * MB  # InvokeEndpoint Body max: 6,291,456 bytes
 VERTEX_MAX_BYTES = 1_572_864  # shared public endpoints: 1.5 MB (dedicated: 10 MB)
 LOG_LEVELS = ("all", "sampled", "errors", "off")
+MAX_ARCHIVE_BYTES = 32 * 1024 * MB  # extracted model.tar.gz; a gzip of zeros shrinks ~1000x
+MAX_ARCHIVE_FILES = 100_000
 
 
 def _cpu_count() -> int:
@@ -54,6 +56,23 @@ def _float(env: Mapping[str, str], default: float, *names: str) -> float:
 def _route(raw: str | None, default: str) -> str:
     route = raw or default
     return route if route.startswith("/") else "/" + route
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Caps on extracting a downloaded ``model.tar.gz``: total file bytes and member count."""
+
+    max_bytes: int = MAX_ARCHIVE_BYTES
+    max_files: int = MAX_ARCHIVE_FILES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ArchiveLimits:
+        """``ENDPOINTKIT_MAX_ARCHIVE_BYTES`` / ``ENDPOINTKIT_MAX_ARCHIVE_FILES``; ValueError on
+        bad values."""
+        return cls(
+            max_bytes=_int(env, MAX_ARCHIVE_BYTES, "ENDPOINTKIT_MAX_ARCHIVE_BYTES"),
+            max_files=_int(env, MAX_ARCHIVE_FILES, "ENDPOINTKIT_MAX_ARCHIVE_FILES"),
+        )
 
 
 @dataclass(frozen=True)

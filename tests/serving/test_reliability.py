@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -100,3 +103,98 @@ def test_deliberate_4xx_message_still_reaches_the_client(leaky: Server) -> None:
     )
     assert r.status_code == 400
     assert "field 'age' must be positive" in r.json()["error"]
+
+
+# -- 11: model archive extraction is capped ------------------------------------------------
+@pytest.fixture
+def s3_env() -> Iterator[dict[str, str]]:
+    moto_server = pytest.importorskip("moto.server", reason="pip install 'moto[server]'")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": f"http://{host}:{port}",
+        }
+    finally:
+        server.stop()
+
+
+def _upload_tarball(env: dict[str, str], key: str, files: dict[str, bytes]) -> str:
+    import boto3
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    if not s3.list_buckets()["Buckets"]:
+        s3.create_bucket(Bucket="models")
+    s3.put_object(Bucket="models", Key=f"{key}/model.tar.gz", Body=buf.getvalue())
+    return f"s3://models/{key}"
+
+
+def _load_error(server: Server) -> str:
+    for _ in range(500):
+        r = server.client.get("/ping")
+        assert r.status_code == 503, "the model loaded: the archive was extracted whole"
+        if r.json().get("code") == "model_load_failed":
+            return str(r.json()["error"])
+        threading.Event().wait(0.02)
+    raise AssertionError(f"the model never failed to load:\n{server.log()[-2000:]}")
+
+
+SCRIPT = b"def model_fn(d):\n    return 7\ndef predict_fn(x, m):\n    return [m for _ in x]\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "limits", "words"),
+    [
+        (  # a gzip bomb: 4 KiB compressed, 8 MiB extracted
+            {"code/inference.py": SCRIPT, "weights.bin": bytes(8 * 1024 * 1024)},
+            {"ENDPOINTKIT_MAX_ARCHIVE_BYTES": str(1024 * 1024)},
+            ["1048576 bytes", "ENDPOINTKIT_MAX_ARCHIVE_BYTES"],
+        ),
+        (
+            {"code/inference.py": SCRIPT, **{f"f{i}": b"" for i in range(40)}},
+            {"ENDPOINTKIT_MAX_ARCHIVE_FILES": "10"},
+            ["10 files", "ENDPOINTKIT_MAX_ARCHIVE_FILES"],
+        ),
+    ],
+    ids=["bytes", "files"],
+)
+def test_model_archive_extraction_is_capped(
+    tmp_path: Path,
+    s3_env: dict[str, str],
+    files: dict[str, bytes],
+    limits: dict[str, str],
+    words: list[str],
+) -> None:
+    uri = _upload_tarball(s3_env, "bomb", files)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**s3_env, **limits, "TMPDIR": str(scratch)}
+    with start_server(tmp_path, ["--model-dir", uri], env, ready=False) as s:
+        error = _load_error(s)
+        for word in words:
+            assert word in error, error
+        assert s.client.get("/ping").status_code == 503
+        assert not list(scratch.iterdir())  # what was extracted is removed
+
+
+def test_model_archive_within_the_caps_loads(tmp_path: Path, s3_env: dict[str, str]) -> None:
+    uri = _upload_tarball(s3_env, "ok", {"code/inference.py": SCRIPT, "w.bin": bytes(1000)})
+    env = {**s3_env, "ENDPOINTKIT_MAX_ARCHIVE_BYTES": "100000"}
+    with start_server(tmp_path, ["--model-dir", uri], env) as s:
+        assert s.client.post("/invocations", json=[1, 2]).json() == [7, 7]
