@@ -152,6 +152,9 @@ class ServingApp:
                 and not (method == "HEAD" and route.method == "GET")
             ):
                 raise MethodNotAllowed(f"{path} accepts {route.method}, not {method}")
+            if route.max_bytes:
+                body = await self._read_body(receive, headers, route.max_bytes)
+            # counted once the body is in: a slow upload holds a connection, not a model slot
             if route.limited and (route is not self._oip_model or path.endswith("/infer")):
                 if metrics.in_flight >= self.settings.max_in_flight:
                     raise Overloaded(
@@ -160,8 +163,6 @@ class ServingApp:
                     )
                 metrics.in_flight += 1
                 limited = True
-            if route.max_bytes:
-                body = await self._read_body(receive, headers, route.max_bytes)
             response = await route.handler(self, Request(method, path, headers, body, rid))
         except ServingError as exc:
             code = exc.code
@@ -284,6 +285,8 @@ class ServingApp:
                     f"Request body of {size} bytes exceeds the limit of {limit} bytes"
                 )
         message = await receive()
+        if message["type"] != "http.request":  # gone, or timed out by the protocol
+            raise ServingError("Client disconnected", status=499, code="client_closed")
         chunk: bytes = message.get("body", b"")
         if not message.get("more_body", False):
             if len(chunk) > limit:

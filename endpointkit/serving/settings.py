@@ -92,6 +92,10 @@ class Settings:
     vertex_max_bytes: int = VERTEX_MAX_BYTES
     oip_max_bytes: int = SAGEMAKER_MAX_BYTES
     max_in_flight: int = 512
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
     request_timeout_s: float = 60.0
     grace_s: float = 25.0
     request_log: str = "sampled"
@@ -139,6 +143,10 @@ class Settings:
             vertex_max_bytes=_int(env, VERTEX_MAX_BYTES, "ENDPOINTKIT_VERTEX_MAX_REQUEST_BYTES"),
             oip_max_bytes=_int(env, sm_max, "ENDPOINTKIT_OIP_MAX_REQUEST_BYTES"),
             max_in_flight=max(1, _int(env, 512, "ENDPOINTKIT_MAX_IN_FLIGHT")),
+            max_header_bytes=max(1024, _int(env, 64 * 1024, "ENDPOINTKIT_MAX_HEADER_BYTES")),
+            max_headers=max(8, _int(env, 100, "ENDPOINTKIT_MAX_HEADERS")),
+            header_timeout_s=_float(env, 10.0, "ENDPOINTKIT_HEADER_TIMEOUT_S"),
+            body_timeout_s=_float(env, 30.0, "ENDPOINTKIT_BODY_TIMEOUT_S"),
             request_timeout_s=_float(
                 env, 60.0, "ENDPOINTKIT_REQUEST_TIMEOUT_S", "SAGEMAKER_MODEL_SERVER_TIMEOUT"
             ),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,3 +201,111 @@ def test_model_archive_within_the_caps_loads(tmp_path: Path, s3_env: dict[str, s
     env = {**s3_env, "ENDPOINTKIT_MAX_ARCHIVE_BYTES": "100000"}
     with start_server(tmp_path, ["--model-dir", uri], env) as s:
         assert s.client.post("/invocations", json=[1, 2]).json() == [7, 7]
+
+
+# -- 3, 4, 9: the HTTP layer: header limits, read timeouts, pipelining ----------------------
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _read_all(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return data
+
+
+def _ping_ms(server: Server) -> float:
+    t0 = time.perf_counter()
+    assert server.client.get("/ping").status_code == 200
+    return (time.perf_counter() - t0) * 1000
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    env = {"ENDPOINTKIT_HEADER_TIMEOUT_S": "1", "ENDPOINTKIT_BODY_TIMEOUT_S": "1"}
+    tmp = tmp_path_factory.mktemp("http")
+    with predictor_server(tmp, "Echo", "--max-in-flight", "2", **env) as server:
+        yield server
+
+
+def test_huge_header_gets_431_without_holding_memory(http_server: Server) -> None:
+    s = http_server
+    before = _rss_kib(s.proc.pid)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        with contextlib.suppress(OSError):  # the server may answer before we finish
+            for _ in range(64):  # 16 MiB of header, sent in 256 KiB pieces
+                sock.sendall(b"a" * 262144)
+            sock.sendall(b"\r\n\r\n")
+        answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert b"ENDPOINTKIT_MAX_HEADER_BYTES" in answer
+    grown_mib = (_rss_kib(s.proc.pid) - before) / 1024
+    assert grown_mib < 8, grown_mib
+    assert _ping_ms(s) < 1000
+
+
+def test_too_many_headers_get_431(http_server: Server) -> None:
+    headers = b"".join(b"X-H%d: v\r\n" % i for i in range(500))
+    with socket.create_connection(("127.0.0.1", http_server.port), timeout=10) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+        answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert b"ENDPOINTKIT_MAX_HEADERS" in answer
+    assert http_server.client.get("/ping").status_code == 200
+
+
+def test_slow_headers_get_408(http_server: Server) -> None:
+    with socket.create_connection(("127.0.0.1", http_server.port), timeout=10) as sock:
+        t0 = time.monotonic()
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n")  # ... and never the blank line
+        answer = _read_all(sock)
+        waited = time.monotonic() - t0
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert waited < 5
+
+
+def test_slow_bodies_do_not_hold_in_flight_slots(http_server: Server) -> None:
+    s = http_server
+    head = (
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n[1,"
+    )
+    slow = [socket.create_connection(("127.0.0.1", s.port), timeout=10) for _ in range(4)]
+    try:
+        for sock in slow:
+            sock.sendall(head)
+        threading.Event().wait(0.2)
+        # --max-in-flight 2, four bodies still arriving: a complete request is served
+        assert s.client.post("/invocations", json=[1]).status_code == 200
+        answers = [_read_all(sock) for sock in slow]  # the body timeout (1 s) answers them
+    finally:
+        for sock in slow:
+            sock.close()
+    assert all(a.startswith(b"HTTP/1.1 408") for a in answers), [a[:40] for a in answers]
+
+
+def test_pipelined_request_before_garbage_keeps_its_answer(http_server: Server) -> None:
+    body = b"[5]"
+    good = (
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    with socket.create_connection(("127.0.0.1", http_server.port), timeout=10) as sock:
+        sock.sendall(good + b"\x00\x01 NOT HTTP\r\n\r\n")
+        answer = _read_all(sock)
+    first, _, rest = answer.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert rest.startswith(b"[5]")
+    assert b"HTTP/1.1 400" in rest
