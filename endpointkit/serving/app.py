@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +23,7 @@ from .errors import MethodNotAllowed, NotFound, Overloaded, PayloadTooLarge, Ser
 from .messages import Request, Response, StreamResponse
 from .metrics import Metrics
 from .reqlog import FLUSH_EVERY_S, RequestLog
-from .runtime import ModelRuntime
+from .runtime import EXIT_STUCK, ModelRuntime
 from .settings import Settings
 from .types import Headers, Receive, Scope, Send
 
@@ -104,6 +107,9 @@ class ServingApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 loop = asyncio.get_running_loop()
+                self.runtime.on_stuck = functools.partial(
+                    loop.call_soon, os.kill, os.getpid(), signal.SIGTERM
+                )  # uvicorn's graceful shutdown: in-flight requests finish, then exit
                 if not self.runtime.ready:
                     self.runtime.start_loading(loop)
                 self._flusher = loop.create_task(self._flush_logs())
@@ -112,10 +118,18 @@ class ServingApp:
             elif message["type"] == "lifespan.shutdown":
                 if self._flusher is not None:
                     self._flusher.cancel()
-                self.runtime.close()
-                self.log.event("info", "server_stopped", pid=os.getpid())
+                runtime = self.runtime
+                # a call still holding the model thread would keep the process alive at exit
+                # (the interpreter joins that thread): leave without waiting for it
+                held = runtime.executor is not None and not runtime.thread_idle()
+                runtime.close()
+                stuck = runtime.state == "stuck"
+                self.log.event("info", "server_stopped", pid=os.getpid(), model_stuck=stuck)
                 self.log.flush()
                 await send({"type": "lifespan.shutdown.complete"})
+                if stuck or held:
+                    sys.stderr.flush()
+                    os._exit(EXIT_STUCK if stuck else 0)
                 return
 
     async def _flush_logs(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
 import socket
 import tarfile
 import threading
@@ -309,3 +310,64 @@ def test_pipelined_request_before_garbage_keeps_its_answer(http_server: Server) 
     assert first.startswith(b"HTTP/1.1 200"), answer[:200]
     assert rest.startswith(b"[5]")
     assert b"HTTP/1.1 400" in rest
+
+
+# -- 1: a call that outlives its timeout: unhealthy, replaced; SIGTERM always ends -----------
+def _sleep_request(server: Server, seconds: float) -> httpx.Response:
+    return server.client.post(
+        "/predict", json={"instances": [1], "parameters": {"sleep": seconds}}, timeout=30
+    )
+
+
+def test_stuck_call_makes_the_worker_unhealthy_and_exit_nonzero(tmp_path: Path) -> None:
+    with predictor_server(tmp_path, "Echo", "--timeout", "0.5", "--grace", "3") as s:
+        t0 = time.monotonic()
+        r = _sleep_request(s, 60)
+        assert r.status_code == 504
+        try:  # unhealthy from now on, until the process goes
+            health = [s.client.get(p) for p in ("/ping", "/health", "/v2/health/ready")]
+            assert [h.status_code for h in health] == [503, 503, 503]
+            assert health[0].json()["code"] == "model_stuck"
+        except httpx.TransportError:
+            pass  # already gone: also not healthy
+        code = s.proc.wait(timeout=20)
+        assert code not in (0, None)
+        assert time.monotonic() - t0 < 15  # not the 60 s the call would take
+        assert "model_stuck" in s.log()
+
+
+def test_sigterm_ends_the_process_while_a_call_runs(tmp_path: Path) -> None:
+    with predictor_server(tmp_path, "Echo", "--grace", "1") as s:
+
+        def call() -> None:
+            with contextlib.suppress(httpx.TransportError):  # cut at the end of the grace
+                httpx.post(s.url + "/predict", json={"instances": [1], "parameters": {"sleep": 60}})
+
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        for _ in range(500):
+            if s.metric("endpointkit_in_flight") >= 1:
+                break
+            threading.Event().wait(0.01)
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        s.proc.wait(timeout=20)
+        assert time.monotonic() - t0 < 6  # the grace period (1 s), not the call (60 s)
+
+
+def test_stuck_worker_is_replaced_by_the_parent(tmp_path: Path) -> None:
+    d = tmp_path / "model"
+    d.mkdir()
+    args = ["--model-dir", str(d), "--predictor", "predictors:Echo", "--workers", "2"]
+    args += ["--timeout", "0.5", "--grace", "2"]
+    with start_server(tmp_path, args) as s:
+        assert _sleep_request(s, 60).status_code == 504
+        deadline = time.monotonic() + 30
+        while s.log().count("model_ready") < 3 and time.monotonic() < deadline:
+            threading.Event().wait(0.1)
+        assert s.log().count("model_ready") >= 3, s.log()[-3000:]  # a third worker loaded
+        assert s.proc.poll() is None  # the parent keeps serving
+        statuses = [
+            s.client.post("/predict", json={"instances": [1]}).status_code for _ in range(10)
+        ]
+        assert statuses == [200] * 10
