@@ -371,3 +371,17 @@ def test_stuck_worker_is_replaced_by_the_parent(tmp_path: Path) -> None:
             s.client.post("/predict", json={"instances": [1]}).status_code for _ in range(10)
         ]
         assert statuses == [200] * 10
+
+
+# -- 10: repeated tracebacks are collapsed ---------------------------------------------------
+def test_repeated_tracebacks_are_logged_once(tmp_path: Path) -> None:
+    with predictor_server(tmp_path, "Echo") as s:
+        for i in range(20):
+            r = s.client.post("/invocations", json=["crash"], headers={"X-Request-Id": f"c{i}"})
+            assert r.status_code == 500
+        log = _wait_log(s, '"request_id":"c19"')
+        errors = [line for line in log.splitlines() if '"event":"predictor_error"' in line]
+        assert len(errors) == 20  # every failure still has its line and request id
+        assert sum("Traceback" in line for line in errors) == 1
+        assert max(len(line) for line in errors[1:]) < 600
+        assert '"repeat"' in errors[-1]
