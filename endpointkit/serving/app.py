@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +23,7 @@ from .errors import MethodNotAllowed, NotFound, Overloaded, PayloadTooLarge, Ser
 from .messages import Request, Response, StreamResponse
 from .metrics import Metrics
 from .reqlog import FLUSH_EVERY_S, RequestLog
-from .runtime import ModelRuntime
+from .runtime import EXIT_STUCK, ModelRuntime
 from .settings import Settings
 from .types import Headers, Receive, Scope, Send
 
@@ -104,6 +107,9 @@ class ServingApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 loop = asyncio.get_running_loop()
+                self.runtime.on_stuck = functools.partial(
+                    loop.call_soon, os.kill, os.getpid(), signal.SIGTERM
+                )  # uvicorn's graceful shutdown: in-flight requests finish, then exit
                 if not self.runtime.ready:
                     self.runtime.start_loading(loop)
                 self._flusher = loop.create_task(self._flush_logs())
@@ -112,10 +118,18 @@ class ServingApp:
             elif message["type"] == "lifespan.shutdown":
                 if self._flusher is not None:
                     self._flusher.cancel()
-                self.runtime.close()
-                self.log.event("info", "server_stopped", pid=os.getpid())
+                runtime = self.runtime
+                # a call still holding the model thread would keep the process alive at exit
+                # (the interpreter joins that thread): leave without waiting for it
+                held = runtime.executor is not None and not runtime.thread_idle()
+                runtime.close()
+                stuck = runtime.state == "stuck"
+                self.log.event("info", "server_stopped", pid=os.getpid(), model_stuck=stuck)
                 self.log.flush()
                 await send({"type": "lifespan.shutdown.complete"})
+                if stuck or held:
+                    sys.stderr.flush()
+                    os._exit(EXIT_STUCK if stuck else 0)
                 return
 
     async def _flush_logs(self) -> None:
@@ -152,6 +166,9 @@ class ServingApp:
                 and not (method == "HEAD" and route.method == "GET")
             ):
                 raise MethodNotAllowed(f"{path} accepts {route.method}, not {method}")
+            if route.max_bytes:
+                body = await self._read_body(receive, headers, route.max_bytes)
+            # counted once the body is in: a slow upload holds a connection, not a model slot
             if route.limited and (route is not self._oip_model or path.endswith("/infer")):
                 if metrics.in_flight >= self.settings.max_in_flight:
                     raise Overloaded(
@@ -160,8 +177,6 @@ class ServingApp:
                     )
                 metrics.in_flight += 1
                 limited = True
-            if route.max_bytes:
-                body = await self._read_body(receive, headers, route.max_bytes)
             response = await route.handler(self, Request(method, path, headers, body, rid))
         except ServingError as exc:
             code = exc.code
@@ -253,11 +268,8 @@ class ServingApp:
         status = 200
         if failure is not None:
             status = failure.status
-            cause = failure.__cause__
-            if status >= 500 and cause is not None:
-                self.log.event(
-                    "error", "predictor_error", exc=cause, request_id=rid, path=path, method="POST"
-                )
+            if failure.logged:
+                self._log_cause(failure, rid, path, "POST")
             with contextlib.suppress(Exception):
                 frame = streaming.error_frame(response.kind, failure, rid)
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
@@ -287,6 +299,8 @@ class ServingApp:
                     f"Request body of {size} bytes exceeds the limit of {limit} bytes"
                 )
         message = await receive()
+        if message["type"] != "http.request":  # gone, or timed out by the protocol
+            raise ServingError("Client disconnected", status=499, code="client_closed")
         chunk: bytes = message.get("body", b"")
         if not message.get("more_body", False):
             if len(chunk) > limit:
@@ -306,19 +320,35 @@ class ServingApp:
         return b"".join(parts)
 
     def _error(self, exc: ServingError, rid: str, path: str, method: str) -> Response:
-        cause = exc.__cause__
-        if exc.status >= 500 and cause is not None:
-            self.log.event(
-                "error", "predictor_error", exc=cause, request_id=rid, path=path, method=method
-            )
+        if exc.logged:
+            self._log_cause(exc, rid, path, method)
         if isinstance(exc, oip._HealthNotReady):
             return Response(exc.status, b"", b"text/plain")
-        body = {"error": exc.message, "code": exc.code, "request_id": rid}
+        body = {"error": exc.client_message(rid), "code": exc.code, "request_id": rid}
         with contextlib.suppress(Exception):
             return Response(
                 exc.status, codecs.dumps_json(body), b"application/json", exc.headers or None
             )
         return Response(500, b'{"error":"Internal server error","code":"internal_error"}')
+
+    def _log_cause(self, exc: ServingError, rid: str, path: str, method: str) -> None:
+        """Log what a generic error message hides: a traceback for 5xx, one line for 4xx."""
+        cause = exc.__cause__
+        if cause is None:
+            return
+        if exc.status >= 500:
+            self.log.event(
+                "error", "predictor_error", exc=cause, request_id=rid, path=path, method=method
+            )
+        else:
+            self.log.event(
+                "warning",
+                "predictor_rejected",
+                error=f"{type(cause).__name__}: {cause}",
+                request_id=rid,
+                path=path,
+                method=method,
+            )
 
 
 async def _disconnect(receive: Receive) -> None:

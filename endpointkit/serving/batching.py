@@ -25,7 +25,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 INLINE_PROMOTE_S = 100e-6
@@ -120,6 +120,15 @@ class Executor:
             self._slow = 0
         elif self._windows >= _WINDOWS:
             self.auto = False
+
+    def idle(self, wait_s: float) -> bool:
+        """Whether a no-op queued on the model thread runs within ``wait_s``."""
+        try:
+            future = self._pool.submit(int)
+        except RuntimeError:  # already shut down
+            return True
+        done, _ = wait([future], timeout=wait_s)
+        return bool(done)
 
     def shutdown(self) -> None:
         """Stop the thread pool without waiting for a running call."""

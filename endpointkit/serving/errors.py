@@ -8,10 +8,14 @@ from __future__ import annotations
 
 
 class ServingError(Exception):
-    """A request failed; ``status`` and ``code`` go to the client, the message too."""
+    """A request failed; ``status`` and ``code`` go to the client, the message too.
+
+    ``logged``: the message is generic and the detail, the ``__cause__``, goes to the log
+    only; the client is told to quote its request id."""
 
     status: int = 500
     code: str = "internal_error"
+    logged: bool = False
 
     def __init__(
         self,
@@ -28,6 +32,12 @@ class ServingError(Exception):
         if code is not None:
             self.code = code
         self.headers = headers or []
+
+    def client_message(self, request_id: str) -> str:
+        """The message for the client (a ``logged`` one points at the log)."""
+        if self.logged:
+            return f"{self.message}; the server log has the details under request id {request_id}"
+        return self.message
 
 
 class BadRequest(ServingError):

@@ -203,22 +203,21 @@ def _find_cpr_class(path: Path, env: Mapping[str, str]) -> str:
     return f"{path.stem}:{found[0]}"
 
 
-def fetch_artifacts(uri: str) -> str:
+def fetch_artifacts(uri: str, env: Mapping[str, str] | None = None) -> str:
     """Return a local directory for ``uri``: a path, ``file://``, ``s3://`` or ``gs://``.
 
     Cloud URIs are downloaded into a temporary directory with boto3 / google-cloud-storage,
-    imported only here; a missing package raises MissingExtraError naming the extra.
+    imported only here; a missing package raises MissingExtraError naming the extra. A single
+    ``model.tar.gz`` is unpacked within the caps of ``ArchiveLimits.from_env(env)``.
     """
     if uri.startswith("file://"):
         return uri[len("file://") :]
-    if uri.startswith("s3://"):
-        from .handlers.fetch import fetch_s3
+    if uri.startswith(("s3://", "gs://")):
+        from .handlers.fetch import fetch_gcs, fetch_s3
+        from .settings import ArchiveLimits
 
-        return fetch_s3(uri)
-    if uri.startswith("gs://"):
-        from .handlers.fetch import fetch_gcs
-
-        return fetch_gcs(uri)
+        limits = ArchiveLimits.from_env(os.environ if env is None else env)
+        return fetch_s3(uri, limits) if uri.startswith("s3://") else fetch_gcs(uri, limits)
     return uri
 
 
@@ -279,7 +278,7 @@ def load_predictor(
         model_dir = (
             env.get("ENDPOINTKIT_MODEL_DIR") or env.get("AIP_STORAGE_URI") or "/opt/ml/model"
         )
-    local_dir = fetch_artifacts(os.fspath(model_dir))
+    local_dir = fetch_artifacts(os.fspath(model_dir), env)
     target = predictor or env.get("ENDPOINTKIT_PREDICTOR") or None
     instance = resolve_predictor(local_dir, target, env)
     instance.load(local_dir)

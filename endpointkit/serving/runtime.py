@@ -1,5 +1,13 @@
 """The loaded model inside one worker: loading in the background, readiness, and running
-requests through validation, pre/post-processing, batching and the per-request timeout."""
+requests through validation, pre/post-processing, batching and the per-request timeout.
+
+A thread cannot be cancelled: a predict call that outlives ``request_timeout_s`` keeps the
+model thread, and every later request would wait behind it. So the first such call makes
+the worker ``stuck``: health routes answer 503 (``model_stuck``), new requests 503 with
+Retry-After, and ``on_stuck`` (set by the app) starts a graceful shutdown; the process then
+exits with ``EXIT_STUCK`` and is replaced (by uvicorn's parent with several workers; by the
+platform or the local supervisor with one).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +32,7 @@ from .reqlog import RequestLog
 from .settings import Settings
 from .validation import Check, build_validator
 
+EXIT_STUCK = 75  # EX_TEMPFAIL: restart me (uvicorn's parent stops everything only on 3)
 _END = object()  # the end of a sync stream (StopIteration cannot cross a thread's future)
 
 
@@ -39,19 +48,28 @@ async def _close_source(source: Any, executor: Executor) -> None:
 
 
 def map_exception(exc: BaseException) -> ServingError:
-    """A predictor's exception -> the ServingError the client sees (message kept for 4xx only)."""
+    """A predictor's exception -> the ServingError the client sees.
+
+    The exception's text never reaches the client (it may hold paths, hosts or secrets): the
+    client gets a generic message with its request id, and the app logs the exception, found
+    as ``__cause__``, under that id. Two exceptions keep their message: ServingError, and an
+    exception with a 4xx ``status_code`` (a message the predictor wrote for its client)."""
     if isinstance(exc, ServingError):
         return exc
     status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and 400 <= status < 600:
+    if isinstance(status, int) and 400 <= status < 500:
         message = str(getattr(exc, "message", None) or exc)
-        err = ServingError(message, status=status, code="predictor_status")
-        if status >= 500:
-            err.__cause__ = exc
-        return err
-    if isinstance(exc, ValueError):
-        return InvalidInput(f"The predictor rejected the input: {exc}", code="predictor_rejected")
-    err = PredictorFailed("The predictor failed; the server log has the traceback")
+        return ServingError(message, status=status, code="predictor_status")
+    err: ServingError
+    if isinstance(status, int) and 500 <= status < 600:
+        err = ServingError(
+            f"The predictor failed with status {status}", status=status, code="predictor_status"
+        )
+    elif isinstance(exc, ValueError):
+        err = InvalidInput("The predictor rejected the input", code="predictor_rejected")
+    else:
+        err = PredictorFailed("The predictor failed")
+    err.logged = True
     err.__cause__ = exc
     return err
 
@@ -70,6 +88,7 @@ class ModelRuntime:
         self.batcher: Batcher | None = None
         self.state = "loading"
         self.error: str | None = None
+        self.on_stuck: Any = None  # called once when a call outlives its timeout
 
     @property
     def ready(self) -> bool:
@@ -80,6 +99,13 @@ class ModelRuntime:
         """The 503 to answer while not ready, with the reason."""
         if self.state == "failed":
             return NotReady(f"The model failed to load: {self.error}", code="model_load_failed")
+        if self.state == "stuck":
+            return NotReady(
+                f"A predict call outlived its timeout of {self.settings.request_timeout_s:g} s "
+                f"and holds the model thread; this worker is being replaced, retry shortly",
+                code="model_stuck",
+                headers=[(b"retry-after", b"5")],
+            )
         return NotReady("The model is still loading", code="model_loading")
 
     def install(self, predictor: Any) -> None:
@@ -133,6 +159,21 @@ class ModelRuntime:
         self.error = f"{type(exc).__name__}: {exc}"
         self.log.event("error", "model_load_failed", exc=exc)
 
+    def timed_out(self, what: str = "answer") -> RequestTimeout:
+        """The 504 for a thread call that outlived its timeout; marks the worker stuck."""
+        timeout = self.settings.request_timeout_s
+        if self.state == "ready":
+            self.state = "stuck"
+            self.metrics.ready = False
+            self.log.event("error", "model_stuck", timeout_s=timeout, action="replacing worker")
+            if self.on_stuck is not None:
+                self.on_stuck()
+        if what == "stream":
+            return RequestTimeout(
+                f"The predictor produced nothing for {timeout:g} s while streaming"
+            )
+        return RequestTimeout(f"The predictor did not answer within {timeout:g} s")
+
     async def _call(self, fn: Any, *args: Any) -> Any:
         executor = self.executor
         assert executor is not None
@@ -170,18 +211,14 @@ class ModelRuntime:
                         self.batcher.submit(instances, parameters), self.settings.request_timeout_s
                     )
                 except asyncio.TimeoutError:
-                    raise RequestTimeout(
-                        f"The predictor did not answer within {self.settings.request_timeout_s:g} s"
-                    ) from None
+                    raise self.timed_out() from None
             else:
                 result = await self._call(predictor.predict, instances, parameters)
             if options.has_postprocess:
                 result = await self._call(predictor.postprocess, result)
             return result
         except asyncio.TimeoutError:
-            raise RequestTimeout(
-                f"The predictor did not answer within {self.settings.request_timeout_s:g} s"
-            ) from None
+            raise self.timed_out() from None
         except BatchSizeMismatch as exc:
             err = PredictorFailed(str(exc))
             err.__cause__ = exc
@@ -200,9 +237,7 @@ class ModelRuntime:
                 self.predictor.handle_raw, body, content_type, accept, attributes
             )
         except asyncio.TimeoutError:
-            raise RequestTimeout(
-                f"The predictor did not answer within {self.settings.request_timeout_s:g} s"
-            ) from None
+            raise self.timed_out() from None
         except Exception as exc:
             raise map_exception(exc) from exc
 
@@ -245,9 +280,11 @@ class ModelRuntime:
                         return
                     yield item
         except asyncio.TimeoutError:
-            raise RequestTimeout(
-                f"The predictor produced nothing for {timeout:g} s while streaming"
-            ) from None
+            if inspect.isasyncgenfunction(predictor.predict_stream):  # cancelled: not stuck
+                raise RequestTimeout(
+                    f"The predictor produced nothing for {timeout:g} s while streaming"
+                ) from None
+            raise self.timed_out("stream") from None
         except ServingError:
             raise
         except Exception as exc:
@@ -277,6 +314,14 @@ class ModelRuntime:
                 f"The predictor returned {got} predictions for {want} instances",
                 code="predictor_output",
             )
+
+    def thread_idle(self, wait_s: float = 0.2) -> bool:
+        """Whether the model thread finishes a no-op within ``wait_s`` (False: a call holds
+        it, and the interpreter would wait for that call at exit)."""
+        executor = self.executor
+        if executor is None:
+            return True
+        return executor.idle(wait_s)
 
     def close(self) -> None:
         """Stop the batcher and the model thread."""

@@ -53,13 +53,18 @@ def run(settings: Settings) -> int:
             file=sys.stderr,
             flush=True,
         )
+    protocol: Any = http
+    if http == "httptools":  # uvicorn's, plus header limits and read timeouts
+        from .protocol import LimitedHttpToolsProtocol
+
+        protocol = LimitedHttpToolsProtocol
     config = uvicorn.Config(
         APP,
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        http=http,
+        http=protocol,
         loop=loop,
         lifespan="on",
         access_log=False,
@@ -69,6 +74,7 @@ def run(settings: Settings) -> int:
         timeout_keep_alive=75,
         timeout_graceful_shutdown=max(1, math.ceil(settings.grace_s)),
         backlog=4096,
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # the h11 fallback: 400
     )
     server = _server_class(uvicorn)(config)
     if settings.workers > 1:

@@ -14,6 +14,8 @@ MB = 1024 * 1024
 SAGEMAKER_MAX_BYTES = 6 * MB  # InvokeEndpoint Body max: 6,291,456 bytes
 VERTEX_MAX_BYTES = 1_572_864  # shared public endpoints: 1.5 MB (dedicated: 10 MB)
 LOG_LEVELS = ("all", "sampled", "errors", "off")
+MAX_ARCHIVE_BYTES = 32 * 1024 * MB  # extracted model.tar.gz; a gzip of zeros shrinks ~1000x
+MAX_ARCHIVE_FILES = 100_000
 
 
 def _cpu_count() -> int:
@@ -57,6 +59,23 @@ def _route(raw: str | None, default: str) -> str:
 
 
 @dataclass(frozen=True)
+class ArchiveLimits:
+    """Caps on extracting a downloaded ``model.tar.gz``: total file bytes and member count."""
+
+    max_bytes: int = MAX_ARCHIVE_BYTES
+    max_files: int = MAX_ARCHIVE_FILES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ArchiveLimits:
+        """``ENDPOINTKIT_MAX_ARCHIVE_BYTES`` / ``ENDPOINTKIT_MAX_ARCHIVE_FILES``; ValueError on
+        bad values."""
+        return cls(
+            max_bytes=_int(env, MAX_ARCHIVE_BYTES, "ENDPOINTKIT_MAX_ARCHIVE_BYTES"),
+            max_files=_int(env, MAX_ARCHIVE_FILES, "ENDPOINTKIT_MAX_ARCHIVE_FILES"),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server reads from its environment, resolved once per process."""
 
@@ -73,6 +92,10 @@ class Settings:
     vertex_max_bytes: int = VERTEX_MAX_BYTES
     oip_max_bytes: int = SAGEMAKER_MAX_BYTES
     max_in_flight: int = 512
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
     request_timeout_s: float = 60.0
     grace_s: float = 25.0
     request_log: str = "sampled"
@@ -120,6 +143,10 @@ class Settings:
             vertex_max_bytes=_int(env, VERTEX_MAX_BYTES, "ENDPOINTKIT_VERTEX_MAX_REQUEST_BYTES"),
             oip_max_bytes=_int(env, sm_max, "ENDPOINTKIT_OIP_MAX_REQUEST_BYTES"),
             max_in_flight=max(1, _int(env, 512, "ENDPOINTKIT_MAX_IN_FLIGHT")),
+            max_header_bytes=max(1024, _int(env, 64 * 1024, "ENDPOINTKIT_MAX_HEADER_BYTES")),
+            max_headers=max(8, _int(env, 100, "ENDPOINTKIT_MAX_HEADERS")),
+            header_timeout_s=_float(env, 10.0, "ENDPOINTKIT_HEADER_TIMEOUT_S"),
+            body_timeout_s=_float(env, 30.0, "ENDPOINTKIT_BODY_TIMEOUT_S"),
             request_timeout_s=_float(
                 env, 60.0, "ENDPOINTKIT_REQUEST_TIMEOUT_S", "SAGEMAKER_MODEL_SERVER_TIMEOUT"
             ),

@@ -85,7 +85,9 @@ def frame(kind: str, item: Any) -> bytes:
 
 def error_frame(kind: str, error: ServingError, request_id: str) -> bytes:
     """The frame that reports a failure after the stream started."""
-    body = codecs.dumps_json({"error": error.message, "code": error.code, "request_id": request_id})
+    body = codecs.dumps_json(
+        {"error": error.client_message(request_id), "code": error.code, "request_id": request_id}
+    )
     return _sse(body, b"error") if kind == EVENT_STREAM else body + b"\n"
 
 

@@ -194,3 +194,24 @@ class AsyncStreamer(Sum):
             if item == "boom":
                 raise RuntimeError("secret internal detail")
             yield {"index": index, "item": item}
+
+
+class Leaky(Sum):
+    """Raises exceptions whose text holds a secret: ValueError (422), a 503 ``status_code``
+    exception, and a 400 ``status_code`` exception whose message is meant for the client."""
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        kind = (parameters or {}).get("raise")
+        if kind == "value":
+            raise ValueError("cannot parse row: db password=hunter2")
+        if kind == "status503":
+            raise _StatusError("upstream at 10.0.0.7 with token=hunter2 failed", 503)
+        if kind == "status400":
+            raise _StatusError("field 'age' must be positive", 400)
+        return super().predict(instances, parameters)
+
+
+class _StatusError(Exception):
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code

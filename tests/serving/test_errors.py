@@ -293,17 +293,18 @@ def test_overloaded_gets_503_with_retry_after(tmp_path: Path) -> None:
 
 
 def test_timeout_gets_504(tmp_path: Path) -> None:
-    with predictor_server(tmp_path, "Echo", "--timeout", "0.3") as s:
+    with predictor_server(tmp_path, "Echo", "--timeout", "0.3", "--grace", "2") as s:
         r = s.client.post("/predict", json={"instances": [1], "parameters": {"sleep": 1}})
         assert r.status_code == 504
         assert r.json()["code"] == "timeout"
-        assert s.client.get("/ping").status_code == 200
-        # the model thread is busy until the slow call ends; then requests succeed again
-        statuses = [
-            s.client.post("/predict", json={"instances": [1]}).status_code for _ in range(8)
-        ]
-        assert statuses[-1] == 200
-        assert set(statuses) <= {200, 504}
+        # the call still holds the model thread: the worker says so and is replaced
+        # (test_reliability.py covers the replacement)
+        try:
+            r = s.client.post("/predict", json={"instances": [1]})
+            assert (r.status_code, r.json()["code"]) == (503, "model_stuck")
+            assert r.headers["retry-after"]
+        except httpx.TransportError:
+            pass  # the worker already left
 
 
 def test_custom_content_types(tmp_path: Path) -> None:

@@ -162,9 +162,11 @@ def _to_array(tensor: Any, binary: memoryview | None, offset: int) -> tuple[Any,
                 arr = np.array(data, dtype=object).reshape(-1)
             else:
                 arr = np.asarray(data, dtype=dtype).reshape(-1)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: 300 as INT8
             raise BadRequest(
-                f"Input {name!r}: data is not {datatype}: {exc}", code="bad_tensor"
+                f"Input {name!r}: data is not {datatype}: {exc}; send values that fit the "
+                f"datatype or declare a wider one",
+                code="bad_tensor",
             ) from None
     if arr.size != size:
         raise BadRequest(

@@ -6,6 +6,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidInput
 from ..predictor import MissingExtraError
 
 
@@ -29,10 +30,44 @@ def first_file(model_dir: str, names: tuple[str, ...]) -> Path:
 
 
 def as_array(instances: Any, dtype: Any = None) -> Any:
-    """``instances`` as a 2-D numpy array (one row per instance)."""
+    """``instances`` as a 2-D numpy array (one row per instance); InvalidInput (422) when
+    they cannot be one: several named inputs, ragged rows, objects or lists among the
+    values. JSON nulls among numbers become NaN (missing values)."""
     import numpy as np
 
-    arr = np.asarray(instances, dtype=dtype)
+    if isinstance(instances, dict):
+        names = ", ".join(repr(k) for k in instances)
+        raise InvalidInput(
+            f"This model takes one input, got {len(instances)}: {names}; send one input tensor "
+            f"(OIP) or a list of instances",
+            code="bad_instances",
+        )
+    try:
+        arr = np.asarray(instances, dtype=dtype)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(
+            f"The instances do not form a table ({exc}); send rows of equal length holding "
+            f"numbers or strings",
+            code="bad_instances",
+        ) from None
+    if arr.dtype == object:
+        try:  # numbers and nulls: nulls become NaN
+            arr = np.asarray(instances, dtype=np.float64)
+        except (ValueError, TypeError):
+            _reject_non_scalars(arr)
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     return arr
+
+
+def _reject_non_scalars(arr: Any) -> None:
+    """InvalidInput naming the first value that is not a number, a string or null."""
+    for index, value in enumerate(arr.reshape(-1)):
+        if not isinstance(value, (int, float, str, bytes)) and value is not None:
+            width = arr.shape[1] if arr.ndim > 1 else 1
+            row, col = divmod(index, width)
+            raise InvalidInput(
+                f"instance {row}: value {col} is {type(value).__name__}; each value must be a "
+                f"number, a string or null",
+                code="bad_instances",
+            )

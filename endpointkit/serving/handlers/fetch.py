@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
-from ..predictor import MissingExtraError
+from ..predictor import MissingExtraError, PredictorLoadError
+from ..settings import ArchiveLimits
 
 
 def _split(uri: str, scheme: str) -> tuple[str, str]:
@@ -14,25 +16,55 @@ def _split(uri: str, scheme: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def _maybe_extract(folder: Path) -> str:
-    """A single ``model.tar.gz`` (SageMaker's ModelDataUrl format) is unpacked in place."""
+class ArchiveTooLarge(PredictorLoadError):
+    """The model archive would extract past a cap of ``ArchiveLimits``."""
+
+
+def _maybe_extract(folder: Path, limits: ArchiveLimits) -> str:
+    """A single ``model.tar.gz`` (SageMaker's ModelDataUrl format) is unpacked in place, within
+    ``limits``; past a cap the download is removed and ArchiveTooLarge says which variable
+    raises it."""
     archives = list(folder.glob("*.tar.gz"))
     if len(archives) == 1 and len(list(folder.iterdir())) == 1:
-        with tarfile.open(archives[0]) as tar:
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4
-                tar.extractall(folder, filter="data")
-            else:  # pragma: no cover - old patch releases: refuse escaping paths ourselves
-                root = folder.resolve()
-                for member in tar.getmembers():
-                    target = (folder / member.name).resolve()
-                    if (root not in target.parents and target != root) or member.issym():
-                        raise ValueError(f"Unsafe path in model archive: {member.name}")
-                tar.extractall(folder)
+        try:
+            _extract(archives[0], folder, limits)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         archives[0].unlink()
     return str(folder)
 
 
-def fetch_s3(uri: str) -> str:
+def _extract(archive: Path, folder: Path, limits: ArchiveLimits) -> None:
+    """Stream the members out one by one, counting as they come: a gzip bomb stops at the cap
+    instead of after it filled the disk (the archive is never listed whole first)."""
+    total = files = 0
+    root = folder.resolve()
+    with tarfile.open(archive, mode="r|*") as tar:
+        for member in tar:
+            files += 1
+            if member.isfile():
+                total += member.size
+            if files > limits.max_files:
+                raise ArchiveTooLarge(
+                    f"Model archive {archive.name} has more than {limits.max_files} files; "
+                    f"raise ENDPOINTKIT_MAX_ARCHIVE_FILES if that is expected"
+                )
+            if total > limits.max_bytes:
+                raise ArchiveTooLarge(
+                    f"Model archive {archive.name} extracts to more than {limits.max_bytes} "
+                    f"bytes; raise ENDPOINTKIT_MAX_ARCHIVE_BYTES if that is expected"
+                )
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4
+                tar.extract(member, folder, filter="data")
+            else:  # pragma: no cover - old patch releases: refuse escaping paths ourselves
+                target = (folder / member.name).resolve()
+                if (root not in target.parents and target != root) or member.issym():
+                    raise PredictorLoadError(f"Unsafe path in model archive: {member.name}")
+                tar.extract(member, folder)
+
+
+def fetch_s3(uri: str, limits: ArchiveLimits | None = None) -> str:
     """Copy every object under the ``s3://`` prefix into a new temporary directory."""
     try:
         import boto3
@@ -50,10 +82,10 @@ def fetch_s3(uri: str) -> str:
             dest = target / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(bucket, key, str(dest))
-    return _maybe_extract(target)
+    return _maybe_extract(target, limits or ArchiveLimits())
 
 
-def fetch_gcs(uri: str) -> str:
+def fetch_gcs(uri: str, limits: ArchiveLimits | None = None) -> str:
     """Copy every blob under the ``gs://`` prefix into a new temporary directory."""
     try:
         from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]
@@ -71,4 +103,4 @@ def fetch_gcs(uri: str) -> str:
         dest = target / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         blob.download_to_filename(str(dest))
-    return _maybe_extract(target)
+    return _maybe_extract(target, limits or ArchiveLimits())
