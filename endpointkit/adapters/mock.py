@@ -10,6 +10,7 @@ errors, unavailability, latency, and versions that fail to deploy.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import inspect
 import itertools
 import random
@@ -18,28 +19,29 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
 
 from endpointkit.adapters.base import Backend, Capability
+from endpointkit.adapters.limits import PROFILES, Limits
 from endpointkit.errors import (
+    MissingDependency,
     ModelError,
     NotFound,
     NotReady,
     Throttled,
     Timeout,
     Unavailable,
+    Unsupported,
     ValidationError,
 )
 from endpointkit.invocation import (
-    EVENT_STREAM,
     JSON,
     InvokeRequest,
     InvokeResult,
     StreamResult,
     decode,
-    dumps,
 )
 from endpointkit.spec import (
     EndpointState,
@@ -101,6 +103,21 @@ class Call:
 
 
 @dataclass
+class _Stream:
+    """A started stream: what ran, its first chunk, every chunk (the first one included) and
+    how to stop the predictor early."""
+
+    prediction: _Prediction
+    first: bytes
+    chunks: Iterator[bytes]
+    close: Callable[[], None]
+
+
+def _nothing() -> None:
+    pass  # a one-chunk answer has nothing to stop
+
+
+@dataclass
 class _Version:
     spec: VersionSpec
     handler: Handler
@@ -131,6 +148,12 @@ class MockBackend(Backend):
     Settings: `seed` for routing and shadow sampling; `transition_polls` makes each change
     report Creating/Updating for that many `get` calls, as real platforms do; `predictors`
     maps version names to callables (same as `register`).
+
+    `like` ("sagemaker", "vertex", "vertex-dedicated" or "local") gives the mock exactly that
+    backend's capabilities and request limits (endpointkit.adapters.limits): payload size,
+    version pinning, streaming, shadows, custom attributes. What the platform would refuse
+    raises here too (Unsupported, PayloadTooLarge, ValidationError), naming
+    "mock (like vertex)". Without `like` the mock allows nearly everything.
     """
 
     name: ClassVar[str] = "mock"
@@ -147,6 +170,13 @@ class MockBackend(Backend):
         }
     )
     max_payload_bytes: ClassVar[int | None] = 6 * 1024 * 1024
+    #: The platform this mock imitates (`like=`), or None for the plain, permissive mock.
+    limits: ClassVar[Limits | None] = None
+
+    def __new__(cls, *args: Any, like: str | None = None, **settings: Any) -> MockBackend:
+        # Capabilities and limits are class attributes on every backend, so a profile is a
+        # subclass (as VertexBackend picks VertexDedicatedBackend).
+        return super().__new__(_imitating(cls, like) if like is not None else cls)
 
     def __init__(
         self,
@@ -155,7 +185,9 @@ class MockBackend(Backend):
         transition_polls: int = 0,
         predictors: Mapping[str, Handler] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        like: str | None = None,
     ) -> None:
+        del like  # the imitated backend's class was chosen in __new__
         self._random = random.Random(seed)
         self._transition_polls = transition_polls
         self._handlers: dict[tuple[str | None, str], Handler] = {
@@ -168,6 +200,29 @@ class MockBackend(Backend):
         self._lock = threading.RLock()
         self.sleep = sleep
         self.calls: list[Call] = []
+
+    def _check_request(self, request: InvokeRequest, operation: str) -> None:
+        super()._check_request(request, operation)
+        limits, attributes = self.limits, request.custom_attributes
+        if limits is None or attributes is None or limits.max_custom_attributes is None:
+            return
+        if limits.max_custom_attributes == 0:
+            raise Unsupported(
+                f"custom attributes are a SageMaker feature; the {self.name} backend does not "
+                "pass them to the container. Nothing was sent.",
+                hint="Put the information in the request body instead.",
+                backend=self.name,
+                operation=operation,
+                endpoint=request.endpoint,
+            )
+        if len(attributes) > limits.max_custom_attributes:
+            raise ValidationError(
+                f"custom_attributes is limited to {limits.max_custom_attributes} characters on "
+                f"the {self.name} backend; these have {len(attributes)}. Nothing was sent.",
+                backend=self.name,
+                operation=operation,
+                endpoint=request.endpoint,
+            )
 
     # -- test helpers ---------------------------------------------------------------------------
 
@@ -401,9 +456,10 @@ class MockBackend(Backend):
         return result
 
     def _invoke_stream(self, request: InvokeRequest) -> StreamResult:
-        """Stream like the endpointkit server: items framed as server-sent events or JSON
-        lines by `accept`; any other Accept gets the whole answer as one chunk. Shadows get no
-        copy of streamed requests."""
+        """Stream as the endpointkit server does, with its own negotiation and framing: items
+        as server-sent events or JSON lines when `accept` prefers one; any other Accept gets
+        the whole answer as one chunk. Shadows get no copy of streamed requests."""
+        _require_serving()
         kind = _stream_kind(request.accept)
         if kind is None:
             whole = self._invoke(request)
@@ -414,53 +470,29 @@ class MockBackend(Backend):
                 custom_attributes=whole.custom_attributes,
                 headers=whole.headers,
             )
-        name, body, content_type = request.endpoint, request.body, request.content_type
-        accept, version, custom_attributes = (
-            request.accept,
-            request.version,
-            request.custom_attributes,
-        )
-        timeout = request.timeout
-        chosen, handler, _, _ = self._choose(name, version, "invoke_stream")
+        chosen, handler, _, _ = self._choose(request.endpoint, request.version, "invoke_stream")
         context = {
             "backend": self.name,
             "operation": "invoke_stream",
-            "endpoint": name,
+            "endpoint": request.endpoint,
             "version": chosen,
         }
-
-        def record(status: int, response: bytes = b"", error: str | None = None) -> None:
-            with self._lock:
-                self.calls.append(
-                    Call(
-                        name,
-                        chosen,
-                        body,
-                        content_type,
-                        accept,
-                        custom_attributes,
-                        version,
-                        status=status,
-                        response=response,
-                        error=error,
-                    )
-                )
-
-        self._faults_before(name, chosen, timeout, record, context)
+        record = partial(self._record_call, request, chosen, shadow=False)
+        self._faults_before(request.endpoint, chosen, request.timeout, record, context)
         try:
-            chunks = _framed(kind, _stream_items(handler, body, content_type), context)
-            first = next(chunks, None)  # errors before the first chunk raise here
+            stream = self._stream(handler, request, kind, context)
         except ModelError as exc:
             record(exc.status or 500, response=exc.body, error=exc.message)
             raise exc.with_context(**context) from None
-        record(200, response=first or b"")
+        # what the first chunk carried; the rest is read by the caller
+        record(200, response=stream.first)
         return StreamResult(
-            itertools.chain([first] if first is not None else [], chunks),
+            stream.chunks,
             content_type=kind,
             version=chosen,
-            custom_attributes=custom_attributes,
+            custom_attributes=stream.prediction.custom_attributes,
             headers={"x-endpointkit-version": chosen, "content-type": kind},
-            on_close=chunks.close,
+            on_close=stream.close,
         )
 
     # -- internals --------------------------------------------------------------------------------
@@ -611,50 +643,90 @@ class MockBackend(Backend):
                     return fault
         return None
 
+    def _record_call(
+        self,
+        request: InvokeRequest,
+        version: str,
+        status: int,
+        *,
+        shadow: bool,
+        response: bytes = b"",
+        error: str | None = None,
+    ) -> None:
+        with self._lock:
+            self.calls.append(
+                Call(
+                    request.endpoint,
+                    version,
+                    request.body,
+                    request.content_type,
+                    request.accept,
+                    request.custom_attributes,
+                    request.version,
+                    shadow=shadow,
+                    status=status,
+                    response=response,
+                    error=error,
+                )
+            )
+
     def _run(
         self, handler: Handler, version: str, request: InvokeRequest, *, shadow: bool
     ) -> InvokeResult:
-        endpoint, body, content_type = request.endpoint, request.body, request.content_type
-        custom_attributes, timeout = request.custom_attributes, request.timeout
-
-        def record(status: int, response: bytes = b"", error: str | None = None) -> None:
-            with self._lock:
-                self.calls.append(
-                    Call(
-                        endpoint,
-                        version,
-                        body,
-                        content_type,
-                        request.accept,
-                        custom_attributes,
-                        request.version,
-                        shadow=shadow,
-                        status=status,
-                        response=response,
-                        error=error,
-                    )
-                )
-
+        _require_serving()
+        endpoint = request.endpoint
+        record = partial(self._record_call, request, version, shadow=shadow)
         context = {
             "backend": self.name,
             "operation": "invoke",
             "endpoint": endpoint,
             "version": version,
         }
-        self._faults_before(endpoint, version, timeout, record, context)
+        self._faults_before(endpoint, version, request.timeout, record, context)
         try:
-            payload = _run_handler(handler, body, content_type)
+            kind = _stream_kind(request.accept)
+            if kind is None:  # the usual answer
+                content_type = _response_type(handler, request.accept)
+                prediction = _predict(handler, request, stream=False)
+                response = _encode(handler, prediction, content_type)
+            else:  # what a client that reads the whole stream gets
+                stream = self._stream(handler, request, kind, context)
+                prediction, content_type = stream.prediction, kind
+                response = b"".join(stream.chunks)
         except ModelError as exc:
             record(exc.status or 500, response=exc.body, error=exc.message)
             raise exc.with_context(**context) from None
-        response = dumps(payload)
         record(200, response=response)
         return InvokeResult(
             body=response,
-            content_type=JSON,
+            content_type=content_type,
             version=version,
-            custom_attributes=custom_attributes,
+            custom_attributes=prediction.custom_attributes,
             headers={"x-endpointkit-version": version},
+        )
+
+    def _stream(
+        self, handler: Handler, request: InvokeRequest, kind: str, context: dict[str, Any]
+    ) -> _Stream:
+        """The chunks the server streams: `predict_stream`'s items (or the items of an iterator
+        a function returns), else the whole JSON answer as one item. An error before the
+        first chunk raises here."""
+        if callable(getattr(handler, "predict_stream", None)):
+            prediction = _predict(handler, request, stream=True)
+        else:
+            prediction = _predict(handler, request, stream=False)
+        chunks: Iterator[bytes]
+        if isinstance(prediction.outputs, Iterator):
+            chunks = _framed(kind, prediction.outputs, context)
+        else:
+            whole = _encode(handler, prediction, JSON)
+            chunks = iter([_whole_as_stream(kind, whole)])
+        first = next(chunks, None)
+        return _Stream(
+            prediction,
+            first or b"",
+            itertools.chain([first] if first is not None else [], chunks),
+            getattr(chunks, "close", _nothing),
         )
 
     def _faults_before(
@@ -695,6 +767,28 @@ class MockBackend(Backend):
             )
 
 
+@cache
+def _imitating(base: type[MockBackend], like: str) -> type[MockBackend]:
+    """`base` with the capabilities and limits of the backend named `like`."""
+    limits = PROFILES.get(like)
+    if limits is None:
+        raise ValidationError(
+            f"like={like!r} names no backend the mock can imitate.",
+            hint=f"Use one of: {', '.join(sorted(PROFILES))}.",
+            backend=base.name,
+        )
+    attributes = {
+        "__module__": base.__module__,
+        "__doc__": f"{base.__name__} with the capabilities and limits of {like}.",
+        "name": f"{base.name} (like {like})",
+        "capabilities": limits.capabilities,
+        "max_payload_bytes": limits.max_payload_bytes,
+        "limits": limits,
+    }
+    suffix = "".join(part.title() for part in like.split("-"))
+    return cast("type[MockBackend]", type(f"{base.__name__}Like{suffix}", (base,), attributes))
+
+
 def _local_model_dir(model: str | None) -> str | None:
     if model is None:
         return None
@@ -719,103 +813,168 @@ def _accepts_parameters(handler: Handler) -> bool:
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
 
 
-def _decode_request(body: bytes, content_type: str) -> tuple[Any, Any, bool]:
-    """(instances, parameters, whether the body was the instances envelope)."""
-    try:
-        data = decode(body, content_type)
-    except Exception as exc:
-        raise ModelError(
-            f"request body is not valid {content_type}: {exc}",
-            status=400,
-            body=dumps({"error": str(exc)}),
-        ) from None
-    envelope = isinstance(data, dict) and "instances" in data
-    instances = data["instances"] if envelope else data
-    parameters = data.get("parameters") if envelope else None
-    return instances, parameters, envelope
+# -- the wire ---------------------------------------------------------------------------------
+# Bodies are decoded, answers encoded, Accept negotiated and streams framed by the serving
+# container's own modules, so the mock sends the bytes the server sends. They are imported per
+# request, not with this module: they need orjson (the serve extra), and this module loads with
+# endpointkit's pytest plugin in every user's test session.
 
 
-def _model_error(exc: Exception) -> ModelError:
-    """A handler's exception as the container reports it: ValueError 422, others 500."""
-    if isinstance(exc, ValueError):
-        return ModelError(
-            f"the model rejected the input: {exc}", status=422, body=dumps({"error": str(exc)})
+def _require_serving() -> None:
+    if importlib.util.find_spec("orjson") is None:
+        raise MissingDependency(
+            "the mock backend answers with the serving container's own codecs and framing, "
+            "which need orjson.",
+            hint="pip install 'endpointkit[serve]'",
+            backend="mock",
         )
-    return ModelError(
-        f"the model failed: {type(exc).__name__}: {exc}",
-        status=500,
-        body=dumps({"error": "internal model error"}),
-    )
 
 
-def _call_handler(fn: Handler, instances: Any, parameters: Any) -> Any:
+def _served(error: Exception) -> ModelError:
+    """What the client gets when the server answers with `error` (a predictor's exception is
+    mapped to its status as the server maps it)."""
+    from endpointkit.serving import codecs
+    from endpointkit.serving.runtime import map_exception
+
+    served = map_exception(error)
+    message = served.message
+    if served.status >= 500 and served is not error:  # the server logs it; the test wants it
+        message = f"the model failed: {type(error).__name__}: {error}"
+    body = codecs.dumps_json({"error": served.message, "code": served.code})
+    return ModelError(message, status=served.status, body=body)
+
+
+def _call(fn: Handler, *args: Any) -> Any:
     try:
-        return fn(instances, parameters) if _accepts_parameters(fn) else fn(instances)
+        return fn(*args)
     except Exception as exc:
-        raise _model_error(exc) from None
+        raise _served(exc) from None
 
 
-def _run_handler(handler: Handler, body: bytes, content_type: str) -> Any:
-    """Decode the request like the serving container, call the handler, shape the answer."""
-    instances, parameters, envelope = _decode_request(body, content_type)
-    outputs = _call_handler(getattr(handler, "predict", handler), instances, parameters)
-    if isinstance(outputs, Iterator):  # a streaming handler called without streaming
+@dataclass
+class _Prediction:
+    """One request run through a handler, before its answer is encoded."""
+
+    outputs: Any
+    shape: str  # as /invocations decoded the body: "wrapped", "list" or "one"
+    custom_attributes: str | None
+
+
+def _predict(handler: Handler, request: InvokeRequest, *, stream: bool) -> _Prediction:
+    """Decode the body as the server's /invocations does and run the handler: its
+    `predict_stream` when `stream` (outputs is then an iterator), else `predict`.
+
+    A plain function gets the instances (and the parameters if it takes two arguments).
+    """
+    from endpointkit.serving import codecs
+    from endpointkit.serving.contracts.sagemaker import _unwrap_json
+    from endpointkit.serving.errors import ServingError, UnsupportedMediaType
+    from endpointkit.serving.predictor import PredictorOptions
+
+    predictor: Any = handler  # a function, or an object with predict and optional members
+    options = PredictorOptions.of(predictor)
+    ctype = codecs.media_type(request.content_type) or codecs.JSON
+    parameters: dict[str, Any] | None = None
+    try:
+        if ctype not in codecs.BUILTIN_TYPES and ctype not in options.content_types:
+            raise UnsupportedMediaType(
+                f"Content-Type {ctype!r} is not supported; use one of "
+                f"{', '.join(codecs.BUILTIN_TYPES + options.content_types)}"
+            )
+        if ctype in options.content_types:
+            instances: Any = predictor.decode(request.body, ctype)
+            shape = "list"
+        else:
+            decoded = codecs.decode(request.body, ctype)
+            if ctype == codecs.JSON:
+                instances, shape, parameters = _unwrap_json(decoded)
+            elif ctype == codecs.OCTET:
+                instances, shape = [decoded], "one"
+            else:
+                instances, shape = decoded, "list"
+    except ServingError as exc:
+        raise _served(exc) from None
+    attributes = request.custom_attributes
+    if attributes is not None:
+        parameters = dict(parameters or {})
+        parameters["custom_attributes"] = attributes
+    if options.has_preprocess:
+        instances = _call(predictor.preprocess, instances)
+    fn = getattr(predictor, "predict_stream" if stream else "predict", predictor)
+    args = (instances, parameters) if _accepts_parameters(fn) else (instances,)
+    outputs = _call(fn, *args)
+    if stream:
+        outputs = iter(outputs)
+    elif options.has_postprocess:
+        outputs = _call(predictor.postprocess, outputs)
+    if attributes is not None and parameters is not None:
+        attributes = str(parameters.get("custom_attributes", attributes))
+    return _Prediction(outputs, shape, attributes)
+
+
+def _encode(handler: Handler, prediction: _Prediction, accept: str) -> bytes:
+    """The server's answer to a request that does not stream."""
+    from endpointkit.serving import codecs
+
+    outputs = prediction.outputs
+    if isinstance(outputs, Iterator):  # a function that streams, asked for the whole answer
         outputs = list(outputs)
-    if hasattr(outputs, "tolist"):
-        outputs = outputs.tolist()
-    return {"predictions": outputs} if envelope else outputs
+    try:
+        if accept in (getattr(handler, "accept_types", None) or ()):
+            return cast(bytes, cast(Any, handler).encode(outputs, accept))
+        if prediction.shape == "one":
+            outputs = outputs[0]
+        elif prediction.shape == "wrapped" and accept == codecs.JSON:
+            outputs = {"predictions": outputs}
+        return codecs.encode(outputs, accept)
+    except Exception as exc:  # ServingError, or outputs that cannot be shaped (a 500)
+        raise _served(exc) from None
+
+
+def _response_type(handler: Handler, accept: str | None) -> str:
+    """The content type the server answers a request that does not stream with."""
+    from endpointkit.serving import codecs
+    from endpointkit.serving.errors import ServingError
+
+    supported = codecs.BUILTIN_TYPES + tuple(getattr(handler, "accept_types", None) or ())
+    try:
+        return codecs.negotiate(accept, supported, codecs.JSON)
+    except ServingError as exc:
+        raise _served(exc) from None
 
 
 def _stream_kind(accept: str | None) -> str | None:
-    """The framing the endpointkit server would stream for this Accept, or None."""
-    if not accept:
-        return None
-    if EVENT_STREAM in accept:
-        return EVENT_STREAM
-    for kind in ("application/jsonlines", "application/x-ndjson"):
-        if kind in accept:
-            return kind
-    return None
+    """The framing the server streams for this Accept, or None (it answers whole)."""
+    from endpointkit.serving import streaming
+
+    return streaming.requested(accept.encode("latin-1")) if accept else None
 
 
-def _stream_items(handler: Handler, body: bytes, content_type: str) -> Iterator[Any]:
-    """What a handler streams: `predict_stream`'s items, a returned iterator's items, or the
-    whole answer as one item."""
-    instances, parameters, envelope = _decode_request(body, content_type)
-    stream = getattr(handler, "predict_stream", None)
-    if callable(stream):
-        return iter(_call_handler(stream, instances, parameters))
-    outputs = _call_handler(getattr(handler, "predict", handler), instances, parameters)
-    if isinstance(outputs, Iterator):
-        return outputs
-    if hasattr(outputs, "tolist"):
-        outputs = outputs.tolist()
-    return iter([{"predictions": outputs} if envelope else outputs])
+def _whole_as_stream(kind: str, body: bytes) -> bytes:
+    """A complete JSON answer as the server streams it (one event, or one line)."""
+    from endpointkit.serving import streaming
+    from endpointkit.serving.messages import Response
+
+    return streaming.single(kind, Response(200, body)).body
 
 
 def _framed(
     kind: str, items: Iterator[Any], context: dict[str, Any]
 ) -> Generator[bytes, None, None]:
-    """Items on the wire as the server frames them; a failure mid-stream is a ModelError."""
+    """Items framed by the server's `streaming.frame`; a failure mid-stream is a ModelError
+    (where the server sends an error frame and breaks the connection)."""
+    from endpointkit.serving import streaming
+
     while True:
         try:
             item = next(items)
+            chunk = streaming.frame(kind, item)
         except StopIteration:
             return
         except ModelError:
             raise
         except Exception as exc:
-            error = _model_error(exc)
+            error = _served(exc)
             error.message = f"{error.message} (while streaming)"
             raise error.with_context(**context) from None
-        if isinstance(item, (bytes, bytearray)):
-            payload, raw = bytes(item), True
-        elif isinstance(item, str):
-            payload, raw = item.encode(), True
-        else:
-            payload, raw = dumps(item), False
-        if kind == EVENT_STREAM:
-            lines = payload.replace(b"\r\n", b"\n").split(b"\n")
-            yield b"".join([b"data: " + line + b"\n" for line in lines]) + b"\n"
-        else:
-            yield payload if raw else payload + b"\n"
+        yield chunk

@@ -13,6 +13,20 @@ def test_scoring():
 Inside the block every backend name (sagemaker, vertex, local, ...) resolves to the mock, so
 application code runs unchanged. The pytest plugin offers the same as the `endpointkit_mock`
 fixture.
+
+The plain mock allows nearly everything. `mock_endpoints(like="vertex")` (or "sagemaker",
+"vertex-dedicated", "local") gives it exactly that backend's capabilities and limits, so a test
+catches code that only works on the mock:
+
+| like               | pin a version | stream | shadow | max request | custom attributes |
+|--------------------|---------------|--------|--------|-------------|-------------------|
+| (none)             | yes           | yes    | yes    | 6 MiB       | any               |
+| "sagemaker"        | yes           | yes    | yes    | 6 MiB       | up to 1024 chars  |
+| "vertex"           | Unsupported   | no     | no     | 1.5 MB      | Unsupported       |
+| "vertex-dedicated" | yes           | yes    | no     | 10 MiB      | Unsupported       |
+| "local"            | yes           | yes    | yes    | 6 MiB       | any               |
+
+Errors name the imitation: "the mock (like vertex) backend does not support target version".
 """
 
 from __future__ import annotations
@@ -28,8 +42,13 @@ __all__ = ["Call", "Fault", "MockBackend", "mock_endpoints"]
 
 
 @contextmanager
-def mock_endpoints(**settings: Any) -> Iterator[MockBackend]:
-    """A fresh MockBackend that every backend name resolves to until the block ends."""
-    backend = MockBackend(**settings)
+def mock_endpoints(*, like: str | None = None, **settings: Any) -> Iterator[MockBackend]:
+    """A fresh MockBackend that every backend name resolves to until the block ends.
+
+    `like` ("sagemaker", "vertex", "vertex-dedicated", "local") gives the mock that backend's
+    capabilities and request limits (see the module docstring); an unknown name raises
+    ValidationError. `settings` go to MockBackend (seed, transition_polls, predictors, sleep).
+    """
+    backend = MockBackend(like=like, **settings)
     with override_backends(backend):
         yield backend

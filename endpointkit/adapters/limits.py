@@ -1,0 +1,76 @@
+"""Each platform's capabilities and request limits as plain constants, importable without any
+cloud SDK: the mock's `like=` profiles read them, and the real backends are to import them
+(until then tests/unit/test_limits.py asserts they equal the backends' own values)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from endpointkit.adapters.base import Capability
+
+__all__ = ["LOCAL", "PROFILES", "SAGEMAKER", "VERTEX", "VERTEX_DEDICATED", "Limits"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one backend accepts before anything is sent."""
+
+    backend: str
+    capabilities: frozenset[Capability]
+    #: Largest request body in bytes (None: no limit).
+    max_payload_bytes: int | None
+    #: Longest custom attributes string; 0: the platform refuses them; None: no limit.
+    max_custom_attributes: int | None
+
+
+SAGEMAKER = Limits(
+    backend="sagemaker",
+    capabilities=frozenset(
+        {
+            Capability.SHADOW,
+            Capability.NATIVE_SHADOW,
+            Capability.TARGET_VERSION,
+            Capability.SERVERLESS,
+            Capability.ASYNC_INFERENCE,
+            Capability.AUTOSCALING,
+            Capability.ACCELERATORS,
+            Capability.STREAMING,
+            Capability.NATIVE_ROLLOUT,
+            Capability.SCALING,
+            Capability.ALARM_GATES,
+        }
+    ),
+    max_payload_bytes=6 * 1024 * 1024,  # InvokeEndpoint (research/sagemaker.md)
+    max_custom_attributes=1024,  # X-Amzn-SageMaker-Custom-Attributes
+)
+
+# Shared public endpoints: no pinning a deployed model, no streaming, 1.5 MB requests
+# (research/vertex.md, "Size limits").
+VERTEX = Limits(
+    backend="vertex",
+    capabilities=frozenset({Capability.AUTOSCALING, Capability.ACCELERATORS, Capability.SCALING}),
+    max_payload_bytes=1_572_864,
+    max_custom_attributes=0,  # rawPredict does not pass them to the container
+)
+
+# Dedicated public endpoints: the Invoke API pins a deployed model and streams; 10 MB requests.
+VERTEX_DEDICATED = Limits(
+    backend="vertex-dedicated",
+    capabilities=VERTEX.capabilities | {Capability.TARGET_VERSION, Capability.STREAMING},
+    max_payload_bytes=10 * 1024 * 1024,
+    max_custom_attributes=0,
+)
+
+LOCAL = Limits(
+    backend="local",
+    capabilities=frozenset(
+        {Capability.SHADOW, Capability.TARGET_VERSION, Capability.SCALING, Capability.STREAMING}
+    ),
+    max_payload_bytes=6 * 1024 * 1024,
+    max_custom_attributes=None,
+)
+
+#: `mock_endpoints(like=...)` names.
+PROFILES: dict[str, Limits] = {
+    limits.backend: limits for limits in (SAGEMAKER, VERTEX, VERTEX_DEDICATED, LOCAL)
+}
