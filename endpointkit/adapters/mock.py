@@ -838,8 +838,10 @@ def _served(error: Exception) -> ModelError:
 
     served = map_exception(error)
     message = served.message
-    if served.status >= 500 and served is not error:  # the server logs it; the test wants it
-        message = f"the model failed: {type(error).__name__}: {error}"
+    if served is not error:
+        # The server sends a generic message and logs the exception; the body below is what
+        # it sends, and the message (seen only in the test process) names the exception.
+        message = f"{served.message}: {type(error).__name__}: {error}"
     body = codecs.dumps_json({"error": served.message, "code": served.code})
     return ModelError(message, status=served.status, body=body)
 
@@ -848,7 +850,7 @@ def _call(fn: Handler, *args: Any) -> Any:
     try:
         return fn(*args)
     except Exception as exc:
-        raise _served(exc) from None
+        raise _served(exc) from exc
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """A tiny model for the conformance suite: every prediction is the version's own name.
 
 The model directory holds this file plus `answer.txt` (the name) and `mode.txt`:
-`echo` answers, `reject` raises ValueError on every request (a 4xx model error), `broken`
+`echo` answers, `reject` raises `Rejected` on every request (a 4xx model error whose message
+reaches the client, as an exception with a 4xx `status_code` does on the server), `broken`
 fails to load (the deployment fails). `predict_stream` streams one item per instance.
 """
 
@@ -11,6 +12,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+
+class Rejected(ValueError):
+    """A refusal written for the client: the server passes a 4xx `status_code`'s message on
+    (other exceptions' text stays in the server log)."""
+
+    status_code = 400
 
 
 class Echo:
@@ -23,7 +31,7 @@ class Echo:
 
     def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> list[Any]:
         if self.mode == "reject":
-            raise ValueError("this version rejects every input (conformance test)")
+            raise Rejected("this version rejects every input (conformance test)")
         return [self.answer for _ in instances]
 
     def predict_stream(
@@ -32,7 +40,7 @@ class Echo:
         """One item per instance, `gap_s` seconds apart (a parameter); the instance "boom"
         fails mid-stream."""
         if self.mode == "reject":
-            raise ValueError("this version rejects every input (conformance test)")
+            raise Rejected("this version rejects every input (conformance test)")
         gap = float((parameters or {}).get("gap_s", 0.0))
         for index, item in enumerate(instances):
             if index and gap:
