@@ -21,7 +21,7 @@ buffered (streams use a connection of their own; the paths above are untouched):
 Routing is weighted random over the healthy versions that have traffic (seeded for tests),
 optionally sticky by a request header; a shadow gets a sampled copy of live requests whose
 answer is discarded. No framework on the hot path: `Gateway.handle` takes and returns plain
-values (served by httpserver.py in the daemon, or as an ASGI app), JSON through orjson.
+values (served by `_http/server.py` in the daemon, or as an ASGI app), JSON through orjson.
 """
 
 from __future__ import annotations
@@ -38,14 +38,16 @@ from typing import Any
 
 import orjson
 
-from endpointkit.adapters.local.upstream import Pool, StreamBody, UpstreamError, UpstreamTimeout
+from endpointkit.adapters.local._http.client import (
+    Pool,
+    StreamBody,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from endpointkit.serving.types import Headers, Receive, Scope, Send
 
 __all__ = ["Gateway", "Route", "Router", "TokenBucket", "Upstream"]
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
 Response = tuple[int, Headers, bytes]
 StreamedResponse = tuple[int, Headers, bytes | AsyncIterator[bytes]]
 ControlHandler = Callable[[str, dict[str, str], bytes], Awaitable[tuple[int, Any]]]

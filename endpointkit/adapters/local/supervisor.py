@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from endpointkit.adapters.local.upstream import Pool, UpstreamError, UpstreamTimeout
+from endpointkit.adapters.local._http.client import Pool, UpstreamError, UpstreamTimeout
 
 if TYPE_CHECKING:
     from endpointkit.adapters.local.gateway import Upstream

@@ -20,9 +20,10 @@ from typing import Any, cast
 
 import httptools
 
+from endpointkit.serving.types import Headers
+
 __all__ = ["MAX_BODY", "HttpServer"]
 
-Headers = list[tuple[bytes, bytes]]
 Body = bytes | AsyncIterator[bytes]
 Handler = Callable[[str, str, bytes, Headers, bytes], Awaitable[tuple[int, Headers, Body]]]
 MAX_BODY = 64 * 1024 * 1024

@@ -1,0 +1,7 @@
+"""The gateway's own HTTP/1.1 on httptools: the server it answers on (`server.py`) and the
+keep-alive client it forwards with (`client.py`), loopback only.
+
+Measured necessary: uvicorn's ASGI cycle and httpx each cost several times a bare asyncio
+protocol per request, which is most of the gateway's overhead (numbers in each module). ASGI
+types come from `endpointkit.serving.types`, as everywhere else.
+"""
