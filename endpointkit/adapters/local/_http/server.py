@@ -20,9 +20,9 @@ from typing import Any, cast
 
 import httptools
 
-from endpointkit.serving.types import Headers
+from endpointkit.serving.types import Headers, Receive, Scope, Send
 
-__all__ = ["MAX_BODY", "HttpServer"]
+__all__ = ["MAX_BODY", "HttpServer", "serve_asgi"]
 
 Body = bytes | AsyncIterator[bytes]
 Handler = Callable[[str, str, bytes, Headers, bytes], Awaitable[tuple[int, Headers, Body]]]
@@ -262,3 +262,38 @@ class HttpServer:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+
+
+async def serve_asgi(handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer one ASGI HTTP request with `handler` (in process, without HttpServer): a streamed
+    answer is sent chunk by chunk and closed however the sending ends."""
+    body = await _read_body(receive)
+    status, headers, out = await handler(
+        scope["method"], scope["path"], scope.get("query_string", b""), scope["headers"], body
+    )
+    if not isinstance(out, bytes):  # a streamed answer: chunk by chunk
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            async for chunk in out:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:  # the client may be gone: the version's stream must not stay open
+            closer = getattr(out, "aclose", None)
+            if closer is not None:
+                await closer()
+        return
+    headers.append((b"content-length", str(len(out)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": out})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body
+    parts = [body]
+    while message.get("more_body", False):
+        message = await receive()
+        parts.append(message.get("body", b""))
+    return b"".join(parts)
