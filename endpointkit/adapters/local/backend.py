@@ -12,7 +12,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +39,7 @@ from endpointkit.errors import (
     ValidationError,
 )
 from endpointkit.invocation import InvokeRequest, InvokeResult, StreamResult
+from endpointkit.retry import poll_until
 from endpointkit.spec import (
     EndpointState,
     Event,
@@ -181,18 +181,16 @@ class LocalBackend(Backend):
         if not self._alive(row):
             self._spawn_daemon()
         limit = timeout if timeout is not None else self.start_timeout + 15
-        deadline = time.monotonic() + limit
-        delay = 0.02
-        while True:
-            row = self.store.gateway()
-            if row.ready and self._alive(row):
-                self._gateway = row
-                return row
+        log = self.home / "logs" / "gateway.log"
+
+        def fetch() -> tuple[GatewayRow, bool]:
+            current = self.store.gateway()
+            if current.ready and self._alive(current):
+                return current, True
             daemon = self._daemon
             if daemon is not None and daemon.poll() not in (None, 0):
                 from endpointkit.adapters.local.supervisor import log_tail
 
-                log = self.home / "logs" / "gateway.log"
                 self._daemon = None
                 raise Unavailable(
                     f"the local gateway for {self.home} exited with code {daemon.returncode} "
@@ -201,16 +199,21 @@ class LocalBackend(Backend):
                     backend=self.name,
                     operation="start gateway",
                 )
-            if time.monotonic() > deadline:
-                log = self.home / "logs" / "gateway.log"
-                raise Timeout(
-                    f"the local gateway for {self.home} did not start within {limit:g} s.",
-                    hint=f"See its log: {log}",
-                    backend=self.name,
-                    operation="start gateway",
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.2)
+            return current, False
+
+        def expired(_: tuple[GatewayRow, bool]) -> Exception:
+            return Timeout(
+                f"the local gateway for {self.home} did not start within {limit:g} s.",
+                hint=f"See its log: {log}",
+                backend=self.name,
+                operation="start gateway",
+            )
+
+        row, _ = poll_until(
+            fetch, lambda seen: seen[1], timeout=limit, expired=expired, first_s=0.02, max_s=0.2
+        )
+        self._gateway = row
+        return row
 
     def _spawn_daemon(self) -> None:
         log_dir = self.home / "logs"

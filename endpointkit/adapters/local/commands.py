@@ -7,13 +7,13 @@ import contextlib
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from endpointkit.adapters.local.state import Store, default_home
+from endpointkit.retry import poll_until
 
 __all__ = ["main"]
 
@@ -122,10 +122,16 @@ def stop(home: Path, output: str, timeout: float) -> int:
                 )
             except httpx.HTTPError:
                 _signal(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _alive(pid):
+            try:
+                poll_until(
+                    lambda: _alive(pid),
+                    lambda alive: not alive,
+                    timeout=timeout,
+                    expired=lambda _: TimeoutError(),
+                    first_s=0.05,
+                    max_s=0.05,
+                )
+            except TimeoutError:
                 _signal(pid, signal.SIGKILL)
             stopped = True
     finally:
