@@ -20,9 +20,10 @@ from typing import Any, cast
 
 import httptools
 
+from endpointkit.retry import apoll_until
 from endpointkit.serving.types import Headers, Receive, Scope, Send
 
-__all__ = ["MAX_BODY", "HttpServer", "serve_asgi"]
+__all__ = ["MAX_BODY", "HttpServer", "drained", "serve_asgi"]
 
 Body = bytes | AsyncIterator[bytes]
 Handler = Callable[[str, str, bytes, Headers, bytes], Awaitable[tuple[int, Headers, Body]]]
@@ -254,14 +255,34 @@ class HttpServer:
             self._server.close()
         for conn in list(self.connections):
             conn.close_if_idle()
-        deadline = asyncio.get_running_loop().time() + grace
-        while self.in_flight and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+        await drained(lambda: self.in_flight, grace)
         for conn in list(self.connections):
             conn._close()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+
+
+async def drained(in_flight: Callable[[], int], grace: float) -> bool:
+    """Wait until `in_flight()` is 0, at most `grace` seconds; whether it got there."""
+
+    async def count() -> int:
+        return in_flight()
+
+    try:
+        await apoll_until(
+            count, lambda n: n == 0, timeout=grace, expired=_Busy, first_s=0.01, max_s=0.01
+        )
+    except _Busy:
+        return False
+    return True
+
+
+class _Busy(Exception):
+    """Requests were still in flight when the grace period ended."""
+
+    def __init__(self, in_flight: int) -> None:
+        super().__init__(f"{in_flight} requests still in flight")
 
 
 async def serve_asgi(handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
