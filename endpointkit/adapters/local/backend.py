@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import httpx
 
 from endpointkit.adapters.base import Backend, Capability
+from endpointkit.adapters.local import commands
+from endpointkit.adapters.local.commands import pid_alive
 from endpointkit.adapters.local.state import (
     DRAINING,
     STARTING,
@@ -157,11 +159,7 @@ class LocalBackend(Backend):
         return row.url
 
     def _alive(self, row: GatewayRow) -> bool:
-        if row.pid is None or row.url is None:
-            return False
-        try:
-            os.kill(row.pid, 0)
-        except (ProcessLookupError, PermissionError):
+        if row.pid is None or row.url is None or not pid_alive(row.pid):
             return False
         try:
             answer = self._client().get(f"{row.url}/-/health", timeout=2.0)
@@ -175,7 +173,7 @@ class LocalBackend(Backend):
         if self._daemon is not None:
             self._daemon.poll()  # reap a daemon that exited, so its pid reads as gone
         row = self._gateway
-        if row is not None and row.pid is not None and _pid_alive(row.pid):
+        if row is not None and row.pid is not None and pid_alive(row.pid):
             return row
         row = self.store.gateway()
         if not self._alive(row):
@@ -293,10 +291,8 @@ class LocalBackend(Backend):
     def stop_gateway(self, timeout: float = 30.0) -> None:
         """Stop the gateway and every version process (state is kept; the next call restarts
         them)."""
-        from endpointkit.adapters.local.commands import stop
-
         self._gateway = None
-        stop(self.home, "quiet", timeout)
+        commands.stop(self.home, "quiet", timeout)
 
     def _reconcile(self, name: str) -> EndpointState:
         self._control("/-/reconcile", endpoint=name)
@@ -641,11 +637,3 @@ class LocalBackend(Backend):
 
 def _dt(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True

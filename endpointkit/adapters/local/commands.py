@@ -15,7 +15,7 @@ import httpx
 from endpointkit.adapters.local.state import Store, default_home
 from endpointkit.retry import poll_until
 
-__all__ = ["main"]
+__all__ = ["main", "pid_alive"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -150,10 +150,17 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (a zombie included: cheap, no /proc read)."""
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    if not pid_alive(pid):
         return False
     try:  # a zombie (our own child, in tests) counts as gone
         with open(f"/proc/{pid}/stat") as handle:

@@ -200,12 +200,7 @@ class VersionProcess:
                         f"version {self.spec.name!r} is not serving: it is being restarted "
                         f"and its restart failed ({exc}); scale it once it is healthy again",
                     )
-                self.store.set_health(
-                    self.endpoint,
-                    self.spec.name,
-                    False,
-                    event=("health", f"restart failed ({exc}); next try in {delay:g} s"),
-                )
+                self._record(False, f"restart failed ({exc}); next try in {delay:g} s")
                 await self._sleep(delay)
                 continue
             self.upstream.set_port(self.port)
@@ -217,12 +212,8 @@ class VersionProcess:
                 await self.on_ready(True)
             else:
                 self.restarts += 1
-                self.store.set_health(
-                    self.endpoint,
-                    self.spec.name,
-                    True,
-                    event=("restarted", f"version {self.spec.name} restarted (#{self.restarts})"),
-                    restarted=True,
+                self._record(
+                    True, f"version {self.spec.name} restarted (#{self.restarts})", restarted=True
                 )
                 await self.on_ready(False)
             healthy_since = time.monotonic()
@@ -244,17 +235,19 @@ class VersionProcess:
                 if self.hung_after is not None
                 else f"process exited with code {code}"
             )
-            self.store.set_health(
-                self.endpoint,
-                self.spec.name,
+            self._record(
                 False,
-                event=(
-                    "health",
-                    f"version {self.spec.name} {what}; taken out of routing, restarting in "
-                    f"{delay:g} s. Log: {self.log_path}",
-                ),
+                f"version {self.spec.name} {what}; taken out of routing, restarting in "
+                f"{delay:g} s. Log: {self.log_path}",
             )
             await self._sleep(delay)
+
+    def _record(self, healthy: bool, message: str, *, restarted: bool = False) -> None:
+        """Store the version's health with an event ("restarted" if `restarted`, else "health")."""
+        kind = "restarted" if restarted else "health"
+        self.store.set_health(
+            self.endpoint, self.spec.name, healthy, event=(kind, message), restarted=restarted
+        )
 
     async def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -395,12 +388,7 @@ class VersionProcess:
                     misses = 0
                     if not self.upstream.healthy and not self.upstream.draining:
                         self.upstream.healthy = True
-                        self.store.set_health(
-                            self.endpoint,
-                            self.spec.name,
-                            True,
-                            event=("health", f"version {self.spec.name} is healthy again"),
-                        )
+                        self._record(True, f"version {self.spec.name} is healthy again")
                     continue
                 if proc.returncode is not None or exited.done():
                     continue
@@ -415,15 +403,10 @@ class VersionProcess:
                     self.upstream.healthy
                 ):
                     self.upstream.healthy = False
-                    self.store.set_health(
-                        self.endpoint,
-                        self.spec.name,
+                    self._record(
                         False,
-                        event=(
-                            "health",
-                            f"version {self.spec.name} stopped answering health checks; taken "
-                            "out of routing until it recovers",
-                        ),
+                        f"version {self.spec.name} stopped answering health checks; taken out "
+                        "of routing until it recovers",
                     )
             return None
         finally:
