@@ -8,21 +8,14 @@ import pytest
 
 from endpointkit.errors import Timeout
 from endpointkit.retry import apoll_until, poll_until
+from tests.unit.test_retry import FakeTime as SyncFakeTime
 
 
-class FakeTime:
-    """A clock that only moves when the code under test sleeps."""
+class FakeTime(SyncFakeTime):
+    """The sync tests' fake clock, with the coroutine sleep `apoll_until` takes."""
 
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.naps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.naps.append(seconds)
-        self.now += seconds
+    async def nap(self, seconds: float) -> None:
+        self.sleep(seconds)
 
 
 def test_returns_the_first_result_that_is_done() -> None:
@@ -39,7 +32,7 @@ def test_returns_the_first_result_that_is_done() -> None:
             timeout=60,
             expired=lambda v: Timeout(f"last {v}"),
             first_s=0.5,
-            sleep=time.sleep,
+            sleep=time.nap,
             clock=time.clock,
         )
     )
@@ -64,7 +57,7 @@ def test_backoff_is_capped_and_never_overshoots_the_deadline() -> None:
                 expired=lambda status: Timeout(f"still {status}"),
                 first_s=1,
                 max_s=4,
-                sleep=time.sleep,
+                sleep=time.nap,
                 clock=time.clock,
             )
         )
@@ -76,19 +69,15 @@ def test_backoff_is_capped_and_never_overshoots_the_deadline() -> None:
 def test_same_delays_as_the_sync_twin() -> None:
     sync_time, async_time = FakeTime(), FakeTime()
 
-    def nap(seconds: float) -> None:
-        sync_time.naps.append(seconds)
-        sync_time.now += seconds
-
     async def fetch() -> bool:
         return False
 
     settings = {"timeout": 7, "expired": lambda _: Timeout("no"), "first_s": 0.25, "max_s": 2}
     with pytest.raises(Timeout):
-        poll_until(lambda: False, bool, sleep=nap, clock=sync_time.clock, **settings)
+        poll_until(lambda: False, bool, sleep=sync_time.sleep, clock=sync_time.clock, **settings)
     with pytest.raises(Timeout):
         asyncio.run(
-            apoll_until(fetch, bool, sleep=async_time.sleep, clock=async_time.clock, **settings)
+            apoll_until(fetch, bool, sleep=async_time.nap, clock=async_time.clock, **settings)
         )
     assert async_time.naps == sync_time.naps == [0.25, 0.5, 1, 2, 2, 1.25]
 
@@ -106,7 +95,7 @@ def test_errors_from_fetch_propagate_at_once() -> None:
                 bool,
                 timeout=10,
                 expired=lambda v: Timeout("no"),
-                sleep=time.sleep,
+                sleep=time.nap,
                 clock=time.clock,
             )
         )
@@ -128,7 +117,7 @@ def test_fetch_may_be_any_callable_returning_an_awaitable() -> None:
             timeout=10,
             expired=lambda v: Timeout("no"),
             first_s=0.1,
-            sleep=time.sleep,
+            sleep=time.nap,
             clock=time.clock,
         )
     )
