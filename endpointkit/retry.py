@@ -3,7 +3,7 @@
 Retries happen only on endpointkit's own `Retryable` errors (throttling, transient faults),
 never on SDK types or bare Exception; adapters translate first, then retry. Jitter spreads
 clients that were throttled together; waiting for a resource (`poll_until`) uses plain
-exponential backoff because nobody competes for it.
+exponential backoff because nobody competes for it (`apoll_until` is its asyncio twin).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -28,7 +28,15 @@ from tenacity import (
 
 from endpointkit.errors import Retryable
 
-__all__ = ["Clock", "Sleep", "async_invocation", "control_plane", "invocation", "poll_until"]
+__all__ = [
+    "Clock",
+    "Sleep",
+    "apoll_until",
+    "async_invocation",
+    "control_plane",
+    "invocation",
+    "poll_until",
+]
 
 log = logging.getLogger("endpointkit.retry")
 T = TypeVar("T")
@@ -110,6 +118,41 @@ def poll_until(
     `expired(last result)`, so the error can name the last status seen. Exceptions from
     `fetch` propagate at once (retrying errors is the other policies' job).
     """
+    policy = Retrying(sleep=sleep, **_polling(done, timeout, expired, first_s, max_s, clock))
+    return policy(fetch)
+
+
+async def apoll_until(
+    fetch: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    *,
+    timeout: float,
+    expired: Callable[[T], Exception],
+    first_s: float = 0.05,
+    max_s: float = 15.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Clock = time.monotonic,
+) -> T:
+    """`poll_until` for coroutines: awaits `fetch()` and sleeps with `asyncio.sleep` (or the
+    given coroutine function); same delays, deadline and `expired` error."""
+
+    async def attempt() -> T:  # tenacity awaits only `async def` functions, not lambdas
+        return await fetch()
+
+    policy = AsyncRetrying(sleep=sleep, **_polling(done, timeout, expired, first_s, max_s, clock))
+    result: T = await policy(attempt)
+    return result
+
+
+def _polling(
+    done: Callable[[T], bool],
+    timeout: float,
+    expired: Callable[[T], Exception],
+    first_s: float,
+    max_s: float,
+    clock: Clock,
+) -> dict[str, Any]:
+    """The tenacity parts both pollers share; the deadline starts now."""
     deadline = clock() + timeout
 
     def delay(state: RetryCallState) -> float:
@@ -124,11 +167,9 @@ def poll_until(
             raise RuntimeError("poll_until gave up before fetching anything")
         raise expired(state.outcome.result())
 
-    policy: Retrying = Retrying(
-        retry=retry_if_result(lambda value: not done(value)),
-        wait=delay,
-        stop=stop,
-        sleep=sleep,
-        retry_error_callback=give_up,
-    )
-    return policy(fetch)
+    return {
+        "retry": retry_if_result(lambda value: not done(value)),
+        "wait": delay,
+        "stop": stop,
+        "retry_error_callback": give_up,
+    }

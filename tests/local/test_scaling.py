@@ -21,10 +21,10 @@ import pytest
 
 from endpointkit import Endpoint
 from endpointkit.adapters.local import LocalBackend
+from endpointkit.adapters.local._http.client import Pool
+from endpointkit.adapters.local._http.server import HttpServer
 from endpointkit.adapters.local.gateway import Gateway, Router
-from endpointkit.adapters.local.httpserver import HttpServer
 from endpointkit.adapters.local.supervisor import free_port
-from endpointkit.adapters.local.upstream import Pool
 from endpointkit.errors import DeploymentFailed
 from tests.conformance.suite import Versions
 from tests.local.harness import alive

@@ -12,7 +12,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any, ClassVar
 import httpx
 
 from endpointkit.adapters.base import Backend, Capability
+from endpointkit.adapters.local import commands
+from endpointkit.adapters.local.commands import pid_alive
 from endpointkit.adapters.local.state import (
     DRAINING,
     STARTING,
@@ -40,6 +41,7 @@ from endpointkit.errors import (
     ValidationError,
 )
 from endpointkit.invocation import InvokeRequest, InvokeResult, StreamResult
+from endpointkit.retry import poll_until
 from endpointkit.spec import (
     EndpointState,
     Event,
@@ -157,11 +159,7 @@ class LocalBackend(Backend):
         return row.url
 
     def _alive(self, row: GatewayRow) -> bool:
-        if row.pid is None or row.url is None:
-            return False
-        try:
-            os.kill(row.pid, 0)
-        except (ProcessLookupError, PermissionError):
+        if row.pid is None or row.url is None or not pid_alive(row.pid):
             return False
         try:
             answer = self._client().get(f"{row.url}/-/health", timeout=2.0)
@@ -175,24 +173,22 @@ class LocalBackend(Backend):
         if self._daemon is not None:
             self._daemon.poll()  # reap a daemon that exited, so its pid reads as gone
         row = self._gateway
-        if row is not None and row.pid is not None and _pid_alive(row.pid):
+        if row is not None and row.pid is not None and pid_alive(row.pid):
             return row
         row = self.store.gateway()
         if not self._alive(row):
             self._spawn_daemon()
         limit = timeout if timeout is not None else self.start_timeout + 15
-        deadline = time.monotonic() + limit
-        delay = 0.02
-        while True:
-            row = self.store.gateway()
-            if row.ready and self._alive(row):
-                self._gateway = row
-                return row
+        log = self.home / "logs" / "gateway.log"
+
+        def fetch() -> tuple[GatewayRow, bool]:
+            current = self.store.gateway()
+            if current.ready and self._alive(current):
+                return current, True
             daemon = self._daemon
             if daemon is not None and daemon.poll() not in (None, 0):
                 from endpointkit.adapters.local.supervisor import log_tail
 
-                log = self.home / "logs" / "gateway.log"
                 self._daemon = None
                 raise Unavailable(
                     f"the local gateway for {self.home} exited with code {daemon.returncode} "
@@ -201,16 +197,21 @@ class LocalBackend(Backend):
                     backend=self.name,
                     operation="start gateway",
                 )
-            if time.monotonic() > deadline:
-                log = self.home / "logs" / "gateway.log"
-                raise Timeout(
-                    f"the local gateway for {self.home} did not start within {limit:g} s.",
-                    hint=f"See its log: {log}",
-                    backend=self.name,
-                    operation="start gateway",
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.2)
+            return current, False
+
+        def expired(_: tuple[GatewayRow, bool]) -> Exception:
+            return Timeout(
+                f"the local gateway for {self.home} did not start within {limit:g} s.",
+                hint=f"See its log: {log}",
+                backend=self.name,
+                operation="start gateway",
+            )
+
+        row, _ = poll_until(
+            fetch, lambda seen: seen[1], timeout=limit, expired=expired, first_s=0.02, max_s=0.2
+        )
+        self._gateway = row
+        return row
 
     def _spawn_daemon(self) -> None:
         log_dir = self.home / "logs"
@@ -290,10 +291,8 @@ class LocalBackend(Backend):
     def stop_gateway(self, timeout: float = 30.0) -> None:
         """Stop the gateway and every version process (state is kept; the next call restarts
         them)."""
-        from endpointkit.adapters.local.commands import stop
-
         self._gateway = None
-        stop(self.home, "quiet", timeout)
+        commands.stop(self.home, "quiet", timeout)
 
     def _reconcile(self, name: str) -> EndpointState:
         self._control("/-/reconcile", endpoint=name)
@@ -638,11 +637,3 @@ class LocalBackend(Backend):
 
 def _dt(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True

@@ -7,15 +7,15 @@ import contextlib
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from endpointkit.adapters.local.state import Store, default_home
+from endpointkit.retry import poll_until
 
-__all__ = ["main"]
+__all__ = ["main", "pid_alive"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,10 +122,16 @@ def stop(home: Path, output: str, timeout: float) -> int:
                 )
             except httpx.HTTPError:
                 _signal(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _alive(pid):
+            try:
+                poll_until(
+                    lambda: _alive(pid),
+                    lambda alive: not alive,
+                    timeout=timeout,
+                    expired=lambda _: TimeoutError(),
+                    first_s=0.05,
+                    max_s=0.05,
+                )
+            except TimeoutError:
                 _signal(pid, signal.SIGKILL)
             stopped = True
     finally:
@@ -144,10 +150,17 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (a zombie included: cheap, no /proc read)."""
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    if not pid_alive(pid):
         return False
     try:  # a zombie (our own child, in tests) counts as gone
         with open(f"/proc/{pid}/stat") as handle:

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from endpointkit.adapters.local._http.server import HttpServer
 from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
-from endpointkit.adapters.local.httpserver import HttpServer
 from endpointkit.adapters.local.state import DRAINING, READY, STARTING, Store
 from endpointkit.adapters.local.supervisor import VersionProcess
 from endpointkit.spec import Status

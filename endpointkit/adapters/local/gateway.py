@@ -21,7 +21,7 @@ buffered (streams use a connection of their own; the paths above are untouched):
 Routing is weighted random over the healthy versions that have traffic (seeded for tests),
 optionally sticky by a request header; a shadow gets a sampled copy of live requests whose
 answer is discarded. No framework on the hot path: `Gateway.handle` takes and returns plain
-values (served by httpserver.py in the daemon, or as an ASGI app), JSON through orjson.
+values (served by `_http/server.py` in the daemon, or as an ASGI app), JSON through orjson.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import hmac
 import random
-import struct
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,14 +37,18 @@ from typing import Any
 
 import orjson
 
-from endpointkit.adapters.local.upstream import Pool, StreamBody, UpstreamError, UpstreamTimeout
+from endpointkit.adapters.local._http.client import (
+    Pool,
+    StreamBody,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from endpointkit.adapters.local._http.eventstream import EventStream
+from endpointkit.adapters.local._http.server import serve_asgi
+from endpointkit.serving.types import Headers, Receive, Scope, Send
 
 __all__ = ["Gateway", "Route", "Router", "TokenBucket", "Upstream"]
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
 Response = tuple[int, Headers, bytes]
 StreamedResponse = tuple[int, Headers, bytes | AsyncIterator[bytes]]
 ControlHandler = Callable[[str, dict[str, str], bytes], Awaitable[tuple[int, Any]]]
@@ -327,27 +330,7 @@ class Gateway:
         """ASGI entry (for in-process use, e.g. httpx.ASGITransport); the daemon serves
         `handle` directly through its own HTTP server."""
         if scope["type"] == "http":
-            await self._http(scope, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _read_body(receive)
-        status, headers, out = await self.handle(
-            scope["method"], scope["path"], scope.get("query_string", b""), scope["headers"], body
-        )
-        if not isinstance(out, bytes):  # a streamed answer: chunk by chunk
-            try:
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                async for chunk in out:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b""})
-            finally:  # the client may be gone: the version's stream must not stay open
-                closer = getattr(out, "aclose", None)
-                if closer is not None:
-                    await closer()
-            return
-        headers.append((b"content-length", str(len(out)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": out})
+            await serve_asgi(self.handle, scope, receive, send)
 
     async def handle(
         self, method: str, path: str, query: bytes, headers: Headers, body: bytes
@@ -601,7 +584,7 @@ class Gateway:
             ]
             if attrs is not None:
                 out.append((b"x-amzn-sagemaker-custom-attributes", attrs))
-            return 200, out, _EventStream(body)
+            return 200, out, EventStream(body)
         out = [(b"content-type", ctype), (b"x-endpointkit-version", vbytes)]
         if proto == VERTEX_RAW:
             out.append((b"x-vertex-ai-deployed-model-id", vbytes))
@@ -711,75 +694,3 @@ class Gateway:
         if self._shadow_tasks:
             with contextlib.suppress(Exception):
                 await asyncio.wait(set(self._shadow_tasks), timeout=5)
-
-
-def _event(headers: bytes, payload: bytes) -> bytes:
-    """One AWS event-stream message (`headers` already encoded)."""
-    prelude = struct.pack("!II", 16 + len(headers) + len(payload), len(headers))
-    message = prelude + struct.pack("!I", zlib.crc32(prelude)) + headers + payload
-    return message + struct.pack("!I", zlib.crc32(message))
-
-
-def _event_headers(**headers: str) -> bytes:
-    out = b""
-    for key, value in headers.items():
-        name, data = key.replace("_", "-").encode(), value.encode()
-        out += struct.pack("!B", len(name) + 1) + b":" + name + struct.pack("!BH", 7, len(data))
-        out += data
-    return out
-
-
-_PAYLOAD_PART = _event_headers(
-    message_type="event", event_type="PayloadPart", content_type="application/octet-stream"
-)
-_STREAM_ERROR = _event_headers(
-    message_type="exception", exception_type="ModelStreamError", content_type="application/json"
-)
-
-
-class _EventStream:
-    """A version's streamed answer as SageMaker's response stream: one PayloadPart per chunk;
-    a broken stream ends with a ModelStreamError event, as on SageMaker.
-
-    An object rather than an async generator: a generator's `finally` does not run when it is
-    closed before its first step (a client gone before the first chunk), and the version's
-    stream would stay open; `aclose()` here always closes it."""
-
-    __slots__ = ("_body", "_ended")
-
-    def __init__(self, body: StreamBody) -> None:
-        self._body = body
-        self._ended = False
-
-    def __aiter__(self) -> _EventStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._ended:
-            raise StopAsyncIteration
-        try:
-            chunk = await self._body.__anext__()
-        except (UpstreamError, UpstreamTimeout) as exc:
-            await self.aclose()
-            message = {"Message": f"Model stream broken: {exc}", "ErrorCode": "StreamBroken"}
-            return _event(_STREAM_ERROR, orjson.dumps(message))
-        except BaseException:  # the end, or cancelled: either way the stream is done
-            await self.aclose()
-            raise
-        return _event(_PAYLOAD_PART, chunk)
-
-    async def aclose(self) -> None:
-        self._ended = True
-        await self._body.aclose()
-
-
-async def _read_body(receive: Receive) -> bytes:
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        return body
-    parts = [body]
-    while message.get("more_body", False):
-        message = await receive()
-        parts.append(message.get("body", b""))
-    return b"".join(parts)

@@ -136,7 +136,6 @@ class EndpointRow:
     failure_reason: str | None
     log_hint: str | None
     traffic: TrafficSplit
-    pending_traffic: TrafficSplit | None
     shadow: Shadow | None
     tags: dict[str, str]
     rate_limit: dict[str, float] | None
@@ -265,7 +264,6 @@ class Store:
             failure_reason=row["failure_reason"],
             log_hint=row["log_hint"],
             traffic=_split(row["traffic"]),
-            pending_traffic=_split(row["pending_traffic"]) if row["pending_traffic"] else None,
             shadow=Shadow.model_validate_json(row["shadow"]) if row["shadow"] else None,
             tags=json.loads(row["tags"]),
             rate_limit=json.loads(row["rate_limit"]) if row["rate_limit"] else None,

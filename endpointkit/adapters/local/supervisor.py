@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from endpointkit.adapters.local.upstream import Pool, UpstreamError, UpstreamTimeout
+from endpointkit.adapters.local._http.client import Pool, UpstreamError, UpstreamTimeout
+from endpointkit.adapters.local._http.server import drained
+from endpointkit.retry import apoll_until
 
 if TYPE_CHECKING:
     from endpointkit.adapters.local.gateway import Upstream
@@ -198,12 +200,7 @@ class VersionProcess:
                         f"version {self.spec.name!r} is not serving: it is being restarted "
                         f"and its restart failed ({exc}); scale it once it is healthy again",
                     )
-                self.store.set_health(
-                    self.endpoint,
-                    self.spec.name,
-                    False,
-                    event=("health", f"restart failed ({exc}); next try in {delay:g} s"),
-                )
+                self._record(False, f"restart failed ({exc}); next try in {delay:g} s")
                 await self._sleep(delay)
                 continue
             self.upstream.set_port(self.port)
@@ -215,12 +212,8 @@ class VersionProcess:
                 await self.on_ready(True)
             else:
                 self.restarts += 1
-                self.store.set_health(
-                    self.endpoint,
-                    self.spec.name,
-                    True,
-                    event=("restarted", f"version {self.spec.name} restarted (#{self.restarts})"),
-                    restarted=True,
+                self._record(
+                    True, f"version {self.spec.name} restarted (#{self.restarts})", restarted=True
                 )
                 await self.on_ready(False)
             healthy_since = time.monotonic()
@@ -242,17 +235,19 @@ class VersionProcess:
                 if self.hung_after is not None
                 else f"process exited with code {code}"
             )
-            self.store.set_health(
-                self.endpoint,
-                self.spec.name,
+            self._record(
                 False,
-                event=(
-                    "health",
-                    f"version {self.spec.name} {what}; taken out of routing, restarting in "
-                    f"{delay:g} s. Log: {self.log_path}",
-                ),
+                f"version {self.spec.name} {what}; taken out of routing, restarting in "
+                f"{delay:g} s. Log: {self.log_path}",
             )
             await self._sleep(delay)
+
+    def _record(self, healthy: bool, message: str, *, restarted: bool = False) -> None:
+        """Store the version's health with an event ("restarted" if `restarted`, else "health")."""
+        kind = "restarted" if restarted else "health"
+        self.store.set_health(
+            self.endpoint, self.spec.name, healthy, event=(kind, message), restarted=restarted
+        )
 
     async def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -314,45 +309,51 @@ class VersionProcess:
         return status, body
 
     async def _wait_healthy(self) -> None:
-        assert self.proc is not None
-        assert self.port is not None
-        pool = Pool(self.port)
+        """Poll `/ping` until it answers 200. Raises StartFailed (with the last log lines) if
+        the process exits, its model fails to load, `stop` is called, or time runs out."""
+        proc, port = self.proc, self.port
+        assert proc is not None
+        assert port is not None
+        pool = Pool(port)
         deadline = time.monotonic() + self.start_timeout
-        delay = 0.02
+
+        async def ready() -> bool:
+            if self.stopping:
+                raise StartFailed("stopped while starting")
+            if proc.returncode is not None:
+                raise StartFailed(
+                    f"version {self.spec.name!r} exited with code {proc.returncode} before "
+                    f"answering its health check. Last log lines:\n{log_tail(self.log_path)}"
+                )
+            left = deadline - time.monotonic()
+            try:
+                status, body = await self._ping(pool, max(0.1, min(PING_TIMEOUT_S, left)))
+            except (UpstreamError, UpstreamTimeout):
+                return False
+            reason = _load_failure(body) if status != 200 else None
+            if reason is not None:
+                raise StartFailed(
+                    f"version {self.spec.name!r} failed to start: {reason}. Last log "
+                    f"lines:\n{log_tail(self.log_path)}"
+                )
+            return status == 200
+
+        def timed_out(_: bool) -> StartFailed:
+            source = (
+                "its health.startup_timeout_s"
+                if self.spec.health and self.spec.health.startup_timeout_s
+                else "the local backend's start_timeout"
+            )
+            return StartFailed(
+                f"version {self.spec.name!r} did not answer its health check within "
+                f"{self.start_timeout:g} s ({source}). Last log lines:\n"
+                f"{log_tail(self.log_path)}"
+            )
+
         try:
-            while True:
-                if self.stopping:
-                    raise StartFailed("stopped while starting")
-                if self.proc.returncode is not None:
-                    raise StartFailed(
-                        f"version {self.spec.name!r} exited with code {self.proc.returncode} "
-                        f"before answering its health check. Last log lines:\n"
-                        f"{log_tail(self.log_path)}"
-                    )
-                with contextlib.suppress(UpstreamError, UpstreamTimeout):
-                    left = deadline - time.monotonic()
-                    status, body = await self._ping(pool, max(0.1, min(PING_TIMEOUT_S, left)))
-                    if status == 200:
-                        return
-                    reason = _load_failure(body)
-                    if reason is not None:
-                        raise StartFailed(
-                            f"version {self.spec.name!r} failed to start: {reason}. Last log "
-                            f"lines:\n{log_tail(self.log_path)}"
-                        )
-                if time.monotonic() > deadline:
-                    source = (
-                        "its health.startup_timeout_s"
-                        if self.spec.health and self.spec.health.startup_timeout_s
-                        else "the local backend's start_timeout"
-                    )
-                    raise StartFailed(
-                        f"version {self.spec.name!r} did not answer its health check within "
-                        f"{self.start_timeout:g} s ({source}). Last log lines:\n"
-                        f"{log_tail(self.log_path)}"
-                    )
-                await asyncio.sleep(delay)
-                delay = min(delay * 1.5, 0.05)
+            await apoll_until(
+                ready, bool, timeout=self.start_timeout, expired=timed_out, first_s=0.02, max_s=0.05
+            )
         finally:
             pool.close()
 
@@ -387,12 +388,7 @@ class VersionProcess:
                     misses = 0
                     if not self.upstream.healthy and not self.upstream.draining:
                         self.upstream.healthy = True
-                        self.store.set_health(
-                            self.endpoint,
-                            self.spec.name,
-                            True,
-                            event=("health", f"version {self.spec.name} is healthy again"),
-                        )
+                        self._record(True, f"version {self.spec.name} is healthy again")
                     continue
                 if proc.returncode is not None or exited.done():
                     continue
@@ -407,15 +403,10 @@ class VersionProcess:
                     self.upstream.healthy
                 ):
                     self.upstream.healthy = False
-                    self.store.set_health(
-                        self.endpoint,
-                        self.spec.name,
+                    self._record(
                         False,
-                        event=(
-                            "health",
-                            f"version {self.spec.name} stopped answering health checks; taken "
-                            "out of routing until it recovers",
-                        ),
+                        f"version {self.spec.name} stopped answering health checks; taken out "
+                        "of routing until it recovers",
                     )
             return None
         finally:
@@ -510,9 +501,7 @@ class VersionProcess:
         if self.resized is not None and not self.resized.done():
             self.resized.set_result((False, "the version was stopped while scaling"))
         if drain:
-            deadline = time.monotonic() + grace
-            while self.upstream.inflight > 0 and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            await drained(lambda: self.upstream.inflight, grace)
         self.upstream.healthy = False
         self.stopping = True
         self.poke.set()

@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import TypeVar, cast
 
 import httptools
 
+from endpointkit.serving.types import Headers
+
 __all__ = ["Pool", "StreamBody", "UpstreamError", "UpstreamTimeout"]
 
-Headers = Sequence[tuple[bytes, bytes]]
-Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+Answer = tuple[int, Headers, bytes]
+_P = TypeVar("_P", bound=asyncio.Protocol)
 MAX_IDLE = 64
 STREAM_BUFFER = 1 << 20  # bytes of a streamed answer held before reading from it pauses
 
@@ -45,7 +47,7 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[Answer] | None = None
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: Headers = []
         self.body: list[bytes] = []
         self.got_bytes = False
         self.keep_alive = True
@@ -123,7 +125,7 @@ class Pool:
         self,
         method: bytes,
         path: bytes,
-        headers: Headers,
+        headers: Sequence[tuple[bytes, bytes]],
         body: bytes,
         timeout: float | None = None,
     ) -> Answer:
@@ -132,11 +134,7 @@ class Pool:
         A stale pooled connection is retried on the next one (the request never reached the
         server). Raises UpstreamError or UpstreamTimeout.
         """
-        head = [method, b" ", path, self._prefix, str(len(body)).encode()]
-        for name, value in headers:
-            head += (b"\r\n", name, b": ", value)
-        head.append(b"\r\n\r\n")
-        payload = b"".join(head) + body
+        payload = self._payload(method, path, headers, body)
         while self._idle:
             conn = self._idle.pop()
             if conn.lost:
@@ -147,13 +145,7 @@ class Pool:
                 if exc.sent:
                     raise
                 # a keep-alive connection the server had closed: try the next one
-        loop = asyncio.get_running_loop()
-        try:
-            _, conn = await loop.create_connection(lambda: _Conn(self.port), self.host, self.port)
-        except OSError as exc:
-            raise UpstreamError(
-                f"cannot connect to 127.0.0.1:{self.port}: {exc}", sent=False
-            ) from None
+        conn = await self._connect(_Conn)
         try:
             return await self._exchange(conn, payload, timeout)
         except UpstreamError as exc:
@@ -164,28 +156,16 @@ class Pool:
         self,
         method: bytes,
         path: bytes,
-        headers: Headers,
+        headers: Sequence[tuple[bytes, bytes]],
         body: bytes,
         timeout: float | None = None,
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes | StreamBody]:
+    ) -> tuple[int, Headers, bytes | StreamBody]:
         """Send one request on a new connection; a 2xx answer's body is a StreamBody that
         yields chunks as they arrive (other answers are read whole, as bytes). `timeout`
         bounds the wait for the head and for each chunk. Raises UpstreamError or
         UpstreamTimeout."""
-        head = [method, b" ", path, self._prefix, str(len(body)).encode()]
-        for name, value in headers:
-            head += (b"\r\n", name, b": ", value)
-        head.append(b"\r\n\r\n")
-        loop = asyncio.get_running_loop()
-        try:
-            _, conn = await loop.create_connection(
-                lambda: _StreamConn(self.port), self.host, self.port
-            )
-        except OSError as exc:
-            raise UpstreamError(
-                f"cannot connect to 127.0.0.1:{self.port}: {exc}", sent=False
-            ) from None
-        conn.send(b"".join(head) + body)
+        conn = await self._connect(_StreamConn)
+        conn.send(self._payload(method, path, headers, body))
         try:
             status, answer_headers = await asyncio.wait_for(conn.head, timeout)
         except asyncio.TimeoutError:
@@ -198,6 +178,28 @@ class Pool:
         if status >= 300:
             return status, answer_headers, await stream.read()
         return status, answer_headers, stream
+
+    def _payload(
+        self, method: bytes, path: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes
+    ) -> bytes:
+        head = [method, b" ", path, self._prefix, str(len(body)).encode()]
+        for name, value in headers:
+            head += (b"\r\n", name, b": ", value)
+        head.append(b"\r\n\r\n")
+        return b"".join(head) + body
+
+    async def _connect(self, protocol: Callable[[int], _P]) -> _P:
+        """A new connection speaking `protocol`; UpstreamError (not sent) if none can be made."""
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await loop.create_connection(
+                lambda: protocol(self.port), self.host, self.port
+            )
+        except OSError as exc:
+            raise UpstreamError(
+                f"cannot connect to 127.0.0.1:{self.port}: {exc}", sent=False
+            ) from None
+        return conn
 
     async def _exchange(self, conn: _Conn, payload: bytes, timeout: float | None) -> Answer:
         waiter = conn.send(payload)
@@ -226,10 +228,8 @@ class _StreamConn(asyncio.Protocol):
         self.port = port
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.head: asyncio.Future[tuple[int, list[tuple[bytes, bytes]]]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.head: asyncio.Future[tuple[int, Headers]] = asyncio.get_running_loop().create_future()
+        self.headers: Headers = []
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.paused = False

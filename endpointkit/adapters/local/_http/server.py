@@ -20,9 +20,11 @@ from typing import Any, cast
 
 import httptools
 
-__all__ = ["MAX_BODY", "HttpServer"]
+from endpointkit.retry import apoll_until
+from endpointkit.serving.types import Headers, Receive, Scope, Send
 
-Headers = list[tuple[bytes, bytes]]
+__all__ = ["MAX_BODY", "HttpServer", "drained", "serve_asgi"]
+
 Body = bytes | AsyncIterator[bytes]
 Handler = Callable[[str, str, bytes, Headers, bytes], Awaitable[tuple[int, Headers, Body]]]
 MAX_BODY = 64 * 1024 * 1024
@@ -253,11 +255,66 @@ class HttpServer:
             self._server.close()
         for conn in list(self.connections):
             conn.close_if_idle()
-        deadline = asyncio.get_running_loop().time() + grace
-        while self.in_flight and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+        await drained(lambda: self.in_flight, grace)
         for conn in list(self.connections):
             conn._close()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+
+
+async def drained(in_flight: Callable[[], int], grace: float) -> bool:
+    """Wait until `in_flight()` is 0, at most `grace` seconds; whether it got there."""
+
+    async def count() -> int:
+        return in_flight()
+
+    try:
+        await apoll_until(
+            count, lambda n: n == 0, timeout=grace, expired=_Busy, first_s=0.01, max_s=0.01
+        )
+    except _Busy:
+        return False
+    return True
+
+
+class _Busy(Exception):
+    """Requests were still in flight when the grace period ended."""
+
+    def __init__(self, in_flight: int) -> None:
+        super().__init__(f"{in_flight} requests still in flight")
+
+
+async def serve_asgi(handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer one ASGI HTTP request with `handler` (in process, without HttpServer): a streamed
+    answer is sent chunk by chunk and closed however the sending ends."""
+    body = await _read_body(receive)
+    status, headers, out = await handler(
+        scope["method"], scope["path"], scope.get("query_string", b""), scope["headers"], body
+    )
+    if not isinstance(out, bytes):  # a streamed answer: chunk by chunk
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            async for chunk in out:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:  # the client may be gone: the version's stream must not stay open
+            closer = getattr(out, "aclose", None)
+            if closer is not None:
+                await closer()
+        return
+    headers.append((b"content-length", str(len(out)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": out})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body
+    parts = [body]
+    while message.get("more_body", False):
+        message = await receive()
+        parts.append(message.get("body", b""))
+    return b"".join(parts)
