@@ -67,7 +67,7 @@ def _model_dirs(tmp: Path, kind: str) -> tuple[list[Path], str]:
 
 
 async def _latency(port: int, path: bytes, n: int) -> list[float]:
-    from endpointkit.adapters.local.upstream import Pool
+    from endpointkit.adapters.local._http.client import Pool
 
     pool = Pool(port)
     samples = []
@@ -84,7 +84,7 @@ async def _latency(port: int, path: bytes, n: int) -> list[float]:
 
 
 async def _throughput(port: int, path: bytes, concurrency: int, seconds: float) -> float:
-    from endpointkit.adapters.local.upstream import Pool
+    from endpointkit.adapters.local._http.client import Pool
 
     pool = Pool(port)
     done = 0
