@@ -42,6 +42,7 @@ __all__ = [
     "Event",
     "Gates",
     "HealthCheck",
+    "History",
     "Linear",
     "Resources",
     "RolloutStrategy",
@@ -847,6 +848,13 @@ class VersionState(BaseModel):
     created_at: datetime | None = None
     details: dict[str, Any] = Field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        replicas = f", scaling={self.scaling.describe()!r}" if self.scaling is not None else ""
+        return (
+            f"VersionState(name={self.name!r}, status={self.status}, "
+            f"spec_hash={self.spec_hash!r}{replicas})"
+        )
+
 
 class EndpointState(BaseModel):
     """An endpoint as the backend reports it: versions, split, shadow and status."""
@@ -874,6 +882,29 @@ class EndpointState(BaseModel):
     def version_names(self) -> list[str]:
         return [v.name for v in self.versions]
 
+    # Rendering (endpointkit.render): a short repr, a text table for print(), a rich table in
+    # terminals and HTML in notebooks. The full data stays in model_dump().
+
+    def __repr__(self) -> str:
+        from endpointkit.render import state_repr
+
+        return state_repr(self)
+
+    def __str__(self) -> str:
+        from endpointkit.render import state_text
+
+        return state_text(self)
+
+    def __rich__(self) -> Any:
+        from endpointkit.render import state_rich
+
+        return state_rich(self)
+
+    def _repr_html_(self) -> str:
+        from endpointkit.render import state_html
+
+        return state_html(self)
+
 
 class Event(BaseModel):
     """One entry in an endpoint's history (append-only)."""
@@ -899,3 +930,35 @@ class Event(BaseModel):
     message: str = ""
     traffic_before: dict[str, int] | None = None
     traffic_after: dict[str, int] | None = None
+
+    def __repr__(self) -> str:
+        from endpointkit.render import event_repr
+
+        return event_repr(self)
+
+    def __str__(self) -> str:
+        from endpointkit.render import event_line
+
+        return event_line(self)
+
+
+class History(list[Event]):
+    """An endpoint's events, oldest first: a list that prints one line per event, renders as
+    a rich table in terminals and as HTML in notebooks."""
+
+    def __repr__(self) -> str:
+        from endpointkit.render import history_text
+
+        return history_text(self)
+
+    __str__ = __repr__
+
+    def __rich__(self) -> Any:
+        from endpointkit.render import history_rich
+
+        return history_rich(self)
+
+    def _repr_html_(self) -> str:
+        from endpointkit.render import history_html
+
+        return history_html(self)
