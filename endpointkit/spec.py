@@ -792,10 +792,14 @@ def load_spec(path: str | Path) -> EndpointSpec:
             import yaml  # lazy: keeps `import endpointkit` light
 
             data = yaml.safe_load(text)
-    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError subclasses
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"{spec_path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}."
+        ) from None
+    except ValueError as exc:
         raise ValidationError(f"{spec_path} is not valid JSON/YAML: {exc}") from None
     except Exception as exc:  # yaml.YAMLError does not subclass ValueError
-        raise ValidationError(f"{spec_path} is not valid YAML: {exc}") from None
+        raise ValidationError(f"{_yaml_problem(spec_path, exc)}.") from None
     if not isinstance(data, dict):
         raise ValidationError(
             f"{spec_path} must hold a mapping with at least 'name' and 'versions'."
@@ -804,6 +808,23 @@ def load_spec(path: str | Path) -> EndpointSpec:
         if isinstance(version, dict) and isinstance(version.get("model"), str):
             version["model"] = _resolve_model_path(version["model"], spec_path.parent)
     return EndpointSpec.from_dict(data, source=str(spec_path))
+
+
+def _yaml_problem(path: Path, exc: Exception) -> str:
+    """`FILE:LINE:COLUMN: not valid YAML: PROBLEM (while CONTEXT)` on one line.
+
+    PyYAML's own text names `<unicode string>` (we parse text, to resolve paths first) and
+    spans several lines with a caret drawing.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return f"{path} is not valid YAML: {' '.join(str(exc).split())}"
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    where = f" (line {context_mark.line + 1})" if context_mark is not None else ""
+    while_ = f" ({context}{where})" if context else ""
+    return f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {problem}{while_}"
 
 
 def _resolve_model_path(model: str, base: Path) -> str:
