@@ -14,19 +14,25 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from endpointkit.adapters.base import Backend
+    from endpointkit.errors import EndpointKitError
     from endpointkit.spec import EndpointSpec, EndpointState
 
 EXIT_CODES = """\
 exit codes:
-  0   success
-  1   the backend reported an error (see the message)
-  2   invalid input: bad spec, flag or argument
-  3   endpoint or version not found
-  4   a deployment failed or was rolled back
-  5   timed out waiting
-  6   throttled or temporarily unavailable: retry later
-  7   the model answered with an error (invoke)
-  10  plan --detailed-exitcode: the plan has changes
+  0    success
+  1    any other error: the backend refused or failed (see the message), or
+       'serve' could not start (port in use, model failed to load)
+  2    invalid input: bad spec, flag or argument (nothing was changed)
+  3    endpoint or version not found
+  4    a deployment failed or was rolled back
+  5    timed out waiting
+  6    throttled or temporarily unavailable: retry later
+  7    the model answered with an error (invoke)
+  10   plan --detailed-exitcode: the plan has changes
+  130  interrupted (Ctrl-C); a change already started may still be running:
+       'endpointkit status NAME' shows where it is
+  141  the output pipe was closed early (e.g. '| head'): the output was cut short,
+       nothing else went wrong
 """
 
 EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_DEPLOY, EXIT_TIMEOUT, EXIT_RETRY, EXIT_MODEL = (
@@ -39,6 +45,10 @@ EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_DEPLOY, EXIT_TIMEOUT, EXIT_RETRY, E
     7,
 )
 EXIT_CHANGES = 10
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+#: Commands whose arguments go to another parser unchanged (their own --help included).
+PASSTHROUGH = ("serve", "local")
 
 
 class UsageProblem(Exception):
@@ -53,8 +63,9 @@ def _common() -> argparse.ArgumentParser:
     group = common.add_argument_group("backend and output")
     group.add_argument(
         "--backend",
-        help="local (default), mock, sagemaker, vertex or a plugin; env ENDPOINTKIT_BACKEND; "
-        "a SPEC's own backend is used when not given",
+        help="local (default), sagemaker, vertex or a plugin; env ENDPOINTKIT_BACKEND; "
+        "a SPEC's own backend is used when not given (the in-process mock is for the Python "
+        "API: it cannot keep endpoints between CLI commands)",
     )
     group.add_argument(
         "--set",
@@ -72,15 +83,25 @@ def _common() -> argparse.ArgumentParser:
         default=None,
         help="output format; env ENDPOINTKIT_OUTPUT (default: text)",
     )
+    group.add_argument("--debug", action="store_true", help="show tracebacks")
+    return common
+
+
+def _waits(no_wait: bool) -> argparse.ArgumentParser:
+    """--timeout (and --no-wait) for commands that change an endpoint and wait for it."""
+    waits = argparse.ArgumentParser(add_help=False)
+    group = waits.add_argument_group("waiting")
     group.add_argument(
         "--timeout",
         type=float,
         default=1800.0,
-        help="seconds to wait for a change to finish (default 1800)",
+        help="seconds to wait for the change to finish (default 1800)",
     )
-    group.add_argument("--no-wait", action="store_true", help="return once a change is started")
-    group.add_argument("--debug", action="store_true", help="show tracebacks")
-    return common
+    if no_wait:
+        group.add_argument(
+            "--no-wait", action="store_true", help="return once the change is started"
+        )
+    return waits
 
 
 def _version_flags(p: argparse.ArgumentParser) -> None:
@@ -100,7 +121,7 @@ def _version_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common()
+    common, timeout, wait = _common(), _waits(no_wait=False), _waits(no_wait=True)
     parser = argparse.ArgumentParser(
         prog="endpointkit",
         description="Create, version, split traffic and invoke ML model endpoints on "
@@ -111,45 +132,49 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="endpointkit 0.1.0")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+    def add(name: str, help_text: str, *extra: argparse.ArgumentParser) -> argparse.ArgumentParser:
         return commands.add_parser(
             name,
             help=help_text,
             description=help_text,
-            parents=[common],
+            parents=[common, *extra],
             epilog=EXIT_CODES,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
+    spec_help = "endpoint spec (.yaml or .json)"
+    name_help = "endpoint name"
     p = add("plan", "Show what apply would change to make the endpoint match SPEC.")
-    p.add_argument("spec", metavar="SPEC", help="endpoint spec (.yaml or .json)")
+    p.add_argument("spec", metavar="SPEC", help=spec_help)
     p.add_argument(
         "--detailed-exitcode",
         action="store_true",
         help=f"exit {EXIT_CHANGES} when there are changes, 0 when none",
     )
-    p = add("apply", "Make the endpoint match SPEC (idempotent; prints the plan it runs).")
-    p.add_argument("spec", metavar="SPEC")
-    p = add("destroy", "Delete the endpoint of SPEC (or --name) and all its versions.")
-    p.add_argument("spec", metavar="SPEC", nargs="?")
+    p = add("apply", "Make the endpoint match SPEC (idempotent; prints the plan it runs).", timeout)
+    p.add_argument("spec", metavar="SPEC", help=spec_help)
+    p = add("destroy", "Delete the endpoint of SPEC (or --name) and all its versions.", timeout)
+    p.add_argument("spec", metavar="SPEC", nargs="?", help=f"{spec_help}; or give --name")
     p.add_argument("--name", help="endpoint name, instead of a SPEC")
     p = add("status", "Show an endpoint: status, versions, traffic, shadow.")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help=name_help)
     add("list", "List the endpoints endpointkit manages on the backend.")
-    p = add("deploy", "Add an immutable version to an endpoint.")
-    p.add_argument("name", metavar="NAME", help="endpoint name")
+    p = add("deploy", "Add an immutable version to an endpoint.", wait)
+    p.add_argument("name", metavar="NAME", help=name_help)
     p.add_argument("version", metavar="VERSION", help="version name, e.g. v2")
     p.add_argument("--traffic", type=int, default=0, help="percent of traffic (default 0)")
     _version_flags(p)
-    p = add("rollout", "Deploy a version and shift traffic to it progressively, with gates.")
-    p.add_argument("name", metavar="NAME", help="endpoint name")
+    p = add(
+        "rollout", "Deploy a version and shift traffic to it progressively, with gates.", timeout
+    )
+    p.add_argument("name", metavar="NAME", help=name_help)
     p.add_argument("version", metavar="VERSION", help="version name, e.g. v2")
     _version_flags(p)
     how = p.add_mutually_exclusive_group()
     how.add_argument("--canary", type=int, metavar="PERCENT", help="canary share (default 10)")
     how.add_argument("--linear", type=int, metavar="STEP", help="shift STEP%% at a time")
     how.add_argument("--blue-green", action="store_true", help="all at once, then drop old")
-    how.add_argument("--all-at-once", action="store_true")
+    how.add_argument("--all-at-once", action="store_true", help="all traffic in one step")
     p.add_argument("--bake", type=float, default=300.0, help="seconds to watch each step")
     p.add_argument("--probe", help="JSON list of instances sent to the new version as a gate")
     p.add_argument("--max-error-rate", type=float, help="gate: e.g. 0.01 for 1%% of probes")
@@ -161,45 +186,59 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="gate: a CloudWatch alarm that must stay OK (repeatable; SageMaker)",
     )
-    p = add("traffic", "Set the traffic split, e.g. 'traffic churn v1=90 v2=10'.")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("shares", metavar="VERSION=PERCENT", nargs="+")
-    p = add("promote", "Send all traffic to VERSION (others stay deployed).")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("version", metavar="VERSION")
-    p = add("rollback", "Restore the traffic split in force before the latest change.")
-    p.add_argument("name", metavar="NAME")
-    p = add("undeploy", "Remove a version; its traffic moves to the others first.")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("version", metavar="VERSION")
+    p = add("traffic", "Set the traffic split, e.g. 'traffic churn v1=90 v2=10'.", wait)
+    p.add_argument("name", metavar="NAME", help=name_help)
+    p.add_argument(
+        "shares", metavar="VERSION=PERCENT", nargs="+", help="each version's share; sum 100"
+    )
+    p = add("promote", "Send all traffic to VERSION (others stay deployed).", wait)
+    p.add_argument("name", metavar="NAME", help=name_help)
+    p.add_argument("version", metavar="VERSION", help="the version to get all traffic")
+    p = add("rollback", "Restore the traffic split in force before the latest change.", wait)
+    p.add_argument("name", metavar="NAME", help=name_help)
+    p = add("undeploy", "Remove a version; its traffic moves to the others first.", wait)
+    p.add_argument("name", metavar="NAME", help=name_help)
+    p.add_argument("version", metavar="VERSION", help="the version to remove")
     p = add(
         "scale",
         "Change a live version's replicas in place, e.g. 'scale churn v2 --min 2 --max 6 "
-        "--target-cpu 60'. What is not given is kept.",
+        "--target-cpu 60'. What is not given is kept. The local backend runs --min worker "
+        "processes and has no autoscaler.",
+        wait,
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("version", metavar="VERSION")
+    p.add_argument("name", metavar="NAME", help=name_help)
+    p.add_argument("version", metavar="VERSION", help="the version to scale")
     p.add_argument("--min", dest="min_replicas", type=int, help="minimum replicas")
     p.add_argument("--max", dest="max_replicas", type=int, help="maximum replicas")
     auto = p.add_mutually_exclusive_group()
-    auto.add_argument("--target-cpu", type=int, metavar="PERCENT", help="autoscale on CPU")
+    auto.add_argument(
+        "--target-cpu", type=int, metavar="PERCENT", help="autoscale on CPU (SageMaker, Vertex)"
+    )
     auto.add_argument(
         "--target-invocations",
         type=int,
         metavar="N",
-        help="autoscale on invocations per replica (per minute)",
+        help="autoscale on invocations per replica per minute (SageMaker, Vertex)",
     )
     auto.add_argument("--no-autoscaling", action="store_true", help="turn autoscaling off")
     p = add("invoke", "Send a request to an endpoint and print the answer.")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help=name_help)
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--instances", help='JSON list; sent as {"instances": [...]}')
+    source.add_argument(
+        "--instances", help='JSON list, one item per prediction; sent as {"instances": [...]}'
+    )
     source.add_argument("--data", help="request body as text")
     source.add_argument("--file", help="request body from a file ('-' for stdin)")
-    p.add_argument("--content-type", default="application/json")
-    p.add_argument("--accept", default=None)
+    p.add_argument("--content-type", default="application/json", help="of the request body")
+    p.add_argument("--accept", default=None, help="content type wanted for the answer")
     p.add_argument("--target-version", dest="target_version", help="pin one version")
     p.add_argument("--custom-attributes", help="passed to the model (SageMaker semantics)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for the answer (default: the backend's)",
+    )
     p.add_argument(
         "--stream",
         action="store_true",
@@ -208,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add("export", "Export a spec for other tools: 'export terraform SPEC'.")
     p.add_argument("format", choices=("terraform",), help="what to export to")
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=spec_help)
     p.add_argument("--out", default="-", help="file to write (default: stdout)")
     p.add_argument(
         "--no-managed-traffic",
@@ -219,23 +258,25 @@ def build_parser() -> argparse.ArgumentParser:
         "tf",
         "Commands for Terraform: 'tf read' (external data source), 'tf apply' and "
         "'tf destroy' (local-exec / terraform_data). Inputs from env and flags.",
+        timeout,
     )
-    p.add_argument("action", choices=("read", "apply", "destroy"))
+    p.add_argument("action", choices=("read", "apply", "destroy"), help="what Terraform asks for")
     p.add_argument("--name", help="endpoint name (tf destroy; env ENDPOINTKIT_ENDPOINT)")
     p = add("history", "Show an endpoint's events, oldest first.")
-    p.add_argument("name", metavar="NAME")
-    serve = commands.add_parser(
+    p.add_argument("name", metavar="NAME", help=name_help)
+    # Their arguments go to their own parsers unchanged (see main): these entries only list
+    # them in `endpointkit --help`.
+    commands.add_parser(
         "serve",
-        help="Run the serving server (same as the container's 'serve').",
+        help="Run the serving server (same as the container's 'serve'); "
+        "'endpointkit serve --help' for its flags.",
         add_help=False,
     )
-    serve.add_argument("serve_args", nargs=argparse.REMAINDER)
-    local = commands.add_parser(
+    commands.add_parser(
         "local",
         help="Manage the local backend's gateway: 'local status', 'local stop'.",
         add_help=False,
     )
-    local.add_argument("local_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -278,11 +319,23 @@ def _backend(args: argparse.Namespace, spec: EndpointSpec | None = None) -> Back
     settings: dict[str, Any] = dict(spec.settings) if spec else {}
     settings.update({k: _coerce(v) for k, v in _pairs(args.settings, "--set").items()})
     name = args.backend or (spec.backend if spec else None) or os.environ.get("ENDPOINTKIT_BACKEND")
-    return get_backend(name, settings)
+    backend = get_backend(name, settings)
+    # Inside override_backends (users' tests drive the CLI in-process) every lookup returns
+    # the same instance, which does keep its endpoints; otherwise each command would get a
+    # fresh, empty mock.
+    if backend.name == "mock" and get_backend(name, settings) is not backend:
+        raise UsageProblem(
+            "the mock backend keeps its endpoints in the memory of one process, so CLI "
+            "commands cannot share them; use --backend local (real serving processes on this "
+            "machine, state in ./.endpointkit), or the mock from Python "
+            "(endpointkit.testing.mock_endpoints)"
+        )
+    return backend
 
 
-def _progress(args: argparse.Namespace) -> bool:
-    return _output(args) == "text" and sys.stderr.isatty()
+def _progress(args: argparse.Namespace) -> bool | None:
+    """None: the default (a spinner when stderr is a terminal); never for JSON output."""
+    return False if _output(args) == "json" else None
 
 
 def _output(args: argparse.Namespace) -> str:
@@ -307,31 +360,8 @@ def _state_dict(state: EndpointState) -> dict[str, Any]:
 
 def _render_state(state: EndpointState) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    console = Console()
-    title = f"{state.name} on {state.backend}: {state.status}"
-    table = Table(title=title, title_justify="left")
-    for column in ("version", "traffic", "hash", "status", "replicas"):
-        table.add_column(column, justify="right" if column in ("traffic", "replicas") else "left")
-    for version in state.versions:
-        name = version.name
-        if state.shadow and state.shadow.version == name:
-            name += f" (shadow {state.shadow.sample_percent}%)"
-        table.add_row(
-            name,
-            f"{state.traffic[version.name]}%",
-            version.spec_hash or "",
-            str(version.status),
-            version.scaling.describe()
-            if version.scaling is not None
-            else ("" if version.replicas is None else str(version.replicas)),
-        )
-    console.print(table)
-    if state.failure_reason:
-        console.print(f"[yellow]last failure:[/yellow] {state.failure_reason}")
-    if state.url:
-        console.print(f"url: {state.url}")
+    Console().print(state)
 
 
 def _emit_state(args: argparse.Namespace, state: EndpointState | None, note: str = "") -> None:
@@ -570,6 +600,11 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             instances = json.loads(args.instances)
         except ValueError as exc:
             raise UsageProblem(f"--instances is not valid JSON: {exc}") from None
+        if not isinstance(instances, list):
+            raise UsageProblem(
+                f"--instances must be a JSON list, one item per prediction (got a JSON "
+                f"{type(instances).__name__}); e.g. --instances '[[5.1, 3.5, 1.4, 0.2]]'"
+            )
         body = encode_instances(instances)
     elif args.data is not None:
         body = args.data.encode()
@@ -592,7 +627,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         accept=args.accept,
         version=args.target_version,
         custom_attributes=args.custom_attributes,
-        timeout=None,
+        timeout=args.timeout,
     )
     if _output(args) == "json":
         decoded = result.decode()
@@ -626,7 +661,7 @@ def _invoke_stream(args: argparse.Namespace, body: bytes) -> int:
         accept=args.accept or EVENT_STREAM,
         version=args.target_version,
         custom_attributes=args.custom_attributes,
-        timeout=None,
+        timeout=args.timeout,
     ) as stream:
         if stream.version and not as_json:
             print(f"(served by {stream.version})", file=sys.stderr, flush=True)
@@ -698,15 +733,14 @@ def cmd_history(args: argparse.Namespace) -> int:
     events = _handle(args).history()
     if _output(args) == "json":
         _print_json([e.model_dump(mode="json") for e in events])
-        return 0
-    for event in events:
-        when = event.time.isoformat(timespec="seconds")
-        version = f" {event.version}" if event.version else ""
-        print(f"{when}  {event.kind:<10}{version}  {event.message}")
+    else:
+        print(events)  # a History: one line per event
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def _serve(argv: list[str]) -> int:
+    """`endpointkit serve ...`: the serving server's own parser and exit codes, except that
+    'did not start' (its 3, or uvicorn's exit 1) is reported as one line and exit 1."""
     try:
         from endpointkit.serving.__main__ import main as serve_main
     except ImportError as exc:
@@ -716,13 +750,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"the serving server needs packages that are not installed ({exc.name}).",
             hint="pip install 'endpointkit[serve]'",
         ) from exc
-    return int(serve_main(list(args.serve_args)))
+    try:
+        code = int(serve_main(argv))
+    except SystemExit as exc:  # argparse (--help: 0, bad flag: 2) or uvicorn's bind failure
+        code = exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    if code in (0, EXIT_USAGE):
+        return code
+    print(f"error: endpointkit serve: {_why_serve_stopped()}", file=sys.stderr)
+    return EXIT_ERROR
 
 
-def cmd_local(args: argparse.Namespace) -> int:
+def _why_serve_stopped() -> str:
+    import errno
+    import socket
+
+    from endpointkit.serving.settings import Settings
+
+    unknown = "the server did not start; its log above says why (often: the model failed to load)."
+    try:
+        settings = Settings.from_env()  # serve's flags are in the environment by now
+    except ValueError:
+        return unknown
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    try:
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((settings.host, settings.port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return (
+                f"port {settings.port} on {settings.host} is already in use; pass another "
+                "--port or stop the server that holds it."
+            )
+    return unknown
+
+
+def _local(argv: list[str]) -> int:
     from endpointkit.adapters.local.commands import main as local_main
 
-    return int(local_main(list(args.local_args)))
+    return int(local_main(argv))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -742,8 +808,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": cmd_history,
     "export": cmd_export,
     "tf": cmd_tf,
-    "serve": cmd_serve,
-    "local": cmd_local,
 }
 
 
@@ -762,40 +826,110 @@ def _exit_code(exc: BaseException) -> int:
     return next((code for kind, code in table if isinstance(exc, kind)), EXIT_ERROR)
 
 
+def _canonical(exc: EndpointKitError) -> EndpointKitError:
+    """One wording for 'endpoint not found', whichever layer noticed (a control-plane read,
+    or the local gateway answering an invoke)."""
+    from endpointkit.errors import NotFound
+
+    if (
+        isinstance(exc, NotFound)
+        and exc.endpoint
+        and exc.backend
+        and exc.version is None
+        and exc.message.startswith(f"endpoint {exc.endpoint!r} not found")
+    ):
+        canonical = NotFound(
+            f"endpoint {exc.endpoint!r} not found on {exc.backend}.",
+            hint=f"Run 'endpointkit list --backend {exc.backend}' to see endpoints.",
+            backend=exc.backend,
+            operation=exc.operation,
+            endpoint=exc.endpoint,
+        )
+        return canonical
+    return exc
+
+
+def _report(args: argparse.Namespace | None, exc: Exception) -> int:
+    """Print `exc` to stderr as one line (JSON for --output json); return its exit code."""
+    from endpointkit.errors import EndpointKitError
+    from endpointkit.render import error_line, first_line
+
+    if args is not None and getattr(args, "debug", False):
+        import traceback
+
+        traceback.print_exc()
+    if isinstance(exc, UsageProblem):
+        command = f" {args.command}" if args is not None else ""
+        print(f"error: endpointkit{command}: {first_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    if not isinstance(exc, EndpointKitError):
+        print(
+            f"endpointkit: unexpected error: {type(exc).__name__}: {first_line(str(exc))} "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    exc = _canonical(exc)
+    if args is not None and _output(args) == "json":
+        import json
+
+        print(json.dumps(exc.context(), default=str), file=sys.stderr)
+    else:
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+    return _exit_code(exc)
+
+
+def _run(argv: list[str]) -> int:
+    if argv and argv[0] in PASSTHROUGH:  # argparse.REMAINDER would swallow their --help
+        try:
+            return _serve(argv[1:]) if argv[0] == "serve" else _local(argv[1:])
+        except BrokenPipeError:
+            raise
+        except Exception as exc:
+            return _report(None, exc)
+    args = build_parser().parse_args(argv)
+    from endpointkit.progress import default_progress
+
+    try:
+        with default_progress(False if _output(args) == "json" else None):
+            return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        raise
+    except Exception as exc:
+        return _report(args, exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (see EXIT_CODES)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    debug = getattr(args, "debug", False)
     try:
-        return COMMANDS[args.command](args)
-    except UsageProblem as exc:
-        print(f"error: endpointkit {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        try:
+            code = _run(list(sys.argv[1:] if argv is None else argv))
+        except SystemExit:  # argparse's --help, --version and usage errors
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        from endpointkit.errors import EndpointKitError
+        print(
+            "interrupted; a change already started may still be running: "
+            "'endpointkit status NAME' shows where it is.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
 
-        if debug:
-            import traceback
 
-            traceback.print_exc()
-        if not isinstance(exc, EndpointKitError):
-            print(
-                f"endpointkit: unexpected error: {type(exc).__name__}: {exc} "
-                "(run with --debug for the traceback)",
-                file=sys.stderr,
-            )
-            return EXIT_ERROR
-        if _output(args) == "json":
-            import json
-
-            print(json.dumps(exc.context(), default=str), file=sys.stderr)
-        else:
-            print(f"error: {exc}", file=sys.stderr)
-        return _exit_code(exc)
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (tests): nothing will be flushed to a pipe
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from endpointkit.spec import (
     BlueGreen,
     Canary,
     EndpointState,
-    Event,
+    History,
     Linear,
     RolloutStrategy,
     Scaling,
@@ -316,9 +316,10 @@ class Endpoint:
     def exists(self) -> bool:
         return self.backend.exists(self.name)
 
-    def history(self) -> list[Event]:
-        """Events, oldest first: creates, deploys, traffic changes, failures."""
-        return self.backend.history(self.name)
+    def history(self) -> History:
+        """Events, oldest first: creates, deploys, traffic changes, failures (a list that
+        prints one line per event)."""
+        return History(self.backend.history(self.name))
 
     def delete(self) -> None:
         """Delete the endpoint and every version endpointkit created for it."""

@@ -91,6 +91,23 @@ class Plan:
         lines += [f"  {_SYMBOLS[a.kind]} {a.summary}" for a in self.actions]
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        changes = len(self.actions)
+        return f"Plan(endpoint={self.endpoint!r}, backend={self.backend!r}, changes={changes})"
+
+    def __str__(self) -> str:
+        return self.diff()
+
+    def __rich__(self) -> Any:
+        from endpointkit.render import plan_rich
+
+        return plan_rich(self)
+
+    def _repr_html_(self) -> str:
+        from endpointkit.render import plan_html
+
+        return plan_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "endpoint": self.endpoint,

@@ -1,7 +1,15 @@
-"""Progress display for waits: a rich spinner in terminals and notebooks, or a callback."""
+"""Progress display for waits: a rich spinner in terminals and notebooks, or a callback.
+
+`progress=None` (the default everywhere) means: show a spinner when someone is watching (stderr
+is a terminal, or the code runs in a Jupyter notebook) and stay silent otherwise (pipes, CI
+logs, files). `True` always reports (plain lines where no spinner can be drawn), `False`
+never does, and a callable receives every polled state. `default_progress` changes what None
+means for a block of code; the CLI uses it to keep `--output json` quiet.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -11,10 +19,43 @@ from typing import TYPE_CHECKING, Union
 if TYPE_CHECKING:
     from endpointkit.spec import EndpointState
 
-__all__ = ["Progress", "progress_display"]
+__all__ = ["Progress", "default_progress", "in_notebook", "progress_display"]
 
-#: True for a spinner, a callable to receive every polled state, or None/False for silence.
+#: None for the default (a spinner when watched), True to always report, False for silence,
+#: or a callable to receive every polled state.
 Progress = Union[bool, Callable[["EndpointState"], None], None]  # noqa: UP007 - runtime alias on 3.10
+
+_defaults: list[Progress] = []
+
+
+@contextmanager
+def default_progress(progress: Progress) -> Iterator[None]:
+    """Within the block, `progress=None` means `progress` (None keeps the automatic choice)."""
+    _defaults.append(progress)
+    try:
+        yield
+    finally:
+        _defaults.pop()
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (checked without importing IPython)."""
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    if get_ipython is None:
+        return False
+    try:
+        shell = get_ipython()
+    except Exception:  # a half-initialised IPython must not break a deploy
+        return False
+    return type(shell).__name__ in ("ZMQInteractiveShell", "Shell")  # Jupyter, Colab
+
+
+def _watched() -> bool:
+    try:
+        return sys.stderr.isatty() or in_notebook()
+    except (AttributeError, ValueError):  # stderr replaced or closed
+        return False
 
 
 @contextmanager
@@ -22,7 +63,11 @@ def progress_display(
     progress: Progress, action: str
 ) -> Iterator[Callable[[EndpointState], None] | None]:
     """Yield the callback `Backend.wait` should call on each poll, and clean up afterwards."""
-    if progress is None or progress is False:
+    if progress is None and _defaults:
+        progress = _defaults[-1]
+    if progress is None:
+        progress = _watched()
+    if progress is False:
         yield None
         return
     if callable(progress):
@@ -31,7 +76,10 @@ def progress_display(
     from rich.console import Console  # lazy: rich costs ~30 ms to import
 
     console = Console(stderr=True)
-    if not console.is_terminal and not console.is_jupyter:
+    live = console.is_terminal or (
+        console.is_jupyter and importlib.util.find_spec("ipywidgets") is not None
+    )
+    if not live:  # rich needs ipywidgets to redraw in a notebook: plain lines instead
         last: list[str] = []
 
         def plain(state: EndpointState) -> None:

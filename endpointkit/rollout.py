@@ -49,6 +49,21 @@ class RolloutResult:
     probe_errors: int = 0
     state: EndpointState | None = None
 
+    def __str__(self) -> str:
+        from endpointkit.render import rollout_text
+
+        return rollout_text(self)
+
+    def __rich__(self) -> Any:
+        from endpointkit.render import rollout_rich
+
+        return rollout_rich(self)
+
+    def _repr_html_(self) -> str:
+        from endpointkit.render import rollout_html
+
+        return rollout_html(self)
+
 
 def steps_of(strategy: RolloutStrategy) -> list[tuple[int, float]]:
     """The (percent, bake seconds) steps of a strategy."""

@@ -42,6 +42,7 @@ __all__ = [
     "Event",
     "Gates",
     "HealthCheck",
+    "History",
     "Linear",
     "Resources",
     "RolloutStrategy",
@@ -791,10 +792,14 @@ def load_spec(path: str | Path) -> EndpointSpec:
             import yaml  # lazy: keeps `import endpointkit` light
 
             data = yaml.safe_load(text)
-    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError subclasses
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"{spec_path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}."
+        ) from None
+    except ValueError as exc:
         raise ValidationError(f"{spec_path} is not valid JSON/YAML: {exc}") from None
     except Exception as exc:  # yaml.YAMLError does not subclass ValueError
-        raise ValidationError(f"{spec_path} is not valid YAML: {exc}") from None
+        raise ValidationError(f"{_yaml_problem(spec_path, exc)}.") from None
     if not isinstance(data, dict):
         raise ValidationError(
             f"{spec_path} must hold a mapping with at least 'name' and 'versions'."
@@ -803,6 +808,23 @@ def load_spec(path: str | Path) -> EndpointSpec:
         if isinstance(version, dict) and isinstance(version.get("model"), str):
             version["model"] = _resolve_model_path(version["model"], spec_path.parent)
     return EndpointSpec.from_dict(data, source=str(spec_path))
+
+
+def _yaml_problem(path: Path, exc: Exception) -> str:
+    """`FILE:LINE:COLUMN: not valid YAML: PROBLEM (while CONTEXT)` on one line.
+
+    PyYAML's own text names `<unicode string>` (we parse text, to resolve paths first) and
+    spans several lines with a caret drawing.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return f"{path} is not valid YAML: {' '.join(str(exc).split())}"
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    where = f" (line {context_mark.line + 1})" if context_mark is not None else ""
+    while_ = f" ({context}{where})" if context else ""
+    return f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {problem}{while_}"
 
 
 def _resolve_model_path(model: str, base: Path) -> str:
@@ -847,6 +869,13 @@ class VersionState(BaseModel):
     created_at: datetime | None = None
     details: dict[str, Any] = Field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        replicas = f", scaling={self.scaling.describe()!r}" if self.scaling is not None else ""
+        return (
+            f"VersionState(name={self.name!r}, status={self.status}, "
+            f"spec_hash={self.spec_hash!r}{replicas})"
+        )
+
 
 class EndpointState(BaseModel):
     """An endpoint as the backend reports it: versions, split, shadow and status."""
@@ -874,6 +903,29 @@ class EndpointState(BaseModel):
     def version_names(self) -> list[str]:
         return [v.name for v in self.versions]
 
+    # Rendering (endpointkit.render): a short repr, a text table for print(), a rich table in
+    # terminals and HTML in notebooks. The full data stays in model_dump().
+
+    def __repr__(self) -> str:
+        from endpointkit.render import state_repr
+
+        return state_repr(self)
+
+    def __str__(self) -> str:
+        from endpointkit.render import state_text
+
+        return state_text(self)
+
+    def __rich__(self) -> Any:
+        from endpointkit.render import state_rich
+
+        return state_rich(self)
+
+    def _repr_html_(self) -> str:
+        from endpointkit.render import state_html
+
+        return state_html(self)
+
 
 class Event(BaseModel):
     """One entry in an endpoint's history (append-only)."""
@@ -899,3 +951,35 @@ class Event(BaseModel):
     message: str = ""
     traffic_before: dict[str, int] | None = None
     traffic_after: dict[str, int] | None = None
+
+    def __repr__(self) -> str:
+        from endpointkit.render import event_repr
+
+        return event_repr(self)
+
+    def __str__(self) -> str:
+        from endpointkit.render import event_line
+
+        return event_line(self)
+
+
+class History(list[Event]):
+    """An endpoint's events, oldest first: a list that prints one line per event, renders as
+    a rich table in terminals and as HTML in notebooks."""
+
+    def __repr__(self) -> str:
+        from endpointkit.render import history_text
+
+        return history_text(self)
+
+    __str__ = __repr__
+
+    def __rich__(self) -> Any:
+        from endpointkit.render import history_rich
+
+        return history_rich(self)
+
+    def _repr_html_(self) -> str:
+        from endpointkit.render import history_html
+
+        return history_html(self)

@@ -206,7 +206,7 @@ def test_real_process_errors_and_debug(tmp_path: Path) -> None:
     assert unknown.stderr.strip() == (
         "error: no backend named 'nosuch'. Available: local, mock, sagemaker, vertex."
     )
-    missing = run_cli("status", "nope", "--backend", "mock", "--debug")
+    missing = run_cli("status", "nope", "--set", f"home={tmp_path}", "--debug")
     assert missing.returncode == 3
     assert "Traceback" in missing.stderr  # --debug shows it
     usage = run_cli("traffic")
