@@ -545,29 +545,7 @@ class Endpoint:
                 state = self.status()
             except Exception as exc:  # a notebook repr must never raise
                 return f"<b>Endpoint {html.escape(self.name)}</b>: {html.escape(str(exc))}"
-        return render_html(state)
-
-
-def render_html(state: EndpointState) -> str:
-    """HTML table: version, traffic, hash, status; shadow marked."""
-    esc = html.escape
-    rows = []
-    for version in state.versions:
-        share = state.traffic[version.name]
-        role = " (shadow)" if state.shadow and state.shadow.version == version.name else ""
-        bar = f'<div style="background:#4c8bf5;height:8px;width:{share}px"></div>'
-        rows.append(
-            f"<tr><td>{esc(version.name)}{role}</td><td>{share}%</td><td>{bar}</td>"
-            f"<td><code>{esc(version.spec_hash or '')}</code></td>"
-            f"<td>{esc(str(version.status))}</td></tr>"
-        )
-    reason = f"<div>Last failure: {esc(state.failure_reason)}</div>" if state.failure_reason else ""
-    return (
-        f"<div><b>Endpoint {esc(state.name)}</b> on {esc(state.backend)}: "
-        f"{esc(str(state.status))}{reason}"
-        "<table><thead><tr><th>version</th><th>traffic</th><th></th><th>hash</th>"
-        f"<th>status</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-    )
+        return state._repr_html_()
 
 
 class AsyncEndpoint:
