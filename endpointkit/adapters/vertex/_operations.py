@@ -158,6 +158,28 @@ class Operations:
         with self._conn.errors(operation, endpoint, version):
             return op.result()
 
+    def run(
+        self,
+        client: str,
+        method: str,
+        request: dict[str, Any],
+        *,
+        operation: str,
+        endpoint: str | None,
+        version: str | None = None,
+    ) -> Any:
+        """Start a long-running GAPIC call (`client.method(**request)`, retried on transient
+        errors) and return its operation's result once it is done."""
+        op = self._conn.call(
+            operation,
+            lambda: getattr(self._conn.client(client), method)(
+                **request, retry=None, timeout=self._conn.call_timeout_s
+            ),
+            endpoint=endpoint,
+            version=version,
+        )
+        return self.wait(op, operation, endpoint, version)
+
     def close(self) -> None:
         """Wait for every running change to end."""
         with self._lock:

@@ -8,8 +8,10 @@ replicas, autoscaling metrics) that puts a version on an endpoint, and reads one
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from endpointkit.adapters.vertex._clients import Connection
@@ -17,7 +19,7 @@ from endpointkit.adapters.vertex._errors import BACKEND
 from endpointkit.adapters.vertex._health import CONTAINER_PORT, HEALTH_ROUTE, apply_health
 from endpointkit.adapters.vertex._operations import Operations
 from endpointkit.errors import NotFound, ValidationError
-from endpointkit.spec import Autoscaling, Scaling, VersionSpec
+from endpointkit.spec import Autoscaling, Scaling, VersionSpec, VersionState
 
 __all__ = [
     "ENDPOINT_LABEL",
@@ -25,6 +27,7 @@ __all__ = [
     "MANAGED_BY",
     "PREDICT_ROUTE",
     "ModelRegistry",
+    "as_datetime",
     "live_scaling",
 ]
 
@@ -118,6 +121,31 @@ class ModelRegistry:
                     )
                 )
         return metrics
+
+    def version_state(self, name: str, deployed: Any) -> VersionState:
+        """A DeployedModel of endpoint `name` as a VersionState (spec and hash from its Model)."""
+        spec_hash: str | None = None
+        spec: VersionSpec | None = None
+        with contextlib.suppress(NotFound):
+            model = self.model_version(deployed.model, deployed.model_version_id, name)
+            spec_hash = dict(model.labels).get(HASH_LABEL)
+            with contextlib.suppress(ValueError):
+                spec = VersionSpec.model_validate_json(model.version_description)
+        resources = deployed.dedicated_resources
+        return VersionState(
+            name=deployed.display_name,
+            spec_hash=spec_hash,
+            spec=spec,
+            replicas=int(resources.min_replica_count) or None,
+            scaling=live_scaling(resources),
+            created_at=as_datetime(deployed.create_time),
+            details={
+                "deployed_model_id": deployed.id,
+                "model": deployed.model,
+                "model_version_id": deployed.model_version_id,
+                "machine_type": resources.machine_spec.machine_type,
+            },
+        )
 
     # -- Model versions -----------------------------------------------------------------------
 
@@ -240,16 +268,13 @@ class ModelRegistry:
                 ),
                 endpoint=name,
             )
-        op = self._conn.call(
-            operation,
-            lambda: models.delete_model_version(
-                name=f"{model_path}@{target.version_id}",
-                retry=None,
-                timeout=self._conn.call_timeout_s,
-            ),
+        self._operations.run(
+            "models",
+            "delete_model_version",
+            {"name": f"{model_path}@{target.version_id}"},
+            operation=operation,
             endpoint=name,
         )
-        self._operations.wait(op, operation, name)
         with self._lock:
             self._versions.pop((model_path.split("/")[-1], version_id), None)
 
@@ -258,18 +283,14 @@ class ModelRegistry:
         self._delete(self._conn.model_path(name), "delete", name)
 
     def _delete(self, model_path: str, operation: str, endpoint: str) -> None:
-        models = self._conn.client("models")
-        try:
-            op = self._conn.call(
-                operation,
-                lambda: models.delete_model(
-                    name=model_path, retry=None, timeout=self._conn.call_timeout_s
-                ),
+        with contextlib.suppress(NotFound):  # already gone
+            self._operations.run(
+                "models",
+                "delete_model",
+                {"name": model_path},
+                operation=operation,
                 endpoint=endpoint,
             )
-        except NotFound:
-            return
-        self._operations.wait(op, operation, endpoint)
         model = model_path.split("/")[-1]
         with self._lock:
             for key in [k for k in self._versions if k[0] == model]:
@@ -308,3 +329,10 @@ def live_scaling(resources: Any) -> Scaling | None:
         max_replicas=max(low, int(resources.max_replica_count)),
         autoscaling=auto,
     )
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """proto-plus timestamps arrive as DatetimeWithNanoseconds; unset ones as epoch 0."""
+    if isinstance(value, datetime) and value.timestamp() > 0:
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return None

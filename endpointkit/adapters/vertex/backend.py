@@ -23,10 +23,9 @@ from endpointkit.adapters.vertex._logs import container_errors, logs_url
 from endpointkit.adapters.vertex._operations import Operations
 from endpointkit.adapters.vertex._registry import (
     ENDPOINT_LABEL,
-    HASH_LABEL,
     MANAGED_BY,
     ModelRegistry,
-    live_scaling,
+    as_datetime,
 )
 from endpointkit.adapters.vertex._runtime import (
     DEDICATED_ENDPOINT_MAX_BYTES,
@@ -203,7 +202,7 @@ class VertexBackend(Backend):
         versions: list[VersionState] = []
         for deployed in endpoint.deployed_models:
             ids[deployed.id] = deployed.display_name
-            versions.append(self._version_state(name, deployed))
+            versions.append(self._registry.version_state(name, deployed))
         dns = endpoint.dedicated_endpoint_dns if endpoint.dedicated_endpoint_enabled else ""
         self._runtime.remember(name, ids, dns)
         traffic = {ids[k]: int(v) for k, v in dict(endpoint.traffic_split).items() if k in ids}
@@ -226,8 +225,8 @@ class VertexBackend(Backend):
             versions=versions,
             traffic=split,
             failure_reason=failure,
-            created_at=_as_datetime(endpoint.create_time),
-            updated_at=_as_datetime(endpoint.update_time),
+            created_at=as_datetime(endpoint.create_time),
+            updated_at=as_datetime(endpoint.update_time),
             url=f"{self._conn.rest_base}/v1/{self._endpoint_path(name)}:rawPredict",
             details={
                 "resource": endpoint.name,
@@ -235,30 +234,6 @@ class VertexBackend(Backend):
                 "labels": dict(endpoint.labels),
                 "log_hint": logs_url(self._conn.known_project, name),
                 "dedicated_endpoint_dns": dns or None,
-            },
-        )
-
-    def _version_state(self, name: str, deployed: Any) -> VersionState:
-        spec_hash: str | None = None
-        spec: VersionSpec | None = None
-        with contextlib.suppress(NotFound):
-            model = self._registry.model_version(deployed.model, deployed.model_version_id, name)
-            spec_hash = dict(model.labels).get(HASH_LABEL)
-            with contextlib.suppress(ValueError):
-                spec = VersionSpec.model_validate_json(model.version_description)
-        resources = deployed.dedicated_resources
-        return VersionState(
-            name=deployed.display_name,
-            spec_hash=spec_hash,
-            spec=spec,
-            replicas=int(resources.min_replica_count) or None,
-            scaling=live_scaling(resources),
-            created_at=_as_datetime(deployed.create_time),
-            details={
-                "deployed_model_id": deployed.id,
-                "model": deployed.model,
-                "model_version_id": deployed.model_version_id,
-                "machine_type": resources.machine_spec.machine_type,
             },
         )
 
@@ -312,18 +287,18 @@ class VertexBackend(Backend):
         endpoint = self._fetch(name, "history")  # NotFound if it never existed
         events = [
             Event(
-                time=_as_datetime(endpoint.create_time) or _now(),
+                time=as_datetime(endpoint.create_time) or _now(),
                 endpoint=name,
                 kind="created",
                 message="endpoint created (derived: no staging bucket for history)",
             )
         ]
         for deployed in sorted(
-            endpoint.deployed_models, key=lambda d: _as_datetime(d.create_time) or _now()
+            endpoint.deployed_models, key=lambda d: as_datetime(d.create_time) or _now()
         ):
             events.append(
                 Event(
-                    time=_as_datetime(deployed.create_time) or _now(),
+                    time=as_datetime(deployed.create_time) or _now(),
                     endpoint=name,
                     kind="deployed",
                     version=deployed.display_name,
@@ -548,19 +523,19 @@ class VertexBackend(Backend):
         split: Mapping[str, int] | None = None,
     ) -> None:
         """Undeploy one DeployedModel (with the split left for the others) and wait for it."""
-        op = self._conn.call(
-            operation,
-            lambda: self._conn.client("endpoints").undeploy_model(
-                endpoint=self._endpoint_path(name),
-                deployed_model_id=deployed_id,
-                traffic_split=split,
-                retry=None,
-                timeout=self.call_timeout_s,
-            ),
+        request = {
+            "endpoint": self._endpoint_path(name),
+            "deployed_model_id": deployed_id,
+            "traffic_split": split,
+        }
+        self._operations.run(
+            "endpoints",
+            "undeploy_model",
+            request,
+            operation=operation,
             endpoint=name,
             version=version,
         )
-        self._operations.wait(op, operation, name, version)
 
     def held_scaling(self, scaling: Scaling) -> Scaling:
         """Vertex AI holds replica counts and metric targets, not cooldowns."""
@@ -597,19 +572,18 @@ class VertexBackend(Backend):
         live = self.live_scaling(state).get(version)
 
         def work() -> None:
-            op = self._conn.call(
-                "scale",
-                lambda: self._conn.client("endpoints").mutate_deployed_model(
-                    endpoint=self._endpoint_path(name),
-                    deployed_model=deployed,
-                    update_mask=mask,
-                    retry=None,
-                    timeout=self.call_timeout_s,
-                ),
+            self._operations.run(
+                "endpoints",
+                "mutate_deployed_model",
+                {
+                    "endpoint": self._endpoint_path(name),
+                    "deployed_model": deployed,
+                    "update_mask": mask,
+                },
+                operation="scale",
                 endpoint=name,
                 version=version,
             )
-            self._operations.wait(op, "scale", name, version)
             self._storage.record(
                 name,
                 "scaled",
@@ -655,14 +629,13 @@ class VertexBackend(Backend):
                 self._update_split(name, {})
             for deployed_id, version in deployed:
                 self._undeploy_model(name, deployed_id, version, "delete")
-            op = self._conn.call(
-                "delete",
-                lambda: self._conn.client("endpoints").delete_endpoint(
-                    name=self._endpoint_path(name), retry=None, timeout=self.call_timeout_s
-                ),
+            self._operations.run(
+                "endpoints",
+                "delete_endpoint",
+                {"name": self._endpoint_path(name)},
+                operation="delete",
                 endpoint=name,
             )
-            self._operations.wait(op, "delete", name)
             self._registry.delete_model(name)
             self._storage.delete_staged(name, None)
             self._runtime.forget(name)
@@ -723,10 +696,3 @@ class VertexDedicatedBackend(VertexBackend):
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    """proto-plus timestamps arrive as DatetimeWithNanoseconds; unset ones as epoch 0."""
-    if isinstance(value, datetime) and value.timestamp() > 0:
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return None
