@@ -35,7 +35,7 @@ _KNOWN: dict[str, tuple[str, str | None]] = {
     "local": ("endpointkit.adapters.local:LocalBackend", "endpointkit[serve]"),
     "mock": ("endpointkit.adapters.mock:MockBackend", None),
     "sagemaker": ("endpointkit.adapters.sagemaker:SageMakerBackend", "endpointkit[sagemaker]"),
-    "vertex": ("endpointkit.adapters.vertex:VertexBackend", "endpointkit[vertex]"),
+    "vertex": ("endpointkit.adapters.vertex.backend:VertexBackend", "endpointkit[vertex]"),
 }
 _registry: dict[str, tuple[str, str | None] | type[Backend]] = dict(_KNOWN)
 _entry_points_loaded = False

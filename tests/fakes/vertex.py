@@ -22,8 +22,8 @@ the high-level SDK talk to. It follows research/vertex.md section 2.7:
   stream the container breaks off is broken off to the client too (what Vertex sends then is
   not documented).
 - Faults: `inject(rpc, status)` answers an RPC with 429/503/...; `fail_deploy()` fails a deploy.
-- GCS JSON API (media upload, download, list, delete) for staged artifacts and history, and
-  Cloud Logging `entries:list` serving the containers' logs.
+- GCS JSON API (media and multipart upload, download, list, delete) for staged artifacts and
+  history, and Cloud Logging `entries:list` serving the containers' logs.
 
 Shortcut (documented): the fake stops waiting for a container as soon as its health route says the
 model failed to load (`model_load_failed`), instead of waiting out the deployment timeout.
@@ -1605,8 +1605,16 @@ class _Handler(BaseHTTPRequestHandler):
         m = re.fullmatch(r"/upload/storage/v1/b/([^/]+)/o", path)
         if m and method == "POST":
             bucket = m.group(1)
-            return "GcsUpload", lambda q, r: self._json(fake.gcs_upload(bucket, q, r))
-        m = re.fullmatch(r"/storage/v1/b/([^/]+)/o(?:/(.+))?", path)
+
+            def upload(q: dict[str, str], r: bytes) -> None:
+                if q.get("uploadType") == "multipart":  # google-cloud-storage's small uploads
+                    metadata, r = _multipart(self.headers.get("Content-Type", ""), r)
+                    q = {**q, "name": str(metadata.get("name") or q.get("name", ""))}
+                self._json(fake.gcs_upload(bucket, q, r))
+
+            return "GcsUpload", upload
+        # Object reads come on /storage/v1/... (JSON API) or /download/storage/v1/... (media).
+        m = re.fullmatch(r"/(?:download/)?storage/v1/b/([^/]+)/o(?:/(.+))?", path)
         if m:
             bucket, name = m.groups()
             if name is None and method == "GET":
@@ -1636,6 +1644,19 @@ class _Handler(BaseHTTPRequestHandler):
 
                 return "GcsDelete", delete
         return "Unknown", None
+
+
+def _multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], bytes]:
+    """The JSON metadata and the media of a multipart/related upload (uploadType=multipart):
+    `--B\r\n<headers>\r\n\r\n<metadata>\r\n--B\r\n<headers>\r\n\r\n<media>\r\n--B--`."""
+    found = re.search(r'boundary="?([^";]+)"?', content_type)
+    if found is None:
+        raise ApiError("INVALID_ARGUMENT", "multipart upload without a boundary.")
+    sections = body.split(b"--" + found.group(1).encode())[1:-1]
+    parts = [s.partition(b"\r\n\r\n")[2].removesuffix(b"\r\n") for s in sections]
+    if len(parts) != 2:
+        raise ApiError("INVALID_ARGUMENT", "multipart upload needs metadata and media parts.")
+    return json.loads(parts[0]), parts[1]
 
 
 @contextlib.contextmanager

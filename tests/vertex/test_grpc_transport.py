@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from endpointkit.adapters.vertex import VertexBackend, _is_loopback
+from endpointkit.adapters.vertex import VertexBackend
+from endpointkit.adapters.vertex._clients import is_loopback as _is_loopback
 from endpointkit.endpoint import Endpoint
 from endpointkit.errors import (
     AlreadyExists,
@@ -71,7 +72,8 @@ def test_lifecycle_and_invocation_go_over_grpc(
     assert_nothing_left(fake, "g")
 
     # Every Vertex AI call went through the gRPC front end; only GCS and Logging used REST.
-    vertex = {rpc for _, path, rpc in fake.requests if not path.startswith(("/upload/", "/stor"))}
+    storage = ("/upload/", "/stor", "/download/")
+    vertex = {rpc for _, path, rpc in fake.requests if not path.startswith(storage)}
     assert vertex <= set(front.calls) | {"ListLogEntries"}
     assert {"CreateEndpoint", "DeployModel", "UpdateEndpoint", "UndeployModel"} <= set(front.calls)
     assert front.calls["RawPredict"] == 61  # the refused Accept was never sent

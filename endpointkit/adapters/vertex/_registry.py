@@ -1,0 +1,338 @@
+"""Model Registry: a version is a Model version of the Model whose ID is the endpoint name.
+
+The first version creates the Model, later ones upload with `parent_model`; the version alias
+is the version name; labels carry the version name and spec hash; the version description holds
+the VersionSpec as JSON. This module also builds the DeployedModel (machine, accelerators,
+replicas, autoscaling metrics) that puts a version on an endpoint, and reads one back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from endpointkit.adapters.vertex._clients import Connection
+from endpointkit.adapters.vertex._errors import BACKEND
+from endpointkit.adapters.vertex._health import CONTAINER_PORT, HEALTH_ROUTE, apply_health
+from endpointkit.adapters.vertex._operations import Operations
+from endpointkit.errors import NotFound, ValidationError
+from endpointkit.spec import Autoscaling, Scaling, VersionSpec, VersionState
+
+__all__ = [
+    "ENDPOINT_LABEL",
+    "HASH_LABEL",
+    "MANAGED_BY",
+    "PREDICT_ROUTE",
+    "ModelRegistry",
+    "as_datetime",
+    "live_scaling",
+]
+
+MANAGED_BY = ("managed-by", "endpointkit")
+ENDPOINT_LABEL = "endpointkit-endpoint"
+VERSION_LABEL = "endpointkit-version"
+HASH_LABEL = "endpointkit-hash"
+PREDICT_ROUTE = "/predict"  # endpointkit.serving's AIP_PREDICT_ROUTE default
+CPU_METRIC = "aiplatform.googleapis.com/prediction/online/cpu/utilization"
+REQUEST_METRIC = "aiplatform.googleapis.com/prediction/online/request_count"
+
+
+class ModelRegistry:
+    """Model versions of endpointkit endpoints, and the DeployedModels that serve them."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        operations: Operations,
+        *,
+        serving_image: str,
+        machine_type: str,
+        service_account: str | None,
+        startup_probe: Mapping[str, int],
+        health_probe: Mapping[str, int],
+        deployment_timeout_s: int | None,
+    ) -> None:
+        self._conn = conn
+        self._operations = operations
+        self.serving_image = serving_image
+        self.machine_type = machine_type
+        self.service_account = service_account
+        self.startup_probe = startup_probe
+        self.health_probe = health_probe
+        self.deployment_timeout_s = deployment_timeout_s
+        self._lock = threading.Lock()
+        self._versions: dict[tuple[str, str], Any] = {}  # (model, version id) -> Model
+
+    # -- DeployedModel ------------------------------------------------------------------------
+
+    def deployed_model(self, version: VersionSpec) -> Any:
+        """The DeployedModel for `version` (without its model name); ValidationError if invalid."""
+        types = self._conn.types()
+        res = version.resources
+        machine = types.MachineSpec(machine_type=res.machine_type or self.machine_type)
+        if res.accelerator_count:
+            accelerator = (res.accelerator_type or "").upper()
+            try:
+                machine.accelerator_type = types.AcceleratorType[accelerator]
+            except KeyError:
+                known = ", ".join(
+                    a.name
+                    for a in types.AcceleratorType
+                    if a.name != "ACCELERATOR_TYPE_UNSPECIFIED"
+                )
+                raise ValidationError(
+                    f"version {version.name!r}: accelerator_type {res.accelerator_type!r} is not a "
+                    "Vertex AI accelerator.",
+                    hint=f"Use one of: {known}.",
+                    backend=BACKEND,
+                    version=version.name,
+                ) from None
+            machine.accelerator_count = res.accelerator_count
+        resources = types.DedicatedResources(
+            machine_spec=machine,
+            min_replica_count=res.min_replicas,
+            max_replica_count=res.max_replicas or res.min_replicas,
+            autoscaling_metric_specs=self.metric_specs(version.autoscaling),
+        )
+        deployed = types.DeployedModel(display_name=version.name, dedicated_resources=resources)
+        if self.service_account:
+            deployed.service_account = self.service_account
+        return deployed
+
+    def metric_specs(self, autoscaling: Autoscaling | None) -> list[Any]:
+        """Autoscaling targets as Vertex AI metric specs (none: Vertex's default, CPU 60%)."""
+        types = self._conn.types()
+        metrics = []
+        if autoscaling is not None:
+            if autoscaling.target_cpu_utilization is not None:
+                metrics.append(
+                    types.AutoscalingMetricSpec(
+                        metric_name=CPU_METRIC, target=autoscaling.target_cpu_utilization
+                    )
+                )
+            if autoscaling.target_invocations_per_replica is not None:
+                metrics.append(
+                    types.AutoscalingMetricSpec(
+                        metric_name=REQUEST_METRIC,
+                        target=autoscaling.target_invocations_per_replica,
+                    )
+                )
+        return metrics
+
+    def version_state(self, name: str, deployed: Any) -> VersionState:
+        """A DeployedModel of endpoint `name` as a VersionState (spec and hash from its Model)."""
+        spec_hash: str | None = None
+        spec: VersionSpec | None = None
+        with contextlib.suppress(NotFound):
+            model = self.model_version(deployed.model, deployed.model_version_id, name)
+            spec_hash = dict(model.labels).get(HASH_LABEL)
+            with contextlib.suppress(ValueError):
+                spec = VersionSpec.model_validate_json(model.version_description)
+        resources = deployed.dedicated_resources
+        return VersionState(
+            name=deployed.display_name,
+            spec_hash=spec_hash,
+            spec=spec,
+            replicas=int(resources.min_replica_count) or None,
+            scaling=live_scaling(resources),
+            created_at=as_datetime(deployed.create_time),
+            details={
+                "deployed_model_id": deployed.id,
+                "model": deployed.model,
+                "model_version_id": deployed.model_version_id,
+                "machine_type": resources.machine_spec.machine_type,
+            },
+        )
+
+    # -- Model versions -----------------------------------------------------------------------
+
+    def model_version(self, model: str, version_id: str, endpoint: str) -> Any:
+        """The Model version `model@version_id` (cached: versions are immutable)."""
+        key = (model.split("/")[-1], version_id)
+        cached = self._versions.get(key)
+        if cached is None:
+            cached = self._get(f"{self._conn.model_path(key[0])}@{version_id}", "get", endpoint)
+            with self._lock:
+                self._versions[key] = cached
+        return cached
+
+    def upload(
+        self, name: str, version: VersionSpec, artifact: str, *, dedicated: bool
+    ) -> tuple[str, str | None]:
+        """Upload `version` as a Model version; returns (model@version, what this call created).
+
+        A leftover version with the same alias (an interrupted earlier attempt) is reused when
+        its content hash matches and removed otherwise.
+        """
+        types = self._conn.types()
+        model_path = self._conn.model_path(name)
+        existing = self.find_alias(name, version.name)
+        if existing is not None:
+            if dict(existing.labels).get(HASH_LABEL) == version.spec_hash:
+                return f"{model_path}@{existing.version_id}", None
+            self.delete_version(name, f"{model_path}@{existing.version_id}")
+        env = {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name}
+        container = types.ModelContainerSpec(
+            image_uri=version.image or self.serving_image,
+            health_route=HEALTH_ROUTE,
+            ports=[types.Port(container_port=CONTAINER_PORT)],
+            env=[types.EnvVar(name=k, value=v) for k, v in sorted(env.items())],
+        )
+        if dedicated:
+            # Routes every container path (and so per-deployed-model calls); excludes
+            # predict_route, and such a Model deploys only to dedicated endpoints.
+            container.invoke_route_prefix = "/*"
+        else:
+            container.predict_route = PREDICT_ROUTE
+        apply_health(
+            container, version, self.startup_probe, self.health_probe, self.deployment_timeout_s
+        )
+        model = types.Model(
+            display_name=name,
+            description=f"endpointkit endpoint {name}",
+            version_description=version.model_dump_json(),
+            version_aliases=[version.name],
+            labels={
+                MANAGED_BY[0]: MANAGED_BY[1],
+                ENDPOINT_LABEL: name,
+                VERSION_LABEL: version.name,
+                HASH_LABEL: version.spec_hash,
+            },
+            container_spec=container,
+            artifact_uri=artifact,
+        )
+        request = types.UploadModelRequest(parent=self._conn.parent, model=model)
+        if self._find(model_path, "deploy", name) is not None:
+            request.parent_model = model_path
+        else:
+            request.model_id = name
+
+        def uploaded() -> Any:
+            found = self.find_alias(name, version.name)
+            return None if found is None else ("done", found.version_id)
+
+        op = self._conn.call(
+            "deploy",
+            lambda: self._conn.client("models").upload_model(
+                request=request, retry=None, timeout=self._conn.call_timeout_s
+            ),
+            endpoint=name,
+            version=version.name,
+            recheck=uploaded,
+        )
+        if isinstance(op, tuple):
+            version_id = op[1]
+        else:
+            response = self._operations.wait(op, "upload model", name, version.name)
+            version_id = response.model_version_id
+        ref = f"{model_path}@{version_id}"
+        return ref, ref
+
+    def find_alias(self, name: str, alias: str) -> Any:
+        """The Model version of endpoint `name` with `alias`, or None."""
+        return self._find(f"{self._conn.model_path(name)}@{alias}", "deploy", name)
+
+    def delete_version(self, name: str, ref: str) -> None:
+        """Delete one Model version; the `default` alias moves to another version first."""
+        models = self._conn.client("models")
+        model_path, _, version_id = ref.partition("@")
+        operation = "delete model version"
+        target = self._find(ref, operation, name)
+        if target is None:
+            return
+        versions = self._conn.call(
+            operation,
+            lambda: list(
+                models.list_model_versions(
+                    name=model_path, retry=None, timeout=self._conn.call_timeout_s
+                )
+            ),
+            endpoint=name,
+        )
+        others = [v for v in versions if v.version_id != target.version_id]
+        if not others:
+            self._delete(model_path, "delete model", name)
+            return
+        if "default" in target.version_aliases:
+            newest = max(others, key=lambda v: int(v.version_id))
+            self._conn.call(
+                operation,
+                lambda: models.merge_version_aliases(
+                    name=f"{model_path}@{newest.version_id}",
+                    version_aliases=["default"],
+                    retry=None,
+                    timeout=self._conn.call_timeout_s,
+                ),
+                endpoint=name,
+            )
+        self._operations.run(
+            "models",
+            "delete_model_version",
+            {"name": f"{model_path}@{target.version_id}"},
+            operation=operation,
+            endpoint=name,
+        )
+        with self._lock:
+            self._versions.pop((model_path.split("/")[-1], version_id), None)
+
+    def delete_model(self, name: str) -> None:
+        """Delete endpoint `name`'s Model with every version (nothing if there is none)."""
+        self._delete(self._conn.model_path(name), "delete", name)
+
+    def _delete(self, model_path: str, operation: str, endpoint: str) -> None:
+        with contextlib.suppress(NotFound):  # already gone
+            self._operations.run(
+                "models",
+                "delete_model",
+                {"name": model_path},
+                operation=operation,
+                endpoint=endpoint,
+            )
+        model = model_path.split("/")[-1]
+        with self._lock:
+            for key in [k for k in self._versions if k[0] == model]:
+                del self._versions[key]
+
+    def _get(self, ref: str, operation: str, endpoint: str) -> Any:
+        return self._conn.call(
+            operation,
+            lambda: self._conn.client("models").get_model(
+                name=ref, retry=None, timeout=self._conn.call_timeout_s
+            ),
+            endpoint=endpoint,
+        )
+
+    def _find(self, ref: str, operation: str, endpoint: str) -> Any:
+        try:
+            return self._get(ref, operation, endpoint)
+        except NotFound:
+            return None
+
+
+def live_scaling(resources: Any) -> Scaling | None:
+    """A DeployedModel's DedicatedResources as Scaling (None when it has no replicas)."""
+    low = int(resources.min_replica_count)
+    if low < 1:
+        return None
+    targets = {m.metric_name: int(m.target) for m in resources.autoscaling_metric_specs}
+    auto = None
+    if targets.get(CPU_METRIC) or targets.get(REQUEST_METRIC):
+        auto = Autoscaling(
+            target_cpu_utilization=targets.get(CPU_METRIC) or None,
+            target_invocations_per_replica=targets.get(REQUEST_METRIC) or None,
+        )
+    return Scaling(
+        min_replicas=low,
+        max_replicas=max(low, int(resources.max_replica_count)),
+        autoscaling=auto,
+    )
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """proto-plus timestamps arrive as DatetimeWithNanoseconds; unset ones as epoch 0."""
+    if isinstance(value, datetime) and value.timestamp() > 0:
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return None
