@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from endpointkit.adapters.base import Backend
     from endpointkit.errors import EndpointKitError
-    from endpointkit.spec import EndpointSpec, EndpointState
+    from endpointkit.spec import EndpointSpec
+    from endpointkit.state import EndpointState
 
 EXIT_CODES = """\
 exit codes:

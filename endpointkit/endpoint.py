@@ -42,8 +42,6 @@ from endpointkit.spec import (
     Autoscaling,
     BlueGreen,
     Canary,
-    EndpointState,
-    History,
     Linear,
     RolloutStrategy,
     Scaling,
@@ -51,6 +49,7 @@ from endpointkit.spec import (
     TrafficSplit,
     VersionSpec,
 )
+from endpointkit.state import EndpointState, History
 
 if TYPE_CHECKING:
     from endpointkit.rollout import GateCheck, RolloutResult

@@ -17,15 +17,8 @@ from endpointkit.adapters.registry import get_backend
 from endpointkit.endpoint import DEFAULT_TIMEOUT_S, Endpoint
 from endpointkit.errors import NotFound, ValidationError
 from endpointkit.progress import Progress, progress_display
-from endpointkit.spec import (
-    EndpointSpec,
-    EndpointState,
-    Scaling,
-    Shadow,
-    Status,
-    TrafficSplit,
-    VersionSpec,
-)
+from endpointkit.spec import EndpointSpec, Scaling, Shadow, TrafficSplit, VersionSpec
+from endpointkit.state import EndpointState, Status
 
 __all__ = ["Action", "Plan", "apply", "destroy", "plan", "plan_destroy"]
 

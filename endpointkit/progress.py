@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
-    from endpointkit.spec import EndpointState
+    from endpointkit.state import EndpointState
 
 __all__ = ["Progress", "default_progress", "in_notebook", "progress_display"]
 

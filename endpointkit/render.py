@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from endpointkit.errors import EndpointKitError
     from endpointkit.planner import Plan
     from endpointkit.rollout import RolloutResult
-    from endpointkit.spec import EndpointState, Event, VersionState
+    from endpointkit.state import EndpointState, Event, VersionState
 
 __all__ = [
     "error_line",

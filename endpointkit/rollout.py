@@ -23,13 +23,13 @@ from endpointkit.spec import (
     AllAtOnce,
     BlueGreen,
     Canary,
-    EndpointState,
     Gates,
     Linear,
     RolloutStrategy,
     TrafficSplit,
     VersionSpec,
 )
+from endpointkit.state import EndpointState
 
 if TYPE_CHECKING:
     from endpointkit.endpoint import Endpoint

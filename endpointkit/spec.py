@@ -1,4 +1,7 @@
-"""The vocabulary of endpointkit: what an endpoint should be (specs) and what it is (state).
+"""The vocabulary of endpointkit: what an endpoint should be (specs).
+
+What it is, as a backend reports it, is in `endpointkit.state`; traffic splits and their
+rounding are in `endpointkit.traffic` (re-exported here, since specs are made of them).
 
 Pydantic v2 models only; no I/O beyond reading a spec file, no SDK imports. Names follow the
 strictest rule among SageMaker (resource and variant names), Vertex AI (model version aliases,
@@ -9,11 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
-from collections.abc import Iterator, Mapping
-from datetime import datetime
-from enum import Enum
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,7 +21,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    RootModel,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -29,6 +28,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 
 from endpointkit.errors import ValidationError
+from endpointkit.traffic import TrafficSplit, largest_remainder
 
 __all__ = [
     "MAX_VERSIONS",
@@ -38,21 +38,16 @@ __all__ = [
     "BlueGreen",
     "Canary",
     "EndpointSpec",
-    "EndpointState",
-    "Event",
     "Gates",
     "HealthCheck",
-    "History",
     "Linear",
     "Resources",
     "RolloutStrategy",
     "Scaling",
     "Serverless",
     "Shadow",
-    "Status",
     "TrafficSplit",
     "VersionSpec",
-    "VersionState",
     "largest_remainder",
     "load_spec",
 ]
@@ -432,126 +427,6 @@ class VersionSpec(_Model):
         return env
 
 
-def largest_remainder(values: Mapping[str, float], total: int = 100) -> dict[str, int]:
-    """Integers proportional to `values` that sum to exactly `total` (Hamilton's method).
-
-    Each key gets the floor of its exact share; the units left over go to the largest
-    remainders, ties broken by name so the result is deterministic. All-zero input gives all
-    zeros (the caller decides what an empty split means).
-    """
-    for key, value in values.items():
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"weight of {key!r} must be a finite number >= 0, got {value!r}")
-    weight_sum = math.fsum(values.values())
-    if weight_sum == 0:
-        return dict.fromkeys(values, 0)
-    exact = {key: value * total / weight_sum for key, value in values.items()}
-    floors = {key: math.floor(share) for key, share in exact.items()}
-    left = total - sum(floors.values())
-    by_remainder = sorted(exact, key=lambda key: (-(exact[key] - floors[key]), key))
-    for key in by_remainder[:left]:
-        floors[key] += 1
-    return floors
-
-
-class TrafficSplit(RootModel[dict[str, int]]):
-    """Integer percentages per version that sum to 100, or empty (no traffic).
-
-    The single place where SageMaker's relative float weights and Vertex AI's integer
-    percentages are converted, both with largest-remainder rounding.
-    """
-
-    root: dict[str, Annotated[int, Field(ge=0, le=100)]] = Field(default_factory=dict)
-    model_config = ConfigDict(frozen=True)
-
-    @model_validator(mode="after")
-    def _sums_to_100(self) -> TrafficSplit:
-        total = sum(self.root.values())
-        if self.root and total != 100:
-            shares = ", ".join(f"{k}={v}" for k, v in self.root.items())
-            raise ValueError(
-                f"traffic percentages must sum to 100 (or be empty for no traffic); "
-                f"{shares} sums to {total}"
-            )
-        return self
-
-    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
-        return iter(self.root)
-
-    def __getitem__(self, version: str) -> int:
-        return self.root.get(version, 0)
-
-    def __len__(self) -> int:
-        return len(self.root)
-
-    def __bool__(self) -> bool:
-        return any(self.root.values())
-
-    def items(self) -> Iterator[tuple[str, int]]:
-        return iter(self.root.items())
-
-    def serving(self) -> dict[str, int]:
-        """Versions with a share above zero."""
-        return {k: v for k, v in self.root.items() if v > 0}
-
-    def same_as(self, other: TrafficSplit | Mapping[str, int]) -> bool:
-        """Equal shares, ignoring versions listed at 0%."""
-        other_split = other if isinstance(other, TrafficSplit) else TrafficSplit(dict(other))
-        return self.serving() == other_split.serving()
-
-    @classmethod
-    def from_weights(cls, weights: Mapping[str, float]) -> TrafficSplit:
-        """From relative weights (SageMaker's float weights, or any proportions)."""
-        shares = largest_remainder(weights)
-        return cls(shares if any(shares.values()) else {})
-
-    def to_weights(self) -> dict[str, float]:
-        """SageMaker variant weights (relative floats); versions at 0% get weight 0.0."""
-        return {version: float(share) for version, share in self.root.items()}
-
-    def with_share(self, version: str, percent: int) -> TrafficSplit:
-        """Give `version` exactly `percent`; the others keep their proportions of the rest."""
-        if not 0 <= percent <= 100:
-            raise ValidationError(f"traffic for {version!r} must be 0-100, got {percent}")
-        others = {k: float(v) for k, v in self.root.items() if k != version}
-        if percent == 100:
-            return TrafficSplit({**dict.fromkeys(others, 0), version: 100})
-        if not any(others.values()):
-            if not self.root:  # no traffic anywhere: a new version at 0% changes nothing
-                return TrafficSplit({})
-            # `version` serves everything (a split sums to 100): nobody can take it over
-            raise ValidationError(
-                f"cannot give {version!r} {percent}%: no other version serves traffic to take "
-                "the rest.",
-                hint="Deploy it with traffic=100, or shift traffic to another version first.",
-                version=version,
-            )
-        rest = largest_remainder(others, 100 - percent)
-        return TrafficSplit({**rest, version: percent})
-
-    def without(self, version: str) -> TrafficSplit:
-        """Remove `version`; its share goes to the other serving versions in proportion."""
-        share = self[version]
-        others = {k: v for k, v in self.root.items() if k != version}
-        if share == 0:
-            return TrafficSplit(others if any(others.values()) else {})
-        if not any(others.values()):
-            if not others:
-                return TrafficSplit({})
-            raise ValidationError(
-                f"version {version!r} serves all traffic and no other version serves any.",
-                hint="Shift traffic to the version that should take over first "
-                "(e.g. 'endpointkit traffic NAME v2=100').",
-                version=version,
-            )
-        return TrafficSplit(largest_remainder({k: float(v) for k, v in others.items()}))
-
-    def restricted_to(self, versions: set[str]) -> TrafficSplit:
-        """Drop unknown versions, redistributing their shares (used for health-based routing)."""
-        kept = {k: float(v) for k, v in self.root.items() if k in versions}
-        return TrafficSplit.from_weights(kept)
-
-
 class Shadow(_Model):
     """A version that gets a copy of `sample_percent` of requests; its answers are discarded."""
 
@@ -831,155 +706,3 @@ def _resolve_model_path(model: str, base: Path) -> str:
     if "://" in model or Path(model).is_absolute():
         return model
     return str((base / model).resolve())
-
-
-# ---------------------------------------------------------------------------------------------
-# Live state: what a backend reports.
-
-
-class Status(str, Enum):
-    """Endpoint status, normalized across providers; the raw string is kept beside it."""
-
-    CREATING = "Creating"
-    UPDATING = "Updating"
-    IN_SERVICE = "InService"
-    FAILED = "Failed"
-    DELETING = "Deleting"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (Status.IN_SERVICE, Status.FAILED)
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class VersionState(BaseModel):
-    """A deployed version as the backend reports it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    spec_hash: str | None = None
-    status: Status = Status.IN_SERVICE
-    spec: VersionSpec | None = None
-    replicas: int | None = None
-    #: Replica range and autoscaling as the platform holds them now (None: not reported).
-    scaling: Scaling | None = None
-    created_at: datetime | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        replicas = f", scaling={self.scaling.describe()!r}" if self.scaling is not None else ""
-        return (
-            f"VersionState(name={self.name!r}, status={self.status}, "
-            f"spec_hash={self.spec_hash!r}{replicas})"
-        )
-
-
-class EndpointState(BaseModel):
-    """An endpoint as the backend reports it: versions, split, shadow and status."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    backend: str
-    status: Status
-    raw_status: str = ""
-    versions: list[VersionState] = Field(default_factory=list)
-    traffic: TrafficSplit = Field(default_factory=lambda: TrafficSplit({}))
-    shadow: Shadow | None = None
-    failure_reason: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    url: str | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
-
-    def version(self, name: str) -> VersionState | None:
-        """The deployed version named `name`, or None."""
-        return next((v for v in self.versions if v.name == name), None)
-
-    @property
-    def version_names(self) -> list[str]:
-        return [v.name for v in self.versions]
-
-    # Rendering (endpointkit.render): a short repr, a text table for print(), a rich table in
-    # terminals and HTML in notebooks. The full data stays in model_dump().
-
-    def __repr__(self) -> str:
-        from endpointkit.render import state_repr
-
-        return state_repr(self)
-
-    def __str__(self) -> str:
-        from endpointkit.render import state_text
-
-        return state_text(self)
-
-    def __rich__(self) -> Any:
-        from endpointkit.render import state_rich
-
-        return state_rich(self)
-
-    def _repr_html_(self) -> str:
-        from endpointkit.render import state_html
-
-        return state_html(self)
-
-
-class Event(BaseModel):
-    """One entry in an endpoint's history (append-only)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    time: datetime
-    endpoint: str
-    kind: Literal[
-        "created",
-        "deployed",
-        "undeployed",
-        "traffic",
-        "shadow",
-        "failed",
-        "deleted",
-        "rollback",
-        "restarted",
-        "health",
-        "scaled",
-    ]
-    version: str | None = None
-    message: str = ""
-    traffic_before: dict[str, int] | None = None
-    traffic_after: dict[str, int] | None = None
-
-    def __repr__(self) -> str:
-        from endpointkit.render import event_repr
-
-        return event_repr(self)
-
-    def __str__(self) -> str:
-        from endpointkit.render import event_line
-
-        return event_line(self)
-
-
-class History(list[Event]):
-    """An endpoint's events, oldest first: a list that prints one line per event, renders as
-    a rich table in terminals and as HTML in notebooks."""
-
-    def __repr__(self) -> str:
-        from endpointkit.render import history_text
-
-        return history_text(self)
-
-    __str__ = __repr__
-
-    def __rich__(self) -> Any:
-        from endpointkit.render import history_rich
-
-        return history_rich(self)
-
-    def _repr_html_(self) -> str:
-        from endpointkit.render import history_html
-
-        return history_html(self)

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from endpointkit.errors import NotFound, ValidationError
-from endpointkit.spec import EndpointSpec, EndpointState, VersionSpec
+from endpointkit.spec import EndpointSpec, VersionSpec
+from endpointkit.state import EndpointState
 
 __all__ = [
     "ENV_BACKEND",

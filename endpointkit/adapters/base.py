@@ -28,16 +28,8 @@ from endpointkit.errors import (
 )
 from endpointkit.invocation import AsyncStreamResult, InvokeRequest, InvokeResult, StreamResult
 from endpointkit.retry import Clock, Sleep, poll_until
-from endpointkit.spec import (
-    MAX_VERSIONS,
-    EndpointState,
-    Event,
-    Scaling,
-    Shadow,
-    Status,
-    TrafficSplit,
-    VersionSpec,
-)
+from endpointkit.spec import MAX_VERSIONS, Scaling, Shadow, TrafficSplit, VersionSpec
+from endpointkit.state import EndpointState, Event, Status
 
 __all__ = ["Backend", "Capability", "ProgressCallback"]
 

@@ -43,16 +43,8 @@ from endpointkit.invocation import (
     StreamResult,
     decode,
 )
-from endpointkit.spec import (
-    EndpointState,
-    Event,
-    Scaling,
-    Shadow,
-    Status,
-    TrafficSplit,
-    VersionSpec,
-    VersionState,
-)
+from endpointkit.spec import Scaling, Shadow, TrafficSplit, VersionSpec
+from endpointkit.state import EndpointState, Event, Status, VersionState
 
 __all__ = ["Call", "Fault", "MockBackend"]
 

@@ -21,7 +21,7 @@ from endpointkit import Endpoint
 from endpointkit.adapters.local import LocalBackend
 from endpointkit.errors import DeploymentFailed
 from endpointkit.invocation import InvokeRequest
-from endpointkit.spec import Status
+from endpointkit.state import Status
 from tests.conformance.suite import Versions
 from tests.local.harness import alive, local_backend
 

@@ -15,7 +15,8 @@ from endpointkit.adapters.local.commands import main as local_main
 from endpointkit.adapters.local.state import MIGRATIONS, SCHEMA_VERSION, Store
 from endpointkit.cli import main as cli_main
 from endpointkit.errors import ValidationError
-from endpointkit.spec import Status, TrafficSplit
+from endpointkit.spec import TrafficSplit
+from endpointkit.state import Status
 from tests.conformance.suite import Versions
 
 pytestmark = pytest.mark.slow  # real processes and sockets

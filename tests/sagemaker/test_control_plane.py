@@ -25,7 +25,8 @@ from endpointkit.errors import (
 )
 from endpointkit.invocation import InvokeRequest
 from endpointkit.planner import apply, plan
-from endpointkit.spec import EndpointSpec, Scaling, Shadow, Status
+from endpointkit.spec import EndpointSpec, Scaling, Shadow
+from endpointkit.state import Status
 from tests.conformance.suite import Versions
 from tests.fakes.sagemaker import ACCOUNT, FakeSageMaker
 

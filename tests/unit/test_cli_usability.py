@@ -22,7 +22,7 @@ from endpointkit.adapters.mock import MockBackend
 from endpointkit.adapters.registry import override_backends
 from endpointkit.cli import EXIT_CODES, build_parser, main
 from endpointkit.endpoint import Endpoint
-from endpointkit.spec import Event
+from endpointkit.state import Event
 
 ROOT = Path(__file__).resolve().parents[2]
 DUMP = "\n".join(f'{{"level":"error","event":"request","n":{i}}}' for i in range(15))

@@ -17,7 +17,7 @@ from endpointkit.errors import (
     Unsupported,
     ValidationError,
 )
-from endpointkit.spec import Status
+from endpointkit.state import Status
 
 
 def answer(name: str) -> Any:

@@ -16,7 +16,7 @@ from endpointkit.errors import (
     Unavailable,
     UnknownBackend,
 )
-from endpointkit.spec import Status
+from endpointkit.state import Status
 from endpointkit.testing import mock_endpoints
 
 

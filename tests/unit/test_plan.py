@@ -11,7 +11,8 @@ from endpointkit.adapters.base import Capability
 from endpointkit.adapters.mock import MockBackend
 from endpointkit.errors import ValidationError
 from endpointkit.planner import destroy, plan_destroy
-from endpointkit.spec import Scaling, Status
+from endpointkit.spec import Scaling
+from endpointkit.state import Status
 
 
 def answer(name: str) -> Any:

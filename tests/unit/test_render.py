@@ -13,7 +13,8 @@ import endpointkit as ek
 from endpointkit.adapters.mock import MockBackend
 from endpointkit.planner import plan
 from endpointkit.rollout import RolloutResult
-from endpointkit.spec import EndpointSpec, EndpointState, Event, History
+from endpointkit.spec import EndpointSpec
+from endpointkit.state import EndpointState, Event, History
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 LOG = "\n".join(f'{{"level":"error","n":{i},"padding":"{"x" * 60}"}}' for i in range(20))

@@ -7,7 +7,8 @@ import pytest
 from endpointkit.adapters.mock import MockBackend
 from endpointkit.errors import Timeout
 from endpointkit.retry import poll_until
-from endpointkit.spec import Status, VersionSpec
+from endpointkit.spec import VersionSpec
+from endpointkit.state import Status
 
 
 class FakeTime:

@@ -25,7 +25,8 @@ from endpointkit.errors import (
 )
 from endpointkit.invocation import InvokeRequest
 from endpointkit.planner import apply, plan
-from endpointkit.spec import Autoscaling, EndpointSpec, Resources, Scaling, Status, VersionSpec
+from endpointkit.spec import Autoscaling, EndpointSpec, Resources, Scaling, VersionSpec
+from endpointkit.state import Status
 from tests.conformance.suite import Versions
 from tests.fakes.vertex import VertexFake
 from tests.fakes.vertex_support import make_backend

@@ -42,16 +42,8 @@ from endpointkit.errors import (
 )
 from endpointkit.invocation import InvokeRequest, InvokeResult, StreamResult
 from endpointkit.retry import poll_until
-from endpointkit.spec import (
-    EndpointState,
-    Event,
-    Scaling,
-    Shadow,
-    Status,
-    TrafficSplit,
-    VersionSpec,
-    VersionState,
-)
+from endpointkit.spec import Scaling, Shadow, TrafficSplit, VersionSpec
+from endpointkit.state import EndpointState, Event, Status, VersionState
 
 __all__ = ["LocalBackend"]
 

@@ -27,7 +27,7 @@ from endpointkit.adapters.local._http.server import HttpServer
 from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
 from endpointkit.adapters.local.state import DRAINING, READY, STARTING, Store
 from endpointkit.adapters.local.supervisor import VersionProcess
-from endpointkit.spec import Status
+from endpointkit.state import Status
 
 __all__ = ["Daemon", "main"]
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from endpointkit.errors import ValidationError
-from endpointkit.spec import Event, Shadow, Status, TrafficSplit, VersionSpec
+from endpointkit.spec import Shadow, TrafficSplit, VersionSpec
+from endpointkit.state import Event, Status
 
 __all__ = [
     "MIGRATIONS",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from endpointkit.spec import Event
+from endpointkit.state import Event
 
 __all__ = ["HistoryDoc", "Pending"]
 

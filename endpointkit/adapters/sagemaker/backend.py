@@ -63,17 +63,8 @@ from endpointkit.errors import (
 )
 from endpointkit.invocation import JSON, InvokeRequest, InvokeResult, StreamResult
 from endpointkit.retry import control_plane, poll_until
-from endpointkit.spec import (
-    Autoscaling,
-    EndpointState,
-    Event,
-    Scaling,
-    Shadow,
-    Status,
-    TrafficSplit,
-    VersionSpec,
-    VersionState,
-)
+from endpointkit.spec import Autoscaling, Scaling, Shadow, TrafficSplit, VersionSpec
+from endpointkit.state import EndpointState, Event, Status, VersionState
 
 __all__ = ["AsyncInvocation", "DeploymentConfig", "SageMakerBackend"]
 

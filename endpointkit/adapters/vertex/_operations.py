@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from endpointkit.adapters.vertex._clients import Connection
 from endpointkit.adapters.vertex._errors import BACKEND
 from endpointkit.errors import DeploymentFailed, EndpointKitError, Timeout
-from endpointkit.spec import Status
+from endpointkit.state import Status
 
 __all__ = ["Operations", "Pending"]
 

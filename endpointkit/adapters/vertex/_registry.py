@@ -19,7 +19,8 @@ from endpointkit.adapters.vertex._errors import BACKEND
 from endpointkit.adapters.vertex._health import CONTAINER_PORT, HEALTH_ROUTE, apply_health
 from endpointkit.adapters.vertex._operations import Operations
 from endpointkit.errors import NotFound, ValidationError
-from endpointkit.spec import Autoscaling, Scaling, VersionSpec, VersionState
+from endpointkit.spec import Autoscaling, Scaling, VersionSpec
+from endpointkit.state import VersionState
 
 __all__ = [
     "ENDPOINT_LABEL",

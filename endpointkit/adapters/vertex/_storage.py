@@ -21,7 +21,8 @@ from typing import Any
 from endpointkit.adapters.vertex._clients import Connection
 from endpointkit.adapters.vertex._errors import BACKEND, STORAGE
 from endpointkit.errors import Conflict, NotFound, ValidationError
-from endpointkit.spec import Event, TrafficSplit, VersionSpec
+from endpointkit.spec import TrafficSplit, VersionSpec
+from endpointkit.state import Event
 
 __all__ = ["Storage", "parse_bucket"]
 

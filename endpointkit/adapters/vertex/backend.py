@@ -44,16 +44,8 @@ from endpointkit.errors import (
 )
 from endpointkit.invocation import InvokeRequest, InvokeResult, Prediction, StreamResult
 from endpointkit.retry import Clock, Sleep
-from endpointkit.spec import (
-    Autoscaling,
-    EndpointState,
-    Event,
-    Scaling,
-    Status,
-    TrafficSplit,
-    VersionSpec,
-    VersionState,
-)
+from endpointkit.spec import Autoscaling, Scaling, TrafficSplit, VersionSpec
+from endpointkit.state import EndpointState, Event, Status, VersionState
 
 __all__ = ["DEFAULT_SERVING_IMAGE", "VertexBackend"]
 

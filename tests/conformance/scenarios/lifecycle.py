@@ -7,7 +7,7 @@ import pytest
 from endpointkit import Endpoint
 from endpointkit.adapters.base import Backend
 from endpointkit.errors import AlreadyExists, Conflict, NotFound
-from endpointkit.spec import Status
+from endpointkit.state import Status
 from tests.conformance.scenarios.base import SuiteBase, Versions
 
 

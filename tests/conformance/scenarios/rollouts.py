@@ -12,7 +12,8 @@ import pytest
 from endpointkit import Endpoint
 from endpointkit.adapters.base import Backend, Capability
 from endpointkit.errors import NotFound, RolledBack, Unsupported
-from endpointkit.spec import BlueGreen, Canary, EndpointState, Gates, Linear
+from endpointkit.spec import BlueGreen, Canary, Gates, Linear
+from endpointkit.state import EndpointState
 from tests.conformance.scenarios.base import SuiteBase, Versions, lacks, needs
 
 
