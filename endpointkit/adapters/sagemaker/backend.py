@@ -12,9 +12,9 @@ scaling `_autoscaling.py`, invoking `_runtime.py`.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -186,10 +186,6 @@ class SageMakerBackend(Backend):
         self._runtime = Runtime(self._aws, self._bucket)
         #: Endpoints with a change in flight whose outcome is not in their history yet.
         self._pending_names: set[str] = set()
-        self._local = threading.local()  # per-call options (deploy's deployment_config)
-
-    def _guardrails(self) -> DeploymentConfig | None:
-        return getattr(self._local, "deployment_config", None) or self._deployment_config
 
     @property
     def region(self) -> str:
@@ -309,11 +305,15 @@ class SageMakerBackend(Backend):
         """Add a version (see Backend.deploy); `deployment_config` sets SageMaker's native
         guardrails (canary/linear/rolling, alarm rollback) for this update only. SageMaker's
         rules for the version are checked before any call."""
-        self._local.deployment_config = DeploymentConfig.coerce(deployment_config)
-        try:
+        guardrails = DeploymentConfig.coerce(deployment_config)
+        if guardrails is None:
             return super().deploy(name, version, traffic)
-        finally:
-            self._local.deployment_config = None
+        # Backend.deploy hands `_deploy` no options, so this call's guardrails ride on a
+        # shallow copy of the backend (the same clients, caches and pending set), never on
+        # state that other calls share.
+        this_call = copy.copy(self)
+        this_call._deployment_config = guardrails
+        return Backend.deploy(this_call, name, version, traffic)
 
     def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
         desc, config = self._reader.live(name, "deploy")
@@ -355,7 +355,7 @@ class SageMakerBackend(Backend):
             capture=config.get("DataCaptureConfig"),
         )
         self._variants.update_endpoint(
-            name, new_config, exclude_weights=exclude_weights, deployment=self._guardrails()
+            name, new_config, exclude_weights=exclude_weights, deployment=self._deployment_config
         )
         self._start_pending(
             name,
@@ -394,7 +394,7 @@ class SageMakerBackend(Backend):
         # Weights are relative: with the remaining variants' weights retained, the removed
         # version's share is spread over them in proportion, which is what `traffic` says.
         self._variants.update_endpoint(
-            name, new_config, exclude_weights=False, deployment=self._guardrails()
+            name, new_config, exclude_weights=False, deployment=self._deployment_config
         )
         self._start_pending(
             name,
@@ -495,7 +495,7 @@ class SageMakerBackend(Backend):
             capture=config.get("DataCaptureConfig"),
         )
         self._variants.update_endpoint(
-            name, new_config, exclude_weights=True, deployment=self._guardrails()
+            name, new_config, exclude_weights=True, deployment=self._deployment_config
         )
         self._start_pending(
             name,
