@@ -15,7 +15,6 @@ A create is never sent twice blindly: a retry first looks at what exists.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from endpointkit.adapters.sagemaker._naming import (
 )
 from endpointkit.adapters.sagemaker._state import EndpointReader
 from endpointkit.errors import MissingDependency, NotFound, NotReady, ValidationError
+from endpointkit.retry import poll_until
 from endpointkit.spec import VersionSpec
 
 __all__ = [
@@ -399,19 +399,26 @@ class Variants:
                 getattr(self._aws.client("sagemaker"), create)(**key, **request)
 
         self._aws.retrying(attempt)
+
         # SageMaker reads are eventually consistent: wait until the new resource is visible.
-        deadline = time.monotonic() + 30
-        delay = 0.05
-        while not self._aws.exists(describe, endpoint, **key):
-            if time.monotonic() > deadline:
-                raise NotReady(
-                    f"{create} succeeded but {key} is not visible yet.",
-                    backend=BACKEND,
-                    operation=create,
-                    endpoint=endpoint,
-                )
-            self._aws.sleep(delay)
-            delay = min(delay * 2, 2.0)
+        def invisible(_: bool) -> NotReady:
+            return NotReady(
+                f"{create} succeeded but {key} is not visible yet.",
+                backend=BACKEND,
+                operation=create,
+                endpoint=endpoint,
+            )
+
+        poll_until(
+            lambda: self._aws.exists(describe, endpoint, **key),
+            bool,
+            timeout=30,
+            expired=invisible,
+            first_s=0.05,
+            max_s=2.0,
+            sleep=self._aws.sleep,
+            clock=self._aws.clock,
+        )
 
     def update_endpoint(
         self,
