@@ -167,12 +167,15 @@ class ArtifactBucket:
         if bucket is None:
             return
         for prefix in (self.key(endpoint, "artifacts/"), self.key(endpoint, "async-")):
-            token: str | None = None
-            while True:
-                kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-                if token:
-                    kwargs["ContinuationToken"] = token
-                page = self._aws.call("s3", "list_objects_v2", operation="delete", **kwargs)
+            for page in self._aws.pages(
+                "s3",
+                "list_objects_v2",
+                operation="delete",
+                token_in="ContinuationToken",
+                token_out="NextContinuationToken",
+                Bucket=bucket,
+                Prefix=prefix,
+            ):
                 keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
                 if keys:
                     self._aws.call(
@@ -182,6 +185,3 @@ class ArtifactBucket:
                         Bucket=bucket,
                         Delete={"Objects": keys, "Quiet": True},
                     )
-                token = page.get("NextContinuationToken")
-                if not token:
-                    break

@@ -62,15 +62,7 @@ class Autoscaler:
         if not variants:
             return {}
         resources = {f"endpoint/{state.name}/variant/{v.name}": v for v in variants}
-        targets = self._aws.call(
-            "application-autoscaling",
-            "describe_scalable_targets",
-            operation="scale",
-            endpoint=state.name,
-            ServiceNamespace="sagemaker",
-            ResourceIds=list(resources),
-            ScalableDimension=SCALABLE_DIMENSION,
-        ).get("ScalableTargets", [])
+        targets = self._targets(state.name, list(resources), "scale")
         ranges = {t["ResourceId"]: (int(t["MinCapacity"]), int(t["MaxCapacity"])) for t in targets}
         result: dict[str, Scaling] = {}
         for resource, version in resources.items():
@@ -90,21 +82,15 @@ class Autoscaler:
     def _live_policy(self, endpoint: str, resource: str) -> Autoscaling | None:
         """The variant's target-tracking policies as one Autoscaling (one policy per target);
         None if none tracks a metric endpointkit sets."""
-        policies = self._aws.call(
-            "application-autoscaling",
-            "describe_scaling_policies",
-            operation="scale",
-            endpoint=endpoint,
-            ServiceNamespace="sagemaker",
-            ResourceId=resource,
-            ScalableDimension=SCALABLE_DIMENSION,
-        ).get("ScalingPolicies", [])
+        policies = self._policies(endpoint, resource, "scale")
         targets: dict[str, int] = {}
         cooldowns: dict[str, int] = {}
         for policy in policies:
             config = policy.get("TargetTrackingScalingPolicyConfiguration")
             metric = _tracked_metric(config) if config else None
-            if metric is None or metric in targets or policy.get("ResourceId") != resource:
+            if config is None or metric is None or metric in targets:
+                continue
+            if policy.get("ResourceId") != resource:
                 continue
             targets[metric] = round(float(config["TargetValue"]))
             # endpointkit writes the same cooldowns into each policy; the first one is read.
@@ -119,6 +105,32 @@ class Autoscaler:
             target_cpu_utilization=targets.get("cpu"),
             **cooldowns,
         )
+
+    def _targets(self, endpoint: str, resources: list[str], operation: str) -> list[dict[str, Any]]:
+        """DescribeScalableTargets of the variants named by their `resources` ids."""
+        targets: list[dict[str, Any]] = self._aws.call(
+            "application-autoscaling",
+            "describe_scalable_targets",
+            operation=operation,
+            endpoint=endpoint,
+            ServiceNamespace="sagemaker",
+            ResourceIds=resources,
+            ScalableDimension=SCALABLE_DIMENSION,
+        ).get("ScalableTargets", [])
+        return targets
+
+    def _policies(self, endpoint: str, resource: str, operation: str) -> list[dict[str, Any]]:
+        """DescribeScalingPolicies of the variant named by its `resource` id."""
+        policies: list[dict[str, Any]] = self._aws.call(
+            "application-autoscaling",
+            "describe_scaling_policies",
+            operation=operation,
+            endpoint=endpoint,
+            ServiceNamespace="sagemaker",
+            ResourceId=resource,
+            ScalableDimension=SCALABLE_DIMENSION,
+        ).get("ScalingPolicies", [])
+        return policies
 
     def set_instance_count(self, name: str, version: str, count: int) -> None:
         """UpdateEndpointWeightsAndCapacities with `count` instances for `version`. An error
@@ -263,29 +275,13 @@ class Autoscaler:
         (for `_restore`), None if it had no scalable target."""
         resource = f"endpoint/{endpoint}/variant/{version}"
         common = _scaling_key(endpoint, version)
-        targets = self._aws.call(
-            "application-autoscaling",
-            "describe_scalable_targets",
-            operation="autoscaling",
-            endpoint=endpoint,
-            ServiceNamespace="sagemaker",
-            ResourceIds=[resource],
-            ScalableDimension=SCALABLE_DIMENSION,
-        ).get("ScalableTargets", [])
+        targets = self._targets(endpoint, [resource], "autoscaling")
         targets = [t for t in targets if t.get("ResourceId") == resource]
         if not targets:
             return None
         policies = [
             policy
-            for policy in self._aws.call(
-                "application-autoscaling",
-                "describe_scaling_policies",
-                operation="autoscaling",
-                endpoint=endpoint,
-                ServiceNamespace="sagemaker",
-                ResourceId=resource,
-                ScalableDimension=SCALABLE_DIMENSION,
-            ).get("ScalingPolicies", [])
+            for policy in self._policies(endpoint, resource, "autoscaling")
             if policy.get("ResourceId") == resource
         ]
         for policy in policies:

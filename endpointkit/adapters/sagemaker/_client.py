@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from endpointkit.adapters.sagemaker._errors import BACKEND, aws_errors
@@ -141,6 +141,29 @@ class Aws:
         if not retry:
             return attempt()
         return self.retrying(attempt)
+
+    def pages(
+        self,
+        service: str,
+        method: str,
+        *,
+        operation: str,
+        endpoint: str | None = None,
+        token_in: str = "NextToken",
+        token_out: str = "NextToken",
+        **request: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Each page of a listing `call`, following `token_out` of one page into `token_in`
+        of the next request."""
+        while True:
+            page: dict[str, Any] = self.call(
+                service, method, operation=operation, endpoint=endpoint, **request
+            )
+            yield page
+            token = page.get(token_out)
+            if not token:
+                return
+            request[token_in] = token
 
     def retrying(self, fn: Callable[[], T]) -> T:
         """`fn()` under the control-plane retry policy."""

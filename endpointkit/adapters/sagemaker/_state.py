@@ -117,16 +117,15 @@ class EndpointReader:
         if cached is not None:
             return cached
         tags: dict[str, str] = {}
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"ResourceArn": arn, "MaxResults": 100}
-            if token:
-                kwargs["NextToken"] = token
-            page = self._aws.sm("list_tags", operation="get", endpoint=endpoint, **kwargs)
+        for page in self._aws.pages(
+            "sagemaker",
+            "list_tags",
+            operation="get",
+            endpoint=endpoint,
+            ResourceArn=arn,
+            MaxResults=100,
+        ):
             tags.update(tags_dict(page.get("Tags")))
-            token = page.get("NextToken")
-            if not token:
-                break
         if tags.get(MANAGED_TAG) == MANAGED_BY:
             with self._aws.lock:
                 self._tags[arn] = tags  # ownership never changes once set

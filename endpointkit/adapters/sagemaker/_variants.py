@@ -15,7 +15,7 @@ A create is never sent twice blindly: a retry first looks at what exists.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -358,6 +358,28 @@ class Variants:
         )
         return name
 
+    def switch(
+        self,
+        name: str,
+        live: dict[str, Any],
+        production: list[dict[str, Any]],
+        shadow: list[dict[str, Any]],
+        *,
+        exclude_weights: bool,
+        deployment: DeploymentConfig | None,
+    ) -> str:
+        """Move the endpoint onto a config of `production` and `shadow` variants that keeps
+        the `live` config's asynchronous inference and data capture; returns its name."""
+        config = self.ensure_config(
+            name,
+            production,
+            shadow=shadow,
+            async_config=live.get("AsyncInferenceConfig"),
+            capture=live.get("DataCaptureConfig"),
+        )
+        self.update_endpoint(name, config, exclude_weights=exclude_weights, deployment=deployment)
+        return config
+
     def create_endpoint(self, name: str, config: str, tags: dict[str, str]) -> None:
         self._create_once(
             "create_endpoint",
@@ -461,42 +483,38 @@ class Variants:
             self._aws.sm(method, operation="delete", endpoint=endpoint, **key)
 
     def owned_configs(self, endpoint: str) -> list[str]:
+        """The endpoint configs endpointkit made for `endpoint`, newest first."""
         names: list[tuple[Any, str]] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"NameContains": owned_prefix(endpoint), "MaxResults": 100}
-            if token:
-                kwargs["NextToken"] = token
-            page = self._aws.sm("list_endpoint_configs", operation="cleanup", **kwargs)
-            for item in page.get("EndpointConfigs", []):
-                if (
-                    self._reader.tags(item["EndpointConfigArn"], endpoint).get(ENDPOINT_TAG)
-                    == endpoint
-                ):
-                    names.append((item.get("CreationTime"), item["EndpointConfigName"]))
-            token = page.get("NextToken")
-            if not token:
-                break
+        for item in self._owned(
+            endpoint, "list_endpoint_configs", "EndpointConfigs", anywhere=True
+        ):
+            names.append((item.get("CreationTime"), item["EndpointConfigName"]))
         names.sort(key=lambda item: item[0], reverse=True)  # newest first
         return [name for _, name in names]
 
     def owned_models(self, endpoint: str) -> list[str]:
-        names: list[str] = []
-        token: str | None = None
+        """The models endpointkit made for `endpoint`."""
+        return [
+            item["ModelName"]
+            for item in self._owned(endpoint, "list_models", "Models", anywhere=False)
+        ]
+
+    def _owned(
+        self, endpoint: str, listing: str, items: str, *, anywhere: bool
+    ) -> Iterator[dict[str, Any]]:
+        """The summaries of `listing` whose resource endpointkit made for `endpoint` (by its
+        tags; unless `anywhere`, names that do not start with the owned prefix are skipped
+        without reading their tags)."""
         prefix = owned_prefix(endpoint)
-        while True:
-            kwargs: dict[str, Any] = {"NameContains": prefix, "MaxResults": 100}
-            if token:
-                kwargs["NextToken"] = token
-            page = self._aws.sm("list_models", operation="cleanup", **kwargs)
-            for item in page.get("Models", []):
-                if not item["ModelName"].startswith(prefix):
+        arn, name = f"{items[:-1]}Arn", f"{items[:-1]}Name"
+        for page in self._aws.pages(
+            "sagemaker", listing, operation="cleanup", NameContains=prefix, MaxResults=100
+        ):
+            for item in page.get(items, []):
+                if not anywhere and not item[name].startswith(prefix):
                     continue
-                if self._reader.tags(item["ModelArn"], endpoint).get(ENDPOINT_TAG) == endpoint:
-                    names.append(item["ModelName"])
-            token = page.get("NextToken")
-            if not token:
-                return names
+                if self._reader.tags(item[arn], endpoint).get(ENDPOINT_TAG) == endpoint:
+                    yield item
 
     def cleanup(self, endpoint: str, live_config: str) -> None:
         """Delete superseded configs (keeping `keep_configs`, the live one included) and the

@@ -212,12 +212,15 @@ class SageMakerBackend(Backend):
 
     def list_endpoints(self) -> list[EndpointState]:
         states: list[EndpointState] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"MaxResults": 100, "SortBy": "Name", "SortOrder": "Ascending"}
-            if token:
-                kwargs["NextToken"] = token
-            page = self._aws.sm("list_endpoints", operation="list", **kwargs)
+        listing = self._aws.pages(
+            "sagemaker",
+            "list_endpoints",
+            operation="list",
+            MaxResults=100,
+            SortBy="Name",
+            SortOrder="Ascending",
+        )
+        for page in listing:
             for summary in page.get("Endpoints", []):
                 if not self._reader.owned(summary["EndpointArn"], summary["EndpointName"]):
                     continue
@@ -225,9 +228,7 @@ class SageMakerBackend(Backend):
                     states.append(self.get(summary["EndpointName"]))
                 except NotFound:
                     continue  # deleted while listing
-            token = page.get("NextToken")
-            if not token:
-                return states
+        return states
 
     def history(self, name: str) -> list[Event]:
         doc = self._history.read(name)
@@ -347,17 +348,15 @@ class SageMakerBackend(Backend):
             # exactly `share` percent of the total.
             new_weight = total * share / (100 - share) if total > 0 else 0.0
         production.append(self._variants.variant(version, model, new_weight))
-        new_config = self._variants.ensure_config(
+        new_config = self._variants.switch(
             name,
+            config,
             production,
-            shadow=[],
-            async_config=config.get("AsyncInferenceConfig"),
-            capture=config.get("DataCaptureConfig"),
+            [],
+            exclude_weights=exclude_weights,
+            deployment=self._deployment_config,
         )
-        self._variants.update_endpoint(
-            name, new_config, exclude_weights=exclude_weights, deployment=self._deployment_config
-        )
-        self._start_pending(
+        return self._start_pending(
             name,
             Pending(
                 "deploy",
@@ -369,7 +368,6 @@ class SageMakerBackend(Backend):
                 data=self._pending_data(version, model),
             ),
         )
-        return self.get(name)
 
     def _undeploy(self, name: str, version: str, traffic: TrafficSplit) -> EndpointState:
         desc, config = self._reader.live(name, "undeploy")
@@ -384,19 +382,17 @@ class SageMakerBackend(Backend):
             (v for v in config.get("ProductionVariants", []) if v["VariantName"] == version), {}
         )
         self._autoscaler.deregister(name, version)
-        new_config = self._variants.ensure_config(
-            name,
-            production,
-            shadow=list(config.get("ShadowProductionVariants") or []),
-            async_config=config.get("AsyncInferenceConfig"),
-            capture=config.get("DataCaptureConfig"),
-        )
         # Weights are relative: with the remaining variants' weights retained, the removed
         # version's share is spread over them in proportion, which is what `traffic` says.
-        self._variants.update_endpoint(
-            name, new_config, exclude_weights=False, deployment=self._deployment_config
+        new_config = self._variants.switch(
+            name,
+            config,
+            production,
+            list(config.get("ShadowProductionVariants") or []),
+            exclude_weights=False,
+            deployment=self._deployment_config,
         )
-        self._start_pending(
+        return self._start_pending(
             name,
             Pending(
                 "undeploy",
@@ -408,7 +404,6 @@ class SageMakerBackend(Backend):
                 data={"model": removed.get("ModelName")},
             ),
         )
-        return self.get(name)
 
     def _set_traffic(self, name: str, traffic: TrafficSplit) -> EndpointState:
         desc, config = self._reader.live(name, "set_traffic")
@@ -487,17 +482,15 @@ class SageMakerBackend(Backend):
             ]
             shadows = []
             message = "shadow cleared"
-        new_config = self._variants.ensure_config(
+        new_config = self._variants.switch(
             name,
+            config,
             production,
-            shadow=shadows,
-            async_config=config.get("AsyncInferenceConfig"),
-            capture=config.get("DataCaptureConfig"),
+            shadows,
+            exclude_weights=True,
+            deployment=self._deployment_config,
         )
-        self._variants.update_endpoint(
-            name, new_config, exclude_weights=True, deployment=self._deployment_config
-        )
-        self._start_pending(
+        return self._start_pending(
             name,
             Pending(
                 "shadow",
@@ -508,23 +501,21 @@ class SageMakerBackend(Backend):
                 after=dict(state.traffic.root),
             ),
         )
-        return self.get(name)
 
     # -- rollout gates ---------------------------------------------------------------------------
 
     def alarms_firing(self, names: Sequence[str], *, endpoint: str) -> list[str]:
         """CloudWatch DescribeAlarms: the named alarms whose state is ALARM."""
         found: dict[str, str] = {}
-        kwargs: dict[str, Any] = {"AlarmNames": list(names)}
-        while True:
-            page = self._aws.call(
-                "cloudwatch", "describe_alarms", operation="rollout", endpoint=endpoint, **kwargs
-            )
+        for page in self._aws.pages(
+            "cloudwatch",
+            "describe_alarms",
+            operation="rollout",
+            endpoint=endpoint,
+            AlarmNames=list(names),
+        ):
             for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
                 found[alarm["AlarmName"]] = alarm.get("StateValue", "")
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
         missing = [n for n in names if n not in found]
         if missing:
             raise NotFound(
@@ -608,13 +599,12 @@ class SageMakerBackend(Backend):
 
             self._history.update(name, record)
             return self.get(name)
-        self._start_pending(
+        return self._start_pending(
             name,
             Pending(
                 "scale", desc["EndpointConfigName"], version=version, message=message, data=data
             ),
         )
-        return self.get(name)
 
     def delete(self, name: str) -> None:
         desc = self._reader.describe(name, "delete")
@@ -682,12 +672,15 @@ class SageMakerBackend(Backend):
 
     # -- history ---------------------------------------------------------------------------------
 
-    def _start_pending(self, name: str, pending: Pending) -> None:
+    def _start_pending(self, name: str, pending: Pending) -> EndpointState:
+        """Record the change SageMaker is now making; returns the endpoint as it is now."""
+
         def record(doc: HistoryDoc) -> None:
             doc.pending = [pending]
 
         self._history.update(name, record)
         self._pending_names.add(name)
+        return self.get(name)
 
     def _pending_data(self, version: VersionSpec, model: str) -> dict[str, Any]:
         data: dict[str, Any] = {"model": model}
