@@ -609,13 +609,11 @@ def test_history_writes_are_conditional_so_concurrent_events_are_kept(
     def record(doc: object) -> None:
         attempts.append(1)
         if len(attempts) == 1:  # another process writes between our read and our write
-            theirs._update_history(
-                "sm-race", lambda d: theirs._append(d, "traffic", message="theirs")
-            )
-        ours._append(doc, "traffic", message="ours")  # type: ignore[arg-type]
+            theirs._history.update("sm-race", lambda d: d.append("traffic", message="theirs"))
+        doc.append("traffic", message="ours")  # type: ignore[attr-defined]
 
-    ours._update_history("sm-race", record)
-    document = ours._read_history("sm-race")
+    ours._history.update("sm-race", record)
+    document = ours._history.read("sm-race")
     assert document is not None
     assert [e.message for e in document.events] == ["theirs", "ours"]
     assert len(attempts) == 2  # the lost race was detected (If-Match) and the write redone

@@ -12,13 +12,29 @@ audit log.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
+from endpointkit.adapters.sagemaker._errors import BACKEND
+from endpointkit.errors import Conflict, NotFound
 from endpointkit.state import Event
 
-__all__ = ["HistoryDoc", "Pending"]
+if TYPE_CHECKING:
+    from endpointkit.adapters.sagemaker._artifacts import ArtifactBucket
+    from endpointkit.adapters.sagemaker._client import Aws
+
+__all__ = ["History", "HistoryDoc", "Pending"]
+
+#: The event a pending operation records once it went live.
+_DONE = {
+    "create": "deployed",
+    "deploy": "deployed",
+    "undeploy": "undeployed",
+    "shadow": "shadow",
+    "scale": "scaled",
+}
 
 
 @dataclass
@@ -77,6 +93,59 @@ class HistoryDoc:
             indent=1,
         ).encode()
 
+    def append(
+        self,
+        kind: Any,
+        *,
+        version: str | None = None,
+        message: str = "",
+        before: dict[str, int] | None = None,
+        after: dict[str, int] | None = None,
+    ) -> None:
+        """Add an event stamped now (never before the last one, so the log stays sorted)."""
+        now = datetime.now(timezone.utc)
+        if self.events and self.events[-1].time > now:
+            now = self.events[-1].time  # keep the log sorted even if clocks disagree
+        self.events.append(
+            Event(
+                time=now,
+                endpoint=self.endpoint,
+                kind=kind,
+                version=version,
+                message=message,
+                traffic_before=before,
+                traffic_after=after,
+            )
+        )
+
+    def settle(
+        self, live_config: str, raw_status: str, traffic: Mapping[str, int], reason: str
+    ) -> list[tuple[Pending, bool]]:
+        """Record the outcome of every pending operation, now that the endpoint settled in
+        `raw_status` on `live_config`; returns each with whether it succeeded."""
+        outcomes: list[tuple[Pending, bool]] = []
+        for pending in self.pending:
+            ok = pending.config == live_config and raw_status == "InService"
+            outcomes.append((pending, ok))
+            if ok:
+                after = pending.after if pending.kind in ("shadow", "scale") else traffic
+                self.append(
+                    _DONE[pending.kind],
+                    version=pending.version,
+                    message=pending.message,
+                    before=pending.before,
+                    after=dict(after) if after is not None else None,
+                )
+            else:
+                self.append(
+                    "failed",
+                    version=pending.version,
+                    message=f"{pending.kind} of {pending.version or 'the endpoint'} "
+                    f"failed: {reason}",
+                )
+        self.pending = []
+        return outcomes
+
     @classmethod
     def from_bytes(cls, endpoint: str, data: bytes, etag: str | None) -> HistoryDoc:
         raw = json.loads(data)
@@ -88,6 +157,65 @@ class HistoryDoc:
         )
 
 
-#: Reads (document or None, etag); writes (document, etag-or-None) -> raises Conflict on a race.
-Reader = Callable[[], "HistoryDoc | None"]
-Writer = Callable[["HistoryDoc"], None]
+class History:
+    """Reads and writes the history documents in the artifact bucket."""
+
+    def __init__(self, aws: Aws, bucket: ArtifactBucket) -> None:
+        self._aws = aws
+        self._bucket = bucket
+
+    def _key(self, name: str) -> str:
+        return self._bucket.key(name, "history.json")
+
+    def uri(self, name: str) -> str:
+        return f"s3://{self._bucket.get()}/{self._key(name)}"
+
+    def read(self, name: str) -> HistoryDoc | None:
+        """The document, or None if there is none (or no bucket yet)."""
+        bucket = self._bucket.existing()
+        if bucket is None:
+            return None
+        try:
+            response = self._aws.call(
+                "s3",
+                "get_object",
+                operation="history",
+                endpoint=name,
+                what=f"history of {name!r}",
+                Bucket=bucket,
+                Key=self._key(name),
+            )
+        except NotFound:
+            return None
+        data = response["Body"].read()
+        return HistoryDoc.from_bytes(name, data, response.get("ETag"))
+
+    def update(self, name: str, mutate: Callable[[HistoryDoc], None]) -> HistoryDoc:
+        """Read-modify-write the history with a conditional put; retried on a lost race."""
+        bucket = self._bucket.get()
+        for _ in range(8):
+            doc = self.read(name) or HistoryDoc(endpoint=name)
+            mutate(doc)
+            condition: dict[str, Any] = {"IfMatch": doc.etag} if doc.etag else {"IfNoneMatch": "*"}
+            try:
+                self._aws.call(
+                    "s3",
+                    "put_object",
+                    operation="history",
+                    endpoint=name,
+                    what=f"history of {name!r}",
+                    Bucket=bucket,
+                    Key=self._key(name),
+                    Body=doc.to_bytes(),
+                    ContentType="application/json",
+                    **condition,
+                )
+            except Conflict:
+                continue  # another writer got there first: read again and re-apply
+            return doc
+        raise Conflict(
+            f"could not record the history of {name!r}: it kept changing under us.",
+            backend=BACKEND,
+            operation="history",
+            endpoint=name,
+        )

@@ -1,0 +1,543 @@
+"""Models, endpoint configs and the endpoint itself: what a version becomes on SageMaker.
+
+- a Model per version, `<endpoint>-<version>-<spec hash>`, whose container gets the version's
+  environment and `ENDPOINTKIT_VERSION`; a local model directory is packed and uploaded to the
+  artifact bucket first;
+- an EndpointConfig per change of the variant set, `<endpoint>-c<digest of its content>`, so a
+  retried or repeated create finds the one already there; superseded configs and models are
+  deleted once a change has succeeded, keeping `keep_configs` configs for rollback;
+- UpdateEndpoint onto a new config, keeping the live weights and instance counts
+  (RetainAllVariantProperties), with SageMaker's deployment guardrails (`DeploymentConfig`).
+
+A create is never sent twice blindly: a retry first looks at what exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from endpointkit.adapters.sagemaker._artifacts import ArtifactBucket
+from endpointkit.adapters.sagemaker._client import Aws
+from endpointkit.adapters.sagemaker._errors import BACKEND, aws_errors
+from endpointkit.adapters.sagemaker._naming import (
+    ENDPOINT_TAG,
+    HASH_TAG,
+    MANAGED_BY,
+    MANAGED_TAG,
+    VERSION_TAG,
+    config_name,
+    model_name,
+    owned_prefix,
+    tags_list,
+)
+from endpointkit.adapters.sagemaker._state import EndpointReader
+from endpointkit.errors import MissingDependency, NotFound, NotReady, ValidationError
+from endpointkit.retry import poll_until
+from endpointkit.spec import VersionSpec
+
+__all__ = [
+    "DEFAULT_INSTANCE_TYPE",
+    "DeploymentConfig",
+    "Variants",
+    "container_environment",
+    "production_variant",
+]
+
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+
+
+def container_environment(version: VersionSpec) -> dict[str, str]:
+    """The model container's environment: the version's env plus its name."""
+    return {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name}
+
+
+def production_variant(
+    version: VersionSpec, model: str, weight: float, instance_type: str = DEFAULT_INSTANCE_TYPE
+) -> dict[str, Any]:
+    """A ProductionVariant (API shape) for `version`: serverless or instance-backed.
+
+    The one place the rule lives; `endpointkit.terraform` converts it to the aws provider's
+    attribute names.
+    """
+    variant: dict[str, Any] = {
+        "VariantName": version.name,
+        "ModelName": model,
+        "InitialVariantWeight": float(weight),
+    }
+    if version.serverless is not None:
+        serverless: dict[str, Any] = {
+            "MemorySizeInMB": version.serverless.memory_mb,
+            "MaxConcurrency": version.serverless.max_concurrency,
+        }
+        if version.serverless.provisioned_concurrency:
+            serverless["ProvisionedConcurrency"] = version.serverless.provisioned_concurrency
+        variant["ServerlessConfig"] = serverless
+    else:
+        variant["InstanceType"] = version.resources.instance_type or instance_type
+        variant["InitialInstanceCount"] = version.resources.min_replicas
+        startup = version.health.startup_timeout_s if version.health else None
+        if startup is not None:
+            # The budget bounds each phase: fetching and unpacking the model, then the
+            # container's first 200 on /ping. Serverless variants take neither field (their
+            # budget is a fixed 3 minutes for both). SageMaker's pings of running containers
+            # are not configurable, so the health check's other fields are not used.
+            variant["ModelDataDownloadTimeoutInSeconds"] = startup
+            variant["ContainerStartupHealthCheckTimeoutInSeconds"] = startup
+    return variant
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """SageMaker deployment guardrails for UpdateEndpoint (native canary, linear, rolling).
+
+    `mode`: all_at_once, canary (shift `step_percent` of capacity, bake `wait_s`, then the
+    rest), linear (shift `step_percent` per step, baking `wait_s` between steps) or rolling
+    (replace `step_percent` of instances per batch). Any alarm in `alarms` going off during the
+    bake rolls the update back. SageMaker's own limits are checked here, before any call.
+    """
+
+    mode: Literal["all_at_once", "canary", "linear", "rolling"] = "all_at_once"
+    step_percent: int | None = None
+    wait_s: int = 0
+    termination_wait_s: int = 0
+    max_execution_s: int | None = None
+    alarms: tuple[str, ...] = ()
+    rollback_batch_percent: int | None = None
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.mode in ("canary", "linear", "rolling") and self.step_percent is None:
+            problems.append(f"{self.mode} needs step_percent")
+        if self.step_percent is not None and not 1 <= self.step_percent <= 100:
+            problems.append("step_percent must be 1-100")
+        if self.mode == "canary" and (self.step_percent or 0) > 50:
+            problems.append("a canary should be at most 50% of the new fleet")
+        if self.mode == "rolling" and not 5 <= (self.step_percent or 5) <= 50:
+            problems.append("rolling batches must be 5-50% of the instances")
+        if not 0 <= self.wait_s <= 3600:
+            problems.append("wait_s must be 0-3600")
+        if not 0 <= self.termination_wait_s <= 3600:
+            problems.append("termination_wait_s must be 0-3600")
+        if self.max_execution_s is not None and not 600 <= self.max_execution_s <= 28800:
+            problems.append("max_execution_s must be 600-28800")
+        if len(self.alarms) > 10:
+            problems.append("at most 10 alarms")
+        if problems:
+            raise ValidationError(
+                f"invalid SageMaker deployment config: {'; '.join(problems)}.",
+                hint="See SageMaker's BlueGreenUpdatePolicy / RollingUpdatePolicy limits.",
+                backend=BACKEND,
+            )
+
+    @classmethod
+    def coerce(cls, value: DeploymentConfig | Mapping[str, Any] | None) -> DeploymentConfig | None:
+        if value is None or isinstance(value, DeploymentConfig):
+            return value
+        data = dict(value)
+        if "alarms" in data:
+            data["alarms"] = tuple(data["alarms"])
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ValidationError(f"invalid deployment_config {data}: {exc}.") from None
+
+    def to_api(self) -> dict[str, Any]:
+        """The `DeploymentConfig` request structure."""
+        config: dict[str, Any] = {}
+        if self.mode == "rolling":
+            rolling: dict[str, Any] = {
+                "MaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": self.step_percent},
+                "WaitIntervalInSeconds": self.wait_s,
+            }
+            if self.max_execution_s is not None:
+                rolling["MaximumExecutionTimeoutInSeconds"] = self.max_execution_s
+            if self.rollback_batch_percent is not None:
+                rolling["RollbackMaximumBatchSize"] = {
+                    "Type": "CAPACITY_PERCENT",
+                    "Value": self.rollback_batch_percent,
+                }
+            config["RollingUpdatePolicy"] = rolling
+        else:
+            routing: dict[str, Any] = {
+                "Type": self.mode.upper(),
+                "WaitIntervalInSeconds": self.wait_s,
+            }
+            step = {"Type": "CAPACITY_PERCENT", "Value": self.step_percent}
+            if self.mode == "canary":
+                routing["CanarySize"] = step
+            elif self.mode == "linear":
+                routing["LinearStepSize"] = step
+            blue_green: dict[str, Any] = {
+                "TrafficRoutingConfiguration": routing,
+                "TerminationWaitInSeconds": self.termination_wait_s,
+            }
+            if self.max_execution_s is not None:
+                blue_green["MaximumExecutionTimeoutInSeconds"] = self.max_execution_s
+            config["BlueGreenUpdatePolicy"] = blue_green
+        if self.alarms:
+            config["AutoRollbackConfiguration"] = {
+                "Alarms": [{"AlarmName": alarm} for alarm in self.alarms]
+            }
+        return config
+
+
+class Variants:
+    """Creates, updates and cleans up an endpoint's models and configs."""
+
+    def __init__(
+        self,
+        aws: Aws,
+        bucket: ArtifactBucket,
+        reader: EndpointReader,
+        *,
+        role_arn: str | None,
+        image: str | None,
+        instance_type: str,
+        keep_configs: int,
+        data_capture: bool,
+        data_capture_uri: str | None,
+        data_capture_percent: int,
+    ) -> None:
+        self._aws = aws
+        self._bucket = bucket
+        self._reader = reader
+        self.role_arn = role_arn
+        self.image = image
+        self.instance_type = instance_type
+        self._keep_configs = keep_configs
+        self.data_capture = data_capture
+        self._data_capture_uri = data_capture_uri
+        self._data_capture_percent = data_capture_percent
+        self._images: dict[str, str] = {}
+
+    def image_for(self, version: VersionSpec) -> str:
+        image = version.image or self.image or ""
+        if image.startswith("sagemaker:"):
+            key = f"{image}|{version.resources.instance_type or self.instance_type}"
+            with self._aws.lock:
+                cached = self._images.get(key)
+            if cached is None:
+                cached = self._lookup_image(image, version)
+                with self._aws.lock:
+                    self._images[key] = cached
+            return cached
+        return image
+
+    def _lookup_image(self, ref: str, version: VersionSpec) -> str:
+        """`sagemaker:<framework>:<version>` -> a prebuilt image URI, via the sagemaker package."""
+        parts = ref.split(":")
+        framework = parts[1]
+        framework_version = parts[2] if len(parts) > 2 else None
+        try:
+            from sagemaker import image_uris  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise MissingDependency(
+                f"image {ref!r} needs the 'sagemaker' package to look up the prebuilt image.",
+                hint="pip install sagemaker, or give the full ECR image URI.",
+                backend=BACKEND,
+                version=version.name,
+            ) from exc
+        try:
+            return str(
+                image_uris.retrieve(
+                    framework=framework,
+                    region=self._aws.region,
+                    version=framework_version,
+                    image_scope="inference",
+                    instance_type=version.resources.instance_type or self.instance_type,
+                )
+            )
+        except ValueError as exc:
+            raise ValidationError(
+                f"no prebuilt SageMaker image for {ref!r}: {exc}.", backend=BACKEND
+            ) from None
+
+    def ensure_model(self, endpoint: str, version: VersionSpec) -> str:
+        """Create the version's Model unless it is already there; returns its name."""
+        name = model_name(endpoint, version.name, version.spec_hash)
+        if self._aws.exists("describe_model", endpoint, ModelName=name):
+            return name
+        container: dict[str, Any] = {
+            "Image": self.image_for(version),
+            "Mode": "SingleModel",
+            "Environment": container_environment(version),
+        }
+        data_url = self._model_data(endpoint, version)
+        if data_url:
+            container["ModelDataUrl"] = data_url
+        tags = {
+            MANAGED_TAG: MANAGED_BY,
+            ENDPOINT_TAG: endpoint,
+            VERSION_TAG: version.name,
+            HASH_TAG: version.spec_hash,
+        }
+        self._create_once(
+            "create_model",
+            "describe_model",
+            endpoint,
+            version.name,
+            {"ModelName": name},
+            PrimaryContainer=container,
+            ExecutionRoleArn=self.role_arn,
+            Tags=tags_list(tags),
+        )
+        return name
+
+    def _model_data(self, endpoint: str, version: VersionSpec) -> str | None:
+        model = version.model
+        if model is None or model.startswith("s3://"):
+            return model
+        return self._bucket.upload_model(
+            endpoint, version.name, Path(model.removeprefix("file://"))
+        )
+
+    def variant(self, version: VersionSpec, model: str, weight: float) -> dict[str, Any]:
+        return production_variant(version, model, weight, self.instance_type)
+
+    def async_config(self, version: VersionSpec) -> dict[str, Any] | None:
+        spec = version.async_inference
+        if spec is None:
+            return None
+        output: dict[str, Any] = {"S3OutputPath": spec.output_path}
+        if spec.failure_path:
+            output["S3FailurePath"] = spec.failure_path
+        config: dict[str, Any] = {"OutputConfig": output}
+        if spec.max_concurrent_invocations_per_replica:
+            config["ClientConfig"] = {
+                "MaxConcurrentInvocationsPerInstance": spec.max_concurrent_invocations_per_replica
+            }
+        return config
+
+    def capture_config(self, name: str) -> dict[str, Any] | None:
+        if not self.data_capture:
+            return None
+        uri = (
+            self._data_capture_uri
+            or f"s3://{self._bucket.get()}/{self._bucket.key(name, 'data-capture')}"
+        )
+        return {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": self._data_capture_percent,
+            "DestinationS3Uri": uri,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        }
+
+    def ensure_config(
+        self,
+        endpoint: str,
+        production: list[dict[str, Any]],
+        *,
+        shadow: list[dict[str, Any]],
+        async_config: dict[str, Any] | None,
+        capture: dict[str, Any] | None,
+    ) -> str:
+        """Create the EndpointConfig with this content unless it exists; returns its name."""
+        request: dict[str, Any] = {"ProductionVariants": production}
+        if shadow:
+            request["ShadowProductionVariants"] = shadow
+        if async_config:
+            request["AsyncInferenceConfig"] = async_config
+        if capture:
+            request["DataCaptureConfig"] = capture
+        name = config_name(endpoint, request)
+        if self._aws.exists("describe_endpoint_config", endpoint, EndpointConfigName=name):
+            return name
+        tags = {MANAGED_TAG: MANAGED_BY, ENDPOINT_TAG: endpoint}
+        self._create_once(
+            "create_endpoint_config",
+            "describe_endpoint_config",
+            endpoint,
+            None,
+            {"EndpointConfigName": name},
+            Tags=tags_list(tags),
+            **request,
+        )
+        return name
+
+    def switch(
+        self,
+        name: str,
+        live: dict[str, Any],
+        production: list[dict[str, Any]],
+        shadow: list[dict[str, Any]],
+        *,
+        exclude_weights: bool,
+        deployment: DeploymentConfig | None,
+    ) -> str:
+        """Move the endpoint onto a config of `production` and `shadow` variants that keeps
+        the `live` config's asynchronous inference and data capture; returns its name."""
+        config = self.ensure_config(
+            name,
+            production,
+            shadow=shadow,
+            async_config=live.get("AsyncInferenceConfig"),
+            capture=live.get("DataCaptureConfig"),
+        )
+        self.update_endpoint(name, config, exclude_weights=exclude_weights, deployment=deployment)
+        return config
+
+    def create_endpoint(self, name: str, config: str, tags: dict[str, str]) -> None:
+        self._create_once(
+            "create_endpoint",
+            "describe_endpoint",
+            name,
+            None,
+            {"EndpointName": name},
+            EndpointConfigName=config,
+            Tags=tags_list(tags),
+        )
+
+    def _exists(self, describe: str, endpoint: str, **key: Any) -> bool:
+        try:
+            self._aws.sm(describe, operation="get", endpoint=endpoint, **key)
+        except NotFound:
+            return False
+        return True
+
+    def _create_once(
+        self,
+        create: str,
+        describe: str,
+        endpoint: str,
+        version: str | None,
+        key: dict[str, Any],
+        **request: Any,
+    ) -> None:
+        """Create a resource so that a retry never sends the create twice blindly: every
+        attempt after the first checks what exists first (SageMaker rejects a duplicate name,
+        moto silently replaces it; neither is relied on)."""
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and self._aws.exists(describe, endpoint, **key):
+                return
+            with aws_errors(create, endpoint=endpoint, version=version, region=self._aws.region):
+                getattr(self._aws.client("sagemaker"), create)(**key, **request)
+
+        self._aws.retrying(attempt)
+
+        # SageMaker reads are eventually consistent: wait until the new resource is visible.
+        def invisible(_: bool) -> NotReady:
+            return NotReady(
+                f"{create} succeeded but {key} is not visible yet.",
+                backend=BACKEND,
+                operation=create,
+                endpoint=endpoint,
+            )
+
+        poll_until(
+            lambda: self._aws.exists(describe, endpoint, **key),
+            bool,
+            timeout=30,
+            expired=invisible,
+            first_s=0.05,
+            max_s=2.0,
+            sleep=self._aws.sleep,
+            clock=self._aws.clock,
+        )
+
+    def update_endpoint(
+        self,
+        name: str,
+        config: str,
+        *,
+        exclude_weights: bool,
+        deployment: DeploymentConfig | None,
+    ) -> None:
+        """UpdateEndpoint onto `config`, keeping live weights (unless `exclude_weights`) and
+        instance counts, with `deployment`'s guardrails if given."""
+        request: dict[str, Any] = {
+            "EndpointName": name,
+            "EndpointConfigName": config,
+            "RetainAllVariantProperties": True,
+        }
+        if exclude_weights:
+            request["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
+        if deployment is not None:
+            request["DeploymentConfig"] = deployment.to_api()
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                # A transient fault may hide a call that went through: look before re-sending.
+                desc = self._aws.sm("describe_endpoint", operation="deploy", EndpointName=name)
+                if desc.get("EndpointStatus") != "InService" or (
+                    desc.get("EndpointConfigName") == config
+                ):
+                    return
+            with aws_errors("deploy", endpoint=name, region=self._aws.region):
+                self._aws.client("sagemaker").update_endpoint(**request)
+
+        self._aws.retrying(attempt)
+
+    def delete_quietly(self, method: str, endpoint: str, **key: Any) -> None:
+        with contextlib.suppress(NotFound):  # already gone: that is what we wanted
+            self._aws.sm(method, operation="delete", endpoint=endpoint, **key)
+
+    def owned_configs(self, endpoint: str) -> list[str]:
+        """The endpoint configs endpointkit made for `endpoint`, newest first."""
+        names: list[tuple[Any, str]] = []
+        for item in self._owned(
+            endpoint, "list_endpoint_configs", "EndpointConfigs", anywhere=True
+        ):
+            names.append((item.get("CreationTime"), item["EndpointConfigName"]))
+        names.sort(key=lambda item: item[0], reverse=True)  # newest first
+        return [name for _, name in names]
+
+    def owned_models(self, endpoint: str) -> list[str]:
+        """The models endpointkit made for `endpoint`."""
+        return [
+            item["ModelName"]
+            for item in self._owned(endpoint, "list_models", "Models", anywhere=False)
+        ]
+
+    def _owned(
+        self, endpoint: str, listing: str, items: str, *, anywhere: bool
+    ) -> Iterator[dict[str, Any]]:
+        """The summaries of `listing` whose resource endpointkit made for `endpoint` (by its
+        tags; unless `anywhere`, names that do not start with the owned prefix are skipped
+        without reading their tags)."""
+        prefix = owned_prefix(endpoint)
+        arn, name = f"{items[:-1]}Arn", f"{items[:-1]}Name"
+        for page in self._aws.pages(
+            "sagemaker", listing, operation="cleanup", NameContains=prefix, MaxResults=100
+        ):
+            for item in page.get(items, []):
+                if not anywhere and not item[name].startswith(prefix):
+                    continue
+                if self._reader.tags(item[arn], endpoint).get(ENDPOINT_TAG) == endpoint:
+                    yield item
+
+    def cleanup(self, endpoint: str, live_config: str) -> None:
+        """Delete superseded configs (keeping `keep_configs`, the live one included) and the
+        models no kept config uses."""
+        configs = self.owned_configs(endpoint)
+        keep = [live_config, *[c for c in configs if c != live_config][: self._keep_configs - 1]]
+        for config in configs:
+            if config not in keep:
+                self.delete_quietly("delete_endpoint_config", endpoint, EndpointConfigName=config)
+                self._reader.forget_config(config)
+        used: set[str] = set()
+        for config in keep:
+            try:
+                data = self._reader.config(config, endpoint)
+            except NotFound:
+                continue
+            for variant in [
+                *data.get("ProductionVariants", []),
+                *(data.get("ShadowProductionVariants") or []),
+            ]:
+                used.add(str(variant.get("ModelName")))
+        for model in self.owned_models(endpoint):
+            if model not in used:
+                self.delete_quietly("delete_model", endpoint, ModelName=model)
+
+    # -- autoscaling -------------------------------------------------------------------------------
