@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import ValidationError as PydanticValidationError
 
@@ -41,8 +41,6 @@ class Capability(str, Enum):
     """Optional features. Calling one a backend lacks raises Unsupported naming the backend."""
 
     SHADOW = "shadow"  # a shadow version gets copies of live requests (native or emulated)
-    NATIVE_SHADOW = "native_shadow"  # the platform mirrors traffic itself
-    NATIVE_ROLLOUT = "native_rollout"  # platform-driven canary/linear with alarm rollback
     TARGET_VERSION = "target_version"  # invoke can pin one version
     STREAMING = "streaming"  # response streaming
     SERVERLESS = "serverless"  # scale-to-zero, pay-per-request versions
@@ -65,10 +63,20 @@ class Backend(abc.ABC):
     traffic moves away before a version is removed.
     """
 
-    name: ClassVar[str]
-    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: The backend's name in messages and state (a class default; the mock's `like=` sets it
+    #: per instance).
+    name: str
+    #: Optional features: a class default that an instance may set from its settings (a
+    #: Vertex AI dedicated endpoint streams, a shared one does not).
+    capabilities: frozenset[Capability] = frozenset()
     #: Largest request body the platform accepts, in bytes (checked before sending).
-    max_payload_bytes: ClassVar[int | None] = None
+    max_payload_bytes: int | None = None
+    #: Longest custom attributes string the platform passes to the model; 0: it refuses them
+    #: (checked before sending).
+    max_custom_attributes: int | None = None
+    #: Backend-specific keyword options `deploy` passes on to `_deploy` (e.g. SageMaker's
+    #: `deployment_config`); any other option is refused before a call.
+    deploy_options: ClassVar[frozenset[str]] = frozenset()
     #: First and largest delay between status polls in `wait` / `wait_deleted`, seconds.
     poll_first_s: float = 0.05
     poll_max_s: float = 15.0
@@ -99,8 +107,11 @@ class Backend(abc.ABC):
         """Create the endpoint serving `version` with 100% of traffic."""
 
     @abc.abstractmethod
-    def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
-        """Add `version`, then apply `traffic` (the whole split, the new version included)."""
+    def _deploy(
+        self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
+    ) -> EndpointState:
+        """Add `version`, then apply `traffic` (the whole split, the new version included).
+        `options` are this backend's `deploy_options`, already checked."""
 
     @abc.abstractmethod
     def _undeploy(self, name: str, version: str, traffic: TrafficSplit) -> EndpointState:
@@ -173,14 +184,27 @@ class Backend(abc.ABC):
             )
         return self._create(name, version, dict(tags or {}))
 
-    def deploy(self, name: str, version: VersionSpec, traffic: int = 0) -> EndpointState:
+    def deploy(
+        self, name: str, version: VersionSpec, traffic: int = 0, **options: Any
+    ) -> EndpointState:
         """Add an immutable version with `traffic` percent; the other versions share the rest
-        in their current proportions.
+        in their current proportions. `options` are backend-specific (`deploy_options`).
 
         Deploying a version whose name and content hash are already live is a no-op (its
         replicas are left as they are: use `scale`); reusing a live version's name for
         different content raises Conflict (versions are immutable).
         """
+        unknown = sorted(set(options) - self.deploy_options)
+        if unknown:
+            raise ValidationError(
+                f"deploy got option(s) {', '.join(unknown)} that the {self.name} backend does "
+                "not take; nothing was changed.",
+                hint=f"It takes: {', '.join(sorted(self.deploy_options)) or 'no options'}.",
+                backend=self.name,
+                operation="deploy",
+                endpoint=name,
+                version=version.name,
+            )
         self._validate_version(name, version)
         state = self.get(name)
         live = state.version(version.name)
@@ -209,7 +233,7 @@ class Backend(abc.ABC):
             )
         self._require_settled(state, "deploy")
         split = state.traffic.with_share(version.name, traffic)
-        return self._deploy(name, version, split)
+        return self._deploy(name, version, split, **options)
 
     def undeploy(self, name: str, version: str) -> EndpointState:
         """Remove a version. Its traffic first goes to the other serving versions in proportion;
@@ -493,10 +517,31 @@ class Backend(abc.ABC):
                 raise error
 
     def _check_request(self, request: InvokeRequest, operation: str) -> None:
-        """What every backend checks before sending: version pinning and payload size."""
+        """What every backend checks before sending: version pinning, payload size and custom
+        attributes."""
         if request.version is not None and Capability.TARGET_VERSION not in self.capabilities:
             raise self._unsupported(Capability.TARGET_VERSION, operation, request.endpoint)
         self._check_payload(request.endpoint, request.body)
+        limit, attributes = self.max_custom_attributes, request.custom_attributes
+        if limit is None or attributes is None:
+            return
+        if limit == 0:
+            raise Unsupported(
+                f"custom attributes are a SageMaker feature; the {self.name} backend does not "
+                "pass them to the container. Nothing was sent.",
+                hint="Put the information in the request body instead.",
+                backend=self.name,
+                operation=operation,
+                endpoint=request.endpoint,
+            )
+        if len(attributes) > limit:
+            raise ValidationError(
+                f"custom_attributes is limited to {limit} characters on the {self.name} "
+                f"backend; these have {len(attributes)}. Nothing was sent.",
+                backend=self.name,
+                operation=operation,
+                endpoint=request.endpoint,
+            )
 
     def _check_payload(self, name: str, body: bytes) -> None:
         limit = self.max_payload_bytes

@@ -1,6 +1,6 @@
 """Each platform's capabilities and request limits as plain constants, importable without any
-cloud SDK: the mock's `like=` profiles read them, and the real backends are to import them
-(until then tests/unit/test_limits.py asserts they equal the backends' own values)."""
+cloud SDK: the real backends declare theirs from here, and the mock's `like=` profiles take
+the same values, so a test on `mock_endpoints(like="vertex")` meets Vertex AI's limits."""
 
 from __future__ import annotations
 
@@ -28,14 +28,12 @@ SAGEMAKER = Limits(
     capabilities=frozenset(
         {
             Capability.SHADOW,
-            Capability.NATIVE_SHADOW,
             Capability.TARGET_VERSION,
             Capability.SERVERLESS,
             Capability.ASYNC_INFERENCE,
             Capability.AUTOSCALING,
             Capability.ACCELERATORS,
             Capability.STREAMING,
-            Capability.NATIVE_ROLLOUT,
             Capability.SCALING,
             Capability.ALARM_GATES,
         }

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, Literal, cast
 
 from endpointkit.adapters.base import Backend, Capability
 from endpointkit.adapters.limits import PROFILES, Limits
@@ -33,7 +33,6 @@ from endpointkit.errors import (
     Throttled,
     Timeout,
     Unavailable,
-    Unsupported,
     ValidationError,
 )
 from endpointkit.invocation import (
@@ -148,8 +147,8 @@ class MockBackend(Backend):
     "mock (like vertex)". Without `like` the mock allows nearly everything.
     """
 
-    name: ClassVar[str] = "mock"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+    name = "mock"
+    capabilities = frozenset(
         {
             Capability.SHADOW,
             Capability.TARGET_VERSION,
@@ -161,14 +160,7 @@ class MockBackend(Backend):
             Capability.ALARM_GATES,
         }
     )
-    max_payload_bytes: ClassVar[int | None] = 6 * 1024 * 1024
-    #: The platform this mock imitates (`like=`), or None for the plain, permissive mock.
-    limits: ClassVar[Limits | None] = None
-
-    def __new__(cls, *args: Any, like: str | None = None, **settings: Any) -> MockBackend:
-        # Capabilities and limits are class attributes on every backend, so a profile is a
-        # subclass (as VertexBackend picks VertexDedicatedBackend).
-        return super().__new__(_imitating(cls, like) if like is not None else cls)
+    max_payload_bytes: int | None = 6 * 1024 * 1024
 
     def __init__(
         self,
@@ -179,7 +171,12 @@ class MockBackend(Backend):
         sleep: Callable[[float], None] = time.sleep,
         like: str | None = None,
     ) -> None:
-        del like  # the imitated backend's class was chosen in __new__
+        if like is not None:
+            limits = _profile(like)
+            self.name = f"mock (like {like})"
+            self.capabilities = limits.capabilities
+            self.max_payload_bytes = limits.max_payload_bytes
+            self.max_custom_attributes = limits.max_custom_attributes
         self._random = random.Random(seed)
         self._transition_polls = transition_polls
         self._handlers: dict[tuple[str | None, str], Handler] = {
@@ -192,29 +189,6 @@ class MockBackend(Backend):
         self._lock = threading.RLock()
         self.sleep = sleep
         self.calls: list[Call] = []
-
-    def _check_request(self, request: InvokeRequest, operation: str) -> None:
-        super()._check_request(request, operation)
-        limits, attributes = self.limits, request.custom_attributes
-        if limits is None or attributes is None or limits.max_custom_attributes is None:
-            return
-        if limits.max_custom_attributes == 0:
-            raise Unsupported(
-                f"custom attributes are a SageMaker feature; the {self.name} backend does not "
-                "pass them to the container. Nothing was sent.",
-                hint="Put the information in the request body instead.",
-                backend=self.name,
-                operation=operation,
-                endpoint=request.endpoint,
-            )
-        if len(attributes) > limits.max_custom_attributes:
-            raise ValidationError(
-                f"custom_attributes is limited to {limits.max_custom_attributes} characters on "
-                f"the {self.name} backend; these have {len(attributes)}. Nothing was sent.",
-                backend=self.name,
-                operation=operation,
-                endpoint=request.endpoint,
-            )
 
     # -- test helpers ---------------------------------------------------------------------------
 
@@ -351,7 +325,9 @@ class MockBackend(Backend):
             self._transition(endpoint, Status.CREATING)
             return self._state(endpoint)
 
-    def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
+    def _deploy(
+        self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
+    ) -> EndpointState:
         with self._lock:
             endpoint = self._require(name, "deploy")
             loaded, failure = self._load(name, version)
@@ -759,26 +735,16 @@ class MockBackend(Backend):
             )
 
 
-@cache
-def _imitating(base: type[MockBackend], like: str) -> type[MockBackend]:
-    """`base` with the capabilities and limits of the backend named `like`."""
+def _profile(like: str) -> Limits:
+    """The capabilities and limits of the backend named `like`."""
     limits = PROFILES.get(like)
     if limits is None:
         raise ValidationError(
             f"like={like!r} names no backend the mock can imitate.",
             hint=f"Use one of: {', '.join(sorted(PROFILES))}.",
-            backend=base.name,
+            backend="mock",
         )
-    attributes = {
-        "__module__": base.__module__,
-        "__doc__": f"{base.__name__} with the capabilities and limits of {like}.",
-        "name": f"{base.name} (like {like})",
-        "capabilities": limits.capabilities,
-        "max_payload_bytes": limits.max_payload_bytes,
-        "limits": limits,
-    }
-    suffix = "".join(part.title() for part in like.split("-"))
-    return cast("type[MockBackend]", type(f"{base.__name__}Like{suffix}", (base,), attributes))
+    return limits
 
 
 def _local_model_dir(model: str | None) -> str | None:

@@ -1,29 +1,27 @@
-"""endpointkit.adapters.limits states what the real backends declare (until they import it)."""
+"""Capabilities and limits are per instance: what a backend's settings make of it."""
 
 from __future__ import annotations
 
-import pytest
-
 from endpointkit.adapters import limits
-from endpointkit.adapters.base import Backend
-from endpointkit.adapters.local import LocalBackend
-from endpointkit.adapters.sagemaker import SageMakerBackend
-from endpointkit.adapters.vertex import VertexBackend, VertexDedicatedBackend
+from endpointkit.adapters.mock import MockBackend
+from endpointkit.adapters.vertex import VertexBackend
 
 
-@pytest.mark.parametrize(
-    ("profile", "backend"),
-    [
-        (limits.SAGEMAKER, SageMakerBackend),
-        (limits.VERTEX, VertexBackend),
-        (limits.VERTEX_DEDICATED, VertexDedicatedBackend),
-        (limits.LOCAL, LocalBackend),
-    ],
-    ids=lambda value: getattr(value, "backend", ""),
-)
-def test_limits_equal_the_real_backends(profile: limits.Limits, backend: type[Backend]) -> None:
-    assert profile.capabilities == backend.capabilities
-    assert profile.max_payload_bytes == backend.max_payload_bytes
+def test_a_vertex_backend_takes_the_limits_of_its_endpoint_kind() -> None:
+    shared = VertexBackend(project="p")
+    dedicated = VertexBackend(project="p", dedicated_endpoint=True)
+    assert shared.capabilities == limits.VERTEX.capabilities
+    assert dedicated.capabilities == limits.VERTEX_DEDICATED.capabilities
+    assert (shared.max_payload_bytes, dedicated.max_payload_bytes) == (1_572_864, 10 * 1024 * 1024)
+    assert type(shared) is type(dedicated)  # one class: the instance carries the difference
+
+
+def test_a_mock_like_a_backend_is_still_a_mock_backend() -> None:
+    like = MockBackend(like="vertex")
+    assert type(like) is MockBackend
+    assert like.capabilities == limits.VERTEX.capabilities
+    assert like.name == "mock (like vertex)"
+    assert MockBackend().capabilities != like.capabilities  # the class default is untouched
 
 
 def test_every_profile_is_offered() -> None:

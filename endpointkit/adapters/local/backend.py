@@ -15,11 +15,12 @@ import sys
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from endpointkit.adapters.base import Backend, Capability
+from endpointkit.adapters.base import Backend
+from endpointkit.adapters.limits import LOCAL
 from endpointkit.adapters.local import commands
 from endpointkit.adapters.local.commands import pid_alive
 from endpointkit.adapters.local.state import (
@@ -66,11 +67,10 @@ class LocalBackend(Backend):
     `gateway_url`, `stop_gateway`.
     """
 
-    name: ClassVar[str] = "local"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.SHADOW, Capability.TARGET_VERSION, Capability.SCALING, Capability.STREAMING}
-    )
-    max_payload_bytes: ClassVar[int | None] = 6 * 1024 * 1024
+    name = "local"
+    capabilities = LOCAL.capabilities
+    max_payload_bytes = LOCAL.max_payload_bytes
+    max_custom_attributes = LOCAL.max_custom_attributes
     # A status poll is one local SQLite read: a cloud-sized backoff would add seconds to a
     # deploy that takes one.
     poll_first_s = 0.02
@@ -318,7 +318,9 @@ class LocalBackend(Backend):
         self.store.insert_endpoint(name, version, tags)
         return self._reconcile(name)
 
-    def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
+    def _deploy(
+        self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
+    ) -> EndpointState:
         self.store.add_version(name, version, traffic)
         return self._reconcile(name)
 

@@ -22,9 +22,8 @@ from endpointkit.retry import poll_until
 if TYPE_CHECKING:
     from endpointkit.adapters.sagemaker.backend import SageMakerBackend
 
-__all__ = ["MAX_PAYLOAD", "RUNTIME_READ_TIMEOUT_S", "AsyncInvocation", "Runtime"]
+__all__ = ["RUNTIME_READ_TIMEOUT_S", "AsyncInvocation", "Runtime"]
 
-MAX_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024 * 1024
 #: SageMaker allows 60 s per real-time invocation; the client waits a little longer.
 RUNTIME_READ_TIMEOUT_S = 70.0
@@ -251,12 +250,7 @@ class Runtime:
             kwargs["Accept"] = accept
         if version:
             kwargs["TargetVariant"] = version
-        if custom_attributes:
-            if len(custom_attributes) > 1024:
-                raise ValidationError(
-                    "custom_attributes is limited to 1024 characters by SageMaker.",
-                    endpoint=name,
-                )
+        if custom_attributes:  # its length was checked before (Backend._check_request)
             kwargs["CustomAttributes"] = custom_attributes
         if inference_id:
             kwargs["InferenceId"] = inference_id

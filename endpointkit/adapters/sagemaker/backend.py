@@ -12,14 +12,14 @@ scaling `_autoscaling.py`, invoking `_runtime.py`.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from endpointkit.adapters.base import Backend, Capability
+from endpointkit.adapters.base import Backend
+from endpointkit.adapters.limits import SAGEMAKER
 from endpointkit.adapters.sagemaker._artifacts import ArtifactBucket
 from endpointkit.adapters.sagemaker._autoscaling import Autoscaler
 from endpointkit.adapters.sagemaker._client import Aws
@@ -32,7 +32,6 @@ from endpointkit.adapters.sagemaker._naming import (
     MANAGED_TAG,
 )
 from endpointkit.adapters.sagemaker._runtime import (
-    MAX_PAYLOAD,
     RUNTIME_READ_TIMEOUT_S,
     AsyncInvocation,
     Runtime,
@@ -90,23 +89,11 @@ class SageMakerBackend(Backend):
       `max_pool_connections`: runtime client; `retry_attempts`, `retry_deadline_s`.
     """
 
-    name: ClassVar[str] = "sagemaker"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.SHADOW,
-            Capability.NATIVE_SHADOW,
-            Capability.TARGET_VERSION,
-            Capability.SERVERLESS,
-            Capability.ASYNC_INFERENCE,
-            Capability.AUTOSCALING,
-            Capability.ACCELERATORS,
-            Capability.STREAMING,
-            Capability.NATIVE_ROLLOUT,
-            Capability.SCALING,
-            Capability.ALARM_GATES,
-        }
-    )
-    max_payload_bytes: ClassVar[int | None] = MAX_PAYLOAD
+    name = "sagemaker"
+    deploy_options: ClassVar[frozenset[str]] = frozenset({"deployment_config"})
+    capabilities = SAGEMAKER.capabilities
+    max_payload_bytes = SAGEMAKER.max_payload_bytes
+    max_custom_attributes = SAGEMAKER.max_custom_attributes
 
     def __init__(
         self,
@@ -291,33 +278,21 @@ class SageMakerBackend(Backend):
         self._pending_names.add(name)
         return self.get(name)
 
+    def _guardrails(self, options: Mapping[str, Any]) -> DeploymentConfig | None:
+        """This call's DeploymentConfig (a deploy option), else the backend's default."""
+        given = DeploymentConfig.coerce(options.get("deployment_config"))
+        return given if given is not None else self._deployment_config
+
     def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
         """Unsupported features (base class), then SageMaker's own rules, before any call."""
         super()._validate_version(endpoint, version)
         validate(self._variants, endpoint, version)
 
-    def deploy(
-        self,
-        name: str,
-        version: VersionSpec,
-        traffic: int = 0,
-        *,
-        deployment_config: DeploymentConfig | Mapping[str, Any] | None = None,
+    def _deploy(
+        self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
     ) -> EndpointState:
-        """Add a version (see Backend.deploy); `deployment_config` sets SageMaker's native
-        guardrails (canary/linear/rolling, alarm rollback) for this update only. SageMaker's
-        rules for the version are checked before any call."""
-        guardrails = DeploymentConfig.coerce(deployment_config)
-        if guardrails is None:
-            return super().deploy(name, version, traffic)
-        # Backend.deploy hands `_deploy` no options, so this call's guardrails ride on a
-        # shallow copy of the backend (the same clients, caches and pending set), never on
-        # state that other calls share.
-        this_call = copy.copy(self)
-        this_call._deployment_config = guardrails
-        return Backend.deploy(this_call, name, version, traffic)
-
-    def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
+        """`options`: `deployment_config` sets SageMaker's guardrails (canary/linear/rolling,
+        alarm rollback) for this update only, over the backend's default."""
         desc, config = self._reader.live(name, "deploy")
         state = self._reader.state(name, desc, config)
         validate(self._variants, name, version, config)
@@ -355,7 +330,7 @@ class SageMakerBackend(Backend):
             production,
             [],
             exclude_weights=exclude_weights,
-            deployment=self._deployment_config,
+            deployment=self._guardrails(options),
         )
         return self._start_pending(
             name,

@@ -27,15 +27,11 @@ from endpointkit.errors import EndpointKitError, ModelError, NotFound, Timeout, 
 from endpointkit.invocation import JSON, InvokeRequest, InvokeResult, Prediction, StreamResult
 
 __all__ = [
-    "DEDICATED_ENDPOINT_MAX_BYTES",
-    "SHARED_ENDPOINT_MAX_BYTES",
     "STREAM_HINT",
     "TARGET_HINT",
     "Runtime",
 ]
 
-SHARED_ENDPOINT_MAX_BYTES = 1_572_864  # 1.5 MB on shared public endpoints
-DEDICATED_ENDPOINT_MAX_BYTES = 10 * 1024 * 1024
 DEPLOYED_MODEL_HEADER = "X-Vertex-AI-Deployed-Model-Id"
 VERSION_HEADER = "x-endpointkit-version"  # set by endpointkit.serving
 TARGET_HINT = (
@@ -109,7 +105,6 @@ class Runtime:
 
     def invoke(self, request: InvokeRequest) -> InvokeResult:
         name, version = request.endpoint, request.version
-        self._refuse_custom_attributes(request, "invoke")
         if self.is_dedicated(name):
             url = self._invoke_url(name, version)
         elif version is not None:  # a dedicated backend meeting a shared endpoint
@@ -161,7 +156,6 @@ class Runtime:
         pin a version the same way), with the response body read incrementally.
         """
         name, version, operation = request.endpoint, request.version, "invoke_stream"
-        self._refuse_custom_attributes(request, operation)
         if not self.is_dedicated(name):  # a dedicated backend meeting a shared endpoint
             raise Unsupported(
                 f"endpoint {name!r} is a shared public endpoint, which Vertex AI cannot stream "
@@ -224,18 +218,6 @@ class Runtime:
             ) from None
         finally:
             response.close()
-
-    @staticmethod
-    def _refuse_custom_attributes(request: InvokeRequest, operation: str) -> None:
-        if request.custom_attributes is not None:
-            raise Unsupported(
-                "custom attributes are a SageMaker feature; Vertex AI does not pass them to the "
-                "container. Nothing was sent.",
-                hint="Put the information in the request body instead.",
-                backend=BACKEND,
-                operation=operation,
-                endpoint=request.endpoint,
-            )
 
     def _answered(self, name: str, answer: _Answer, version: str | None) -> str | None:
         """The version that answered: by its deployed model id, else as asked, else as the

@@ -14,9 +14,10 @@ import os
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any
 
 from endpointkit.adapters.base import Backend, Capability
+from endpointkit.adapters.limits import VERTEX, VERTEX_DEDICATED
 from endpointkit.adapters.vertex._clients import Connection
 from endpointkit.adapters.vertex._health import probe_settings
 from endpointkit.adapters.vertex._logs import container_errors, logs_url
@@ -28,8 +29,6 @@ from endpointkit.adapters.vertex._registry import (
     as_datetime,
 )
 from endpointkit.adapters.vertex._runtime import (
-    DEDICATED_ENDPOINT_MAX_BYTES,
-    SHARED_ENDPOINT_MAX_BYTES,
     STREAM_HINT,
     TARGET_HINT,
     Runtime,
@@ -54,10 +53,6 @@ __all__ = ["DEFAULT_SERVING_IMAGE", "VertexBackend"]
 DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/YOUR_PROJECT/endpointkit/serving:latest"
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_MACHINE_TYPE = "n1-standard-2"  # Vertex's own default for a DeployedModel
-SHARED_CAPABILITIES = frozenset(
-    {Capability.AUTOSCALING, Capability.ACCELERATORS, Capability.SCALING}
-)
-DEDICATED_CAPABILITIES = SHARED_CAPABILITIES | {Capability.TARGET_VERSION, Capability.STREAMING}
 
 
 class VertexBackend(Backend):
@@ -67,9 +62,10 @@ class VertexBackend(Backend):
     requests up to 10 MB: its `capabilities` and `max_payload_bytes` follow the setting.
     """
 
-    name: ClassVar[str] = "vertex"
-    capabilities: ClassVar[frozenset[Capability]] = SHARED_CAPABILITIES
-    max_payload_bytes: ClassVar[int | None] = SHARED_ENDPOINT_MAX_BYTES
+    name = "vertex"
+    capabilities = VERTEX.capabilities
+    max_payload_bytes = VERTEX.max_payload_bytes
+    max_custom_attributes = VERTEX.max_custom_attributes
 
     def __init__(
         self,
@@ -96,9 +92,8 @@ class VertexBackend(Backend):
     ) -> None:
         self.dedicated_endpoint = dedicated_endpoint
         if dedicated_endpoint:
-            # Instance values over the class defaults (Backend declares both ClassVar).
-            self.capabilities = DEDICATED_CAPABILITIES  # type: ignore[misc]
-            self.max_payload_bytes = DEDICATED_ENDPOINT_MAX_BYTES  # type: ignore[misc]
+            self.capabilities = VERTEX_DEDICATED.capabilities
+            self.max_payload_bytes = VERTEX_DEDICATED.max_payload_bytes
         self.location = (
             location
             or os.environ.get("GOOGLE_CLOUD_REGION")
@@ -373,7 +368,9 @@ class VertexBackend(Backend):
         self._operations.start(name, Status.CREATING, f"create {name} with {version.name}", work)
         return self.get(name)
 
-    def _deploy(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> EndpointState:
+    def _deploy(
+        self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
+    ) -> EndpointState:
         deployed = self._registry.deployed_model(version)
         state = self.get(name)
         ids = dict(state.details["deployed_model_ids"])
