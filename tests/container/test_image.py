@@ -28,7 +28,8 @@ def test_declares_ports_label_entrypoint_and_user(config: dict) -> None:
     assert config["Entrypoint"] == ["python3", "-m", "endpointkit.serving"]
     assert config["Cmd"] == ["serve"]
     user = config.get("User", "")
-    assert user and user.split(":")[0] not in ("0", "root")
+    assert user
+    assert user.split(":")[0] not in ("0", "root")
 
 
 def test_runs_as_non_root(image: str) -> None:
@@ -54,4 +55,5 @@ def test_bytecode_is_precompiled(image: str) -> None:
         "python3 -c 'import importlib.util as u, sklearn, endpointkit.serving.app as m;"
         "print(u.cache_from_source(m.__file__))'",
     ).strip()
-    assert out and sh(image, f"test -f {out} && echo yes").strip() == "yes"
+    assert out
+    assert sh(image, f"test -f {out} && echo yes").strip() == "yes"

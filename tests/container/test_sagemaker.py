@@ -74,7 +74,8 @@ def test_execution_parameters(sm: Container) -> None:
 
 def test_runs_as_non_root_and_model_is_read_only(sm: Container) -> None:
     out = sm.exec("id", "-u")
-    assert out.returncode == 0 and out.stdout.strip() != "0", out
+    assert out.returncode == 0, out
+    assert out.stdout.strip() != "0"
     out = sm.exec("touch", "/opt/ml/model/x")
     assert out.returncode != 0
 
@@ -90,7 +91,7 @@ def test_bind_to_port(run_container: Runner, iris_model: Path) -> None:
     assert box.client.post("/invocations", json={"instances": IRIS_ROWS}).status_code == 200
 
 
-TOOLKIT_SCRIPT = '''
+TOOLKIT_SCRIPT = """
 import json, os
 import joblib
 import numpy as np
@@ -107,7 +108,7 @@ def predict_fn(data, model):
 
 def output_fn(prediction, accept):
     return json.dumps({"classes": [int(c) for c in prediction]}), "application/json"
-'''
+"""
 
 
 def test_toolkit_script(
@@ -126,7 +127,9 @@ def test_toolkit_script(
     assert r.json() == {"classes": IRIS_CLASSES}
 
 
-def test_sigterm_exits_zero_within_the_grace_period(run_container: Runner, iris_model: Path) -> None:
+def test_sigterm_exits_zero_within_the_grace_period(
+    run_container: Runner, iris_model: Path
+) -> None:
     """SageMaker sends SIGTERM and kills 30 s later: the server (PID 1) must exit 0 before."""
     port = free_port()
     box = run_container(

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.container
 
 # A Custom Prediction Routine predictor (google.cloud.aiplatform.prediction.Predictor's
 # shape, without the SDK): preprocess gets the whole body, postprocess returns the whole answer.
-CPR_PREDICTOR = '''
+CPR_PREDICTOR = """
 import os
 import joblib
 import numpy as np
@@ -33,7 +33,7 @@ class IrisPredictor:
     def postprocess(self, prediction_results):
         return {"predictions": [["setosa", "versicolor", "virginica"][int(c)]
                                 for c in prediction_results]}
-'''
+"""
 
 
 def vertex_env(port: int, storage: str) -> dict[str, str]:
