@@ -76,8 +76,10 @@ def check() -> str | None:
             return f"{tool} is not installed (apt-get install podman runc)"
     # A trivial image: the host's /bin/true and the libraries it loads.
     true = Path(shutil.which("true") or "/bin/true").resolve()
-    libs = re.findall(r"(/\S+\.so[.\d]*)", subprocess.run(
-        ["ldd", str(true)], capture_output=True, text=True).stdout)
+    libs = re.findall(
+        r"(/\S+\.so[.\d]*)",
+        subprocess.run(["ldd", str(true)], capture_output=True, text=True).stdout,
+    )
     tag = "localhost/endpointkit-check:latest"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -206,7 +208,9 @@ def lock(extras: str = EXTRAS) -> None:
         )
         pins = sorted(
             f"{name}=={version}"
-            for name, version, _, _ in (parse_wheel_filename(p.name) for p in Path(tmp).glob("*.whl"))
+            for name, version, _, _ in (
+                parse_wheel_filename(p.name) for p in Path(tmp).glob("*.whl")
+            )
         )
     head = CONSTRAINTS.read_text().splitlines()[:2]
     CONSTRAINTS.write_text("\n".join([*head, *pins]) + "\n")
