@@ -54,3 +54,27 @@ def bench(session: nox.Session) -> None:
     """Benchmarks with peers side by side: `nox -s bench -- serving` (see benchmarks/README.md)."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+CONTAINER_IMAGE = "localhost/endpointkit-serve:sklearn"
+
+
+@nox.session(python=PYTHON)
+def container(session: nox.Session) -> None:
+    """Build the CPU serving image with podman (offline, from a local Debian base) and run the
+    platform contract tests in tests/container/ against running containers.
+
+    Needs podman, runc and debootstrap (`.ci/run` installs them); see containers/README.md.
+    `nox -s container -- -k vertex` passes pytest arguments; ENDPOINTKIT_SKIP_BUILD=1 tests the
+    image already built.
+    """
+    # pip (for `pip download` of the wheelhouse) and the tests' own needs; not the project.
+    session.install("pip", "packaging", "pytest>=8", "pytest-timeout>=2.3", "httpx>=0.27")
+    if not os.environ.get("ENDPOINTKIT_SKIP_BUILD"):
+        session.run("python", "containers/local.py", "all")
+    session.run(
+        "pytest",
+        "tests/container",
+        *(session.posargs or ["-q"]),
+        env={"ENDPOINTKIT_CONTAINER_IMAGE": CONTAINER_IMAGE},
+    )

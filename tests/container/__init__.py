@@ -1,0 +1,1 @@
+"""Contract tests against the built serving image (nox -s container)."""
