@@ -9,7 +9,8 @@ errors, unavailability, latency, and versions that fail to deploy.
 
 from __future__ import annotations
 
-from endpointkit.adapters.mock.backend import Call, Fault, FaultKind, Handler, MockBackend
+from endpointkit.adapters.mock._wire import Handler
+from endpointkit.adapters.mock.backend import Call, Fault, FaultKind, MockBackend
 
 __all__ = ["Call", "Fault", "FaultKind", "Handler", "MockBackend"]
 
