@@ -18,10 +18,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from endpointkit.adapters.base import Backend, Capability
 from endpointkit.adapters.limits import PROFILES, Limits
+from endpointkit.adapters.mock._faults import Fault, FaultKind, Faults
 from endpointkit.adapters.mock._wire import (
     Handler,
     answer,
@@ -33,9 +34,6 @@ from endpointkit.errors import (
     ModelError,
     NotFound,
     NotReady,
-    Throttled,
-    Timeout,
-    Unavailable,
     ValidationError,
 )
 from endpointkit.invocation import (
@@ -49,28 +47,6 @@ from endpointkit.spec import Scaling, Shadow, TrafficSplit, VersionSpec
 from endpointkit.state import EndpointState, Event, Status, VersionState
 
 __all__ = ["Call", "Fault", "MockBackend"]
-
-FaultKind = Literal["throttle", "model_error", "unavailable", "not_ready", "latency", "deploy"]
-
-
-@dataclass
-class Fault:
-    """An injected failure. `times=None` repeats forever; endpoint/version None match all."""
-
-    kind: FaultKind
-    endpoint: str | None = None
-    version: str | None = None
-    times: int | None = 1
-    status: int = 500
-    body: bytes = b'{"error": "injected model error"}'
-    seconds: float = 0.0
-    reason: str = "injected deployment failure"
-    fired: int = 0
-
-    def matches(self, endpoint: str, version: str | None) -> bool:
-        if self.times is not None and self.fired >= self.times:
-            return False
-        return self.endpoint in (None, endpoint) and self.version in (None, version)
 
 
 @dataclass(frozen=True)
@@ -171,9 +147,9 @@ class MockBackend(Backend):
         }
         self._endpoints: dict[str, _Endpoint] = {}
         self._history: dict[str, list[Event]] = {}
-        self._faults: list[Fault] = []
-        self._alarms: dict[str, bool] = {}
         self._lock = threading.RLock()
+        self._faults = Faults(self._lock)
+        self._alarms: dict[str, bool] = {}
         self.sleep = sleep
         self.calls: list[Call] = []
 
@@ -233,13 +209,11 @@ class MockBackend(Backend):
     def inject(self, kind: FaultKind, **options: Any) -> Fault:
         """Add a fault; see `Fault` for options. Returns it so a test can inspect `fired`."""
         fault = Fault(kind=kind, **options)
-        with self._lock:
-            self._faults.append(fault)
+        self._faults.add(fault)
         return fault
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def calls_to(self, endpoint: str, *, shadow: bool | None = False) -> list[Call]:
         """Recorded calls to `endpoint`; live calls only by default (shadow=None: all)."""
@@ -433,7 +407,9 @@ class MockBackend(Backend):
             "version": chosen,
         }
         record = partial(self._record_call, request, chosen, shadow=False)
-        self._faults_before(request.endpoint, chosen, request.timeout, record, context)
+        self._faults.before_request(
+            request.endpoint, chosen, request.timeout, record, context, self.sleep
+        )
         try:
             stream = start_stream(handler, request, kind, context)
         except ModelError as exc:
@@ -538,10 +514,9 @@ class MockBackend(Backend):
 
     def _load(self, name: str, version: VersionSpec) -> tuple[_Version | None, str]:
         """Load the version's model, or say why it cannot be deployed (injected or real)."""
-        for fault in self._faults:
-            if fault.kind == "deploy" and fault.matches(name, version.name):
-                fault.fired += 1
-                return None, fault.reason
+        fault = self._faults.fire(name, version.name, ("deploy",))
+        if fault is not None:
+            return None, fault.reason
         try:
             handler = self._resolve_handler(name, version)
         except Exception as exc:
@@ -590,14 +565,6 @@ class MockBackend(Backend):
         names = list(serving)
         return self._random.choices(names, weights=[serving[n] for n in names])[0]
 
-    def _fault(self, endpoint: str, version: str, kinds: tuple[str, ...]) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.kind in kinds and fault.matches(endpoint, version):
-                    fault.fired += 1
-                    return fault
-        return None
-
     def _record_call(
         self,
         request: InvokeRequest,
@@ -637,7 +604,7 @@ class MockBackend(Backend):
             "endpoint": endpoint,
             "version": version,
         }
-        self._faults_before(endpoint, version, request.timeout, record, context)
+        self._faults.before_request(endpoint, version, request.timeout, record, context, self.sleep)
         try:
             prediction, content_type, response = answer(handler, request, context)
         except ModelError as exc:
@@ -651,43 +618,6 @@ class MockBackend(Backend):
             custom_attributes=prediction.custom_attributes,
             headers={"x-endpointkit-version": version},
         )
-
-    def _faults_before(
-        self,
-        endpoint: str,
-        version: str,
-        timeout: float | None,
-        record: Callable[..., None],
-        context: dict[str, Any],
-    ) -> None:
-        """Apply injected latency and failures for one request (raising what they inject)."""
-        latency = self._fault(endpoint, version, ("latency",))
-        if latency is not None:
-            if timeout is not None and latency.seconds > timeout:
-                self.sleep(timeout)
-                record(504, error="timeout")
-                raise Timeout(
-                    f"version {version!r} of {endpoint!r} did not answer within {timeout:g} s.",
-                    **context,
-                )
-            self.sleep(latency.seconds)
-        fault = self._fault(
-            endpoint, version, ("throttle", "unavailable", "not_ready", "model_error")
-        )
-        if fault is not None:
-            record(fault.status if fault.kind == "model_error" else 0, error=fault.kind)
-            if fault.kind == "throttle":
-                raise Throttled(f"endpoint {endpoint!r} is throttled (injected).", **context)
-            if fault.kind == "unavailable":
-                raise Unavailable(f"endpoint {endpoint!r} is unavailable (injected).", **context)
-            if fault.kind == "not_ready":
-                raise NotReady(f"endpoint {endpoint!r} is not ready (injected).", **context)
-            raise ModelError(
-                f"version {version!r} of {endpoint!r} answered {fault.status}.",
-                status=fault.status,
-                body=fault.body,
-                **context,
-            )
 
 
 def _profile(like: str) -> Limits:
