@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -23,6 +22,7 @@ from typing import Any, cast
 from endpointkit.adapters.base import Backend, Capability
 from endpointkit.adapters.limits import PROFILES, Limits
 from endpointkit.adapters.mock._faults import Fault, FaultKind, Faults
+from endpointkit.adapters.mock._state import MockEndpoint, MockVersion, now
 from endpointkit.adapters.mock._wire import (
     Handler,
     answer,
@@ -44,7 +44,7 @@ from endpointkit.invocation import (
     decode,
 )
 from endpointkit.spec import Scaling, Shadow, TrafficSplit, VersionSpec
-from endpointkit.state import EndpointState, Event, Status, VersionState
+from endpointkit.state import EndpointState, Event, Status
 
 __all__ = ["Call", "Fault", "MockBackend"]
 
@@ -69,31 +69,6 @@ class Call:
     def json(self) -> Any:
         """The request body decoded as JSON."""
         return decode(self.body, JSON)
-
-
-@dataclass
-class _Version:
-    spec: VersionSpec
-    handler: Handler
-    created_at: datetime
-
-
-@dataclass
-class _Endpoint:
-    name: str
-    tags: dict[str, str]
-    versions: dict[str, _Version]
-    traffic: TrafficSplit
-    created_at: datetime
-    updated_at: datetime
-    shadow: Shadow | None = None
-    status: Status = Status.IN_SERVICE
-    pending_polls: int = 0
-    failure_reason: str | None = None
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class MockBackend(Backend):
@@ -145,7 +120,7 @@ class MockBackend(Backend):
         self._handlers: dict[tuple[str | None, str], Handler] = {
             (None, version): fn for version, fn in (predictors or {}).items()
         }
-        self._endpoints: dict[str, _Endpoint] = {}
+        self._endpoints: dict[str, MockEndpoint] = {}
         self._history: dict[str, list[Event]] = {}
         self._lock = threading.RLock()
         self._faults = Faults(self._lock)
@@ -236,15 +211,14 @@ class MockBackend(Backend):
     def get(self, name: str) -> EndpointState:
         with self._lock:
             endpoint = self._require(name, "get")
-            if endpoint.pending_polls > 0:
-                endpoint.pending_polls -= 1
-                if endpoint.pending_polls == 0 and endpoint.status is not Status.FAILED:
-                    endpoint.status = Status.IN_SERVICE
-            return self._state(endpoint)
+            endpoint.poll()
+            return endpoint.state(self.name)
 
     def list_endpoints(self) -> list[EndpointState]:
         with self._lock:
-            return [self._state(e) for e in sorted(self._endpoints.values(), key=lambda e: e.name)]
+            return [
+                e.state(self.name) for e in sorted(self._endpoints.values(), key=lambda e: e.name)
+            ]
 
     def delete(self, name: str) -> None:
         with self._lock:
@@ -260,14 +234,14 @@ class MockBackend(Backend):
 
     def _create(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> EndpointState:
         with self._lock:
-            now = _now()
-            endpoint = _Endpoint(
+            at = now()
+            endpoint = MockEndpoint(
                 name=name,
                 tags=dict(tags),
                 versions={},
                 traffic=TrafficSplit({}),
-                created_at=now,
-                updated_at=now,
+                created_at=at,
+                updated_at=at,
             )
             self._endpoints[name] = endpoint
             self._history[name] = []
@@ -277,14 +251,14 @@ class MockBackend(Backend):
                 endpoint.status = Status.FAILED
                 endpoint.failure_reason = failure
                 self._record(name, "failed", version=version.name, message=failure)
-                return self._state(endpoint)
+                return endpoint.state(self.name)
             endpoint.versions[version.name] = loaded
             endpoint.traffic = TrafficSplit({version.name: 100})
             self._record(
                 name, "deployed", version=version.name, message="deployed", after=endpoint.traffic
             )
-            self._transition(endpoint, Status.CREATING)
-            return self._state(endpoint)
+            endpoint.transition(Status.CREATING, self._transition_polls)
+            return endpoint.state(self.name)
 
     def _deploy(
         self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
@@ -297,8 +271,8 @@ class MockBackend(Backend):
                 # had, and reports why the update failed.
                 endpoint.failure_reason = failure
                 self._record(name, "failed", version=version.name, message=failure)
-                self._transition(endpoint, Status.UPDATING)
-                return self._state(endpoint)
+                endpoint.transition(Status.UPDATING, self._transition_polls)
+                return endpoint.state(self.name)
             before = endpoint.traffic
             endpoint.versions[version.name] = loaded
             endpoint.traffic = traffic
@@ -311,8 +285,8 @@ class MockBackend(Backend):
                 before=before,
                 after=traffic,
             )
-            self._transition(endpoint, Status.UPDATING)
-            return self._state(endpoint)
+            endpoint.transition(Status.UPDATING, self._transition_polls)
+            return endpoint.state(self.name)
 
     def _undeploy(self, name: str, version: str, traffic: TrafficSplit) -> EndpointState:
         with self._lock:
@@ -328,8 +302,8 @@ class MockBackend(Backend):
                 before=before,
                 after=traffic,
             )
-            self._transition(endpoint, Status.UPDATING)
-            return self._state(endpoint)
+            endpoint.transition(Status.UPDATING, self._transition_polls)
+            return endpoint.state(self.name)
 
     def _set_traffic(self, name: str, traffic: TrafficSplit) -> EndpointState:
         with self._lock:
@@ -337,8 +311,8 @@ class MockBackend(Backend):
             before = endpoint.traffic
             endpoint.traffic = traffic
             self._record(name, "traffic", message="traffic changed", before=before, after=traffic)
-            self._transition(endpoint, Status.UPDATING)
-            return self._state(endpoint)
+            endpoint.transition(Status.UPDATING, self._transition_polls)
+            return endpoint.state(self.name)
 
     def _scale(self, name: str, version: str, scaling: Scaling) -> EndpointState:
         with self._lock:
@@ -353,8 +327,8 @@ class MockBackend(Backend):
                 message=f"scaled from {before.describe() if before else 'serverless'} to "
                 f"{scaling.describe()}",
             )
-            self._transition(endpoint, Status.UPDATING)
-            return self._state(endpoint)
+            endpoint.transition(Status.UPDATING, self._transition_polls)
+            return endpoint.state(self.name)
 
     def _set_shadow(self, name: str, shadow: Shadow | None) -> EndpointState:
         with self._lock:
@@ -368,8 +342,8 @@ class MockBackend(Backend):
             self._record(
                 name, "shadow", version=shadow.version if shadow else None, message=message
             )
-            self._transition(endpoint, Status.UPDATING)
-            return self._state(endpoint)
+            endpoint.transition(Status.UPDATING, self._transition_polls)
+            return endpoint.state(self.name)
 
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
         chosen, handler, shadow, shadow_handler = self._choose(
@@ -450,45 +424,11 @@ class MockBackend(Backend):
             )
         return chosen, handler, shadow, shadow_handler
 
-    def _require(self, name: str, operation: str) -> _Endpoint:
+    def _require(self, name: str, operation: str) -> MockEndpoint:
         endpoint = self._endpoints.get(name)
         if endpoint is None:
             raise self.not_found(name, operation)
         return endpoint
-
-    def _state(self, endpoint: _Endpoint) -> EndpointState:
-        return EndpointState(
-            name=endpoint.name,
-            backend=self.name,
-            status=endpoint.status,
-            raw_status=endpoint.status.value,
-            versions=[
-                VersionState(
-                    name=v.spec.name,
-                    spec_hash=v.spec.spec_hash,
-                    spec=v.spec,
-                    replicas=v.spec.resources.min_replicas,
-                    scaling=v.spec.scaling,
-                    created_at=v.created_at,
-                )
-                for v in endpoint.versions.values()
-            ],
-            traffic=endpoint.traffic,
-            shadow=endpoint.shadow,
-            failure_reason=endpoint.failure_reason,
-            created_at=endpoint.created_at,
-            updated_at=endpoint.updated_at,
-            url=f"mock://{endpoint.name}",
-            details={"tags": dict(endpoint.tags)},
-        )
-
-    def _transition(self, endpoint: _Endpoint, status: Status) -> None:
-        endpoint.updated_at = _now()
-        if self._transition_polls > 0:
-            endpoint.status = status
-            endpoint.pending_polls = self._transition_polls
-        elif endpoint.status is not Status.FAILED:
-            endpoint.status = Status.IN_SERVICE
 
     def _record(
         self,
@@ -502,7 +442,7 @@ class MockBackend(Backend):
     ) -> None:
         self._history.setdefault(name, []).append(
             Event(
-                time=_now(),
+                time=now(),
                 endpoint=name,
                 kind=kind,
                 version=version,
@@ -512,7 +452,7 @@ class MockBackend(Backend):
             )
         )
 
-    def _load(self, name: str, version: VersionSpec) -> tuple[_Version | None, str]:
+    def _load(self, name: str, version: VersionSpec) -> tuple[MockVersion | None, str]:
         """Load the version's model, or say why it cannot be deployed (injected or real)."""
         fault = self._faults.fire(name, version.name, ("deploy",))
         if fault is not None:
@@ -521,7 +461,7 @@ class MockBackend(Backend):
             handler = self._resolve_handler(name, version)
         except Exception as exc:
             return None, f"version {version.name!r} could not load its model: {exc}"
-        return _Version(spec=version, handler=handler, created_at=_now()), ""
+        return MockVersion(spec=version, handler=handler, created_at=now()), ""
 
     def _resolve_handler(self, name: str, version: VersionSpec) -> Handler:
         for key in ((name, version.name), (None, version.name)):
@@ -542,7 +482,7 @@ class MockBackend(Backend):
         )
         return cast(Handler, predictor)
 
-    def _route(self, endpoint: _Endpoint, version: str | None) -> str:
+    def _route(self, endpoint: MockEndpoint, version: str | None) -> str:
         if version is not None:
             if version not in endpoint.versions:
                 raise NotFound(
