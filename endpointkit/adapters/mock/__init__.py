@@ -10,8 +10,9 @@ errors, unavailability, latency, and versions that fail to deploy.
 from __future__ import annotations
 
 from endpointkit.adapters.mock._faults import Fault, FaultKind
+from endpointkit.adapters.mock._records import Call
 from endpointkit.adapters.mock._wire import Handler
-from endpointkit.adapters.mock.backend import Call, MockBackend
+from endpointkit.adapters.mock.backend import MockBackend
 
 __all__ = ["Call", "Fault", "FaultKind", "Handler", "MockBackend"]
 

@@ -14,14 +14,16 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 from endpointkit.adapters.base import Backend, Capability
 from endpointkit.adapters.limits import PROFILES, Limits
+from endpointkit.adapters.mock import _records
 from endpointkit.adapters.mock._faults import Fault, FaultKind, Faults
+from endpointkit.adapters.mock._records import Call
 from endpointkit.adapters.mock._state import MockEndpoint, MockVersion, now
 from endpointkit.adapters.mock._wire import (
     Handler,
@@ -37,38 +39,14 @@ from endpointkit.errors import (
     ValidationError,
 )
 from endpointkit.invocation import (
-    JSON,
     InvokeRequest,
     InvokeResult,
     StreamResult,
-    decode,
 )
 from endpointkit.spec import Scaling, Shadow, TrafficSplit, VersionSpec
 from endpointkit.state import EndpointState, Event, Status
 
 __all__ = ["Call", "Fault", "MockBackend"]
-
-
-@dataclass(frozen=True)
-class Call:
-    """One recorded invocation (shadow copies are recorded with shadow=True)."""
-
-    endpoint: str
-    version: str | None
-    body: bytes
-    content_type: str
-    accept: str | None
-    custom_attributes: str | None
-    target_version: str | None
-    shadow: bool = False
-    status: int = 200
-    response: bytes = b""
-    error: str | None = None
-    time: float = field(default_factory=time.time)
-
-    def json(self) -> Any:
-        """The request body decoded as JSON."""
-        return decode(self.body, JSON)
 
 
 class MockBackend(Backend):
@@ -192,19 +170,11 @@ class MockBackend(Backend):
 
     def calls_to(self, endpoint: str, *, shadow: bool | None = False) -> list[Call]:
         """Recorded calls to `endpoint`; live calls only by default (shadow=None: all)."""
-        return [
-            c
-            for c in self.calls
-            if c.endpoint == endpoint and (shadow is None or c.shadow is shadow)
-        ]
+        return _records.calls_to(self.calls, endpoint, shadow)
 
     def served_counts(self, endpoint: str) -> dict[str, int]:
         """How many live calls each version answered."""
-        counts: dict[str, int] = {}
-        for call in self.calls_to(endpoint):
-            if call.version is not None:
-                counts[call.version] = counts.get(call.version, 0) + 1
-        return counts
+        return _records.served_counts(self.calls_to(endpoint))
 
     # -- primitives -------------------------------------------------------------------------------
 
@@ -430,27 +400,9 @@ class MockBackend(Backend):
             raise self.not_found(name, operation)
         return endpoint
 
-    def _record(
-        self,
-        name: str,
-        kind: Any,
-        *,
-        version: str | None = None,
-        message: str = "",
-        before: TrafficSplit | None = None,
-        after: TrafficSplit | None = None,
-    ) -> None:
-        self._history.setdefault(name, []).append(
-            Event(
-                time=now(),
-                endpoint=name,
-                kind=kind,
-                version=version,
-                message=message,
-                traffic_before=dict(before.root) if before is not None else None,
-                traffic_after=dict(after.root) if after is not None else None,
-            )
-        )
+    def _record(self, name: str, kind: Any, **details: Any) -> None:
+        """Add an event to the history of `name` (details: version, message, before, after)."""
+        self._history.setdefault(name, []).append(_records.event(name, kind, **details))
 
     def _load(self, name: str, version: VersionSpec) -> tuple[MockVersion | None, str]:
         """Load the version's model, or say why it cannot be deployed (injected or real)."""
@@ -506,31 +458,11 @@ class MockBackend(Backend):
         return self._random.choices(names, weights=[serving[n] for n in names])[0]
 
     def _record_call(
-        self,
-        request: InvokeRequest,
-        version: str,
-        status: int,
-        *,
-        shadow: bool,
-        response: bytes = b"",
-        error: str | None = None,
+        self, request: InvokeRequest, version: str, status: int, **outcome: Any
     ) -> None:
+        """Record one request's answer (outcome: shadow, and response or error)."""
         with self._lock:
-            self.calls.append(
-                Call(
-                    request.endpoint,
-                    version,
-                    request.body,
-                    request.content_type,
-                    request.accept,
-                    request.custom_attributes,
-                    request.version,
-                    shadow=shadow,
-                    status=status,
-                    response=response,
-                    error=error,
-                )
-            )
+            self.calls.append(_records.call_of(request, version, status, **outcome))
 
     def _run(
         self, handler: Handler, version: str, request: InvokeRequest, *, shadow: bool
