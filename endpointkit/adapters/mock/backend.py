@@ -1,10 +1,8 @@
-"""In-process backend for unit tests: no processes, no network, deterministic.
+"""MockBackend: the test helpers and the Backend primitives, over the mock's own modules:
+_state (the in-memory endpoints), _handlers (what runs for a version), _wire (running it as
+the server does), _faults (what goes wrong on purpose) and _records (calls and history).
 
-Each version runs a Python callable: a function registered with `MockBackend.register`, or the
-version's own predictor (its `predictor` reference or model directory, loaded with the same
-loader as the serving container). Requests are routed by the traffic split with a seeded
-random generator, every call is recorded, and faults can be injected: throttling, model
-errors, unavailability, latency, and versions that fail to deploy.
+See the package docstring (endpointkit.adapters.mock) for what the mock does.
 """
 
 from __future__ import annotations
@@ -16,13 +14,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from endpointkit.adapters.base import Backend, Capability
 from endpointkit.adapters.limits import PROFILES, Limits
 from endpointkit.adapters.mock import _records
 from endpointkit.adapters.mock._faults import Fault, FaultKind, Faults
+from endpointkit.adapters.mock._handlers import Handlers
 from endpointkit.adapters.mock._records import Call
 from endpointkit.adapters.mock._state import MockEndpoint, MockVersion, now
 from endpointkit.adapters.mock._wire import (
@@ -32,21 +30,12 @@ from endpointkit.adapters.mock._wire import (
     start_stream,
     stream_kind,
 )
-from endpointkit.errors import (
-    ModelError,
-    NotFound,
-    NotReady,
-    ValidationError,
-)
-from endpointkit.invocation import (
-    InvokeRequest,
-    InvokeResult,
-    StreamResult,
-)
+from endpointkit.errors import ModelError, NotFound, NotReady, ValidationError
+from endpointkit.invocation import InvokeRequest, InvokeResult, StreamResult
 from endpointkit.spec import Scaling, Shadow, TrafficSplit, VersionSpec
 from endpointkit.state import EndpointState, Event, Status
 
-__all__ = ["Call", "Fault", "MockBackend"]
+__all__ = ["MockBackend"]
 
 
 class MockBackend(Backend):
@@ -95,9 +84,7 @@ class MockBackend(Backend):
             self.max_custom_attributes = limits.max_custom_attributes
         self._random = random.Random(seed)
         self._transition_polls = transition_polls
-        self._handlers: dict[tuple[str | None, str], Handler] = {
-            (None, version): fn for version, fn in (predictors or {}).items()
-        }
+        self._handlers = Handlers(predictors)
         self._endpoints: dict[str, MockEndpoint] = {}
         self._history: dict[str, list[Event]] = {}
         self._lock = threading.RLock()
@@ -135,7 +122,7 @@ class MockBackend(Backend):
         `invoke_stream`, a handler that returns an iterator (a generator) streams its items, as
         does a predictor's `predict_stream`; other handlers stream their whole answer at once.
         """
-        self._handlers[(endpoint, version)] = handler
+        self._handlers.register(version, handler, endpoint)
 
     def add_endpoint(
         self,
@@ -410,29 +397,10 @@ class MockBackend(Backend):
         if fault is not None:
             return None, fault.reason
         try:
-            handler = self._resolve_handler(name, version)
+            handler = self._handlers.resolve(name, version)
         except Exception as exc:
             return None, f"version {version.name!r} could not load its model: {exc}"
         return MockVersion(spec=version, handler=handler, created_at=now()), ""
-
-    def _resolve_handler(self, name: str, version: VersionSpec) -> Handler:
-        for key in ((name, version.name), (None, version.name)):
-            if key in self._handlers:
-                return self._handlers[key]
-        if version.predictor is None and version.model is None:
-            raise ValidationError(
-                f"no predictor for version {version.name!r}: register one with "
-                "MockBackend.register(), or give the version a predictor or a model directory"
-            )
-        model_dir = _local_model_dir(version.model)
-        from endpointkit.serving.predictor import load_predictor
-
-        # the predictor itself (handlers may be objects with `predict`), so that its optional
-        # predict_stream is found too
-        predictor = load_predictor(
-            model_dir, predictor=version.predictor, env=version.effective_env()
-        )
-        return cast(Handler, predictor)
 
     def _route(self, endpoint: MockEndpoint, version: str | None) -> str:
         if version is not None:
@@ -502,18 +470,3 @@ def _profile(like: str) -> Limits:
             backend="mock",
         )
     return limits
-
-
-def _local_model_dir(model: str | None) -> str | None:
-    if model is None:
-        return None
-    if model.startswith("file://"):
-        return model.removeprefix("file://")
-    if "://" in model:
-        raise ValidationError(
-            f"the mock backend runs models from local directories only, not {model!r}: "
-            "register a function for this version instead"
-        )
-    if not Path(model).exists():
-        raise ValidationError(f"model directory {model!r} does not exist")
-    return model
