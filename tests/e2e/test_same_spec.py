@@ -72,12 +72,13 @@ def test_the_same_spec_applies_on_every_backend(
             )
         )
 
-    flags = ["--backend", backend, "--timeout", "120"]
+    flags = ["--backend", backend]
     for key, value in settings.items():
         flags += ["--set", f"{key}={value}"]
+    waiting = [*flags, "--timeout", "120"]  # for the commands that wait for a change
     write({"v1": 80, "v2": 20})
     try:
-        applied = run(capsys, "apply", str(spec), *flags)
+        applied = run(capsys, "apply", str(spec), *waiting)
         assert applied["state"]["traffic"] == {"v1": 80, "v2": 20}
         assert run(capsys, "plan", str(spec), *flags)["changes"] == 0
         served = {
@@ -86,12 +87,12 @@ def test_the_same_spec_applies_on_every_backend(
         }
         assert served == {"v1", "v2"}
         write({"v1": 0, "v2": 100})
-        shifted = run(capsys, "apply", str(spec), *flags)
+        shifted = run(capsys, "apply", str(spec), *waiting)
         assert [a["action"] for a in shifted["actions"]] == ["traffic"]
         answer = run(capsys, "invoke", "same-spec", "--instances", "[[1.0]]", *flags)
         assert answer["body"] == {"predictions": ["v2"]}
         assert run(capsys, "plan", str(spec), *flags)["changes"] == 0
     finally:
-        destroyed = run(capsys, "destroy", str(spec), *flags)
+        destroyed = run(capsys, "destroy", str(spec), *waiting)
     assert destroyed["actions"][0]["action"] == "delete"
     assert "same-spec" not in [e["name"] for e in run(capsys, "list", *flags)]

@@ -39,15 +39,16 @@ def test_apply_twice_is_a_no_op_and_destroy_leaves_nothing(
     fake: FakeSageMaker, versions: Versions, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = write_spec(tmp_path / "endpoint.yaml", fake, versions, {"v1": 80, "v2": 20})
-    flags = ["--set", f"endpoint_url={fake.endpoint_url}", "--timeout", "60"]
+    flags = ["--set", f"endpoint_url={fake.endpoint_url}"]
+    waiting = [*flags, "--timeout", "60"]  # for the commands that wait for a change
     try:
-        assert main(["apply", str(spec), *flags]) == 0
+        assert main(["apply", str(spec), *waiting]) == 0
         first = capsys.readouterr().out
         assert "create endpoint sm-cli" in first
         assert "deploy v2" in first
         calls = dict(fake.calls)
 
-        assert main(["apply", str(spec), *flags]) == 0
+        assert main(["apply", str(spec), *waiting]) == 0
         second = capsys.readouterr().out
         assert "no changes" in second
         changes = {k: v - calls.get(k, 0) for k, v in fake.calls.items() if v != calls.get(k, 0)}
@@ -75,7 +76,7 @@ def test_apply_twice_is_a_no_op_and_destroy_leaves_nothing(
         assert '"v2"' in capsys.readouterr().out
 
         shifted = write_spec(tmp_path / "endpoint.yaml", fake, versions, {"v2": 100})
-        assert main(["apply", str(shifted), *flags]) == 0
+        assert main(["apply", str(shifted), *waiting]) == 0
         assert "undeploy v1" in capsys.readouterr().out
     finally:
         assert main(["destroy", str(spec), *flags]) == 0
