@@ -15,6 +15,9 @@ Loading order (first match wins):
    ``model.json``/``model.ubj``/``model.bst`` (XGBoost), ``model.onnx`` (ONNX Runtime),
    ``model.pt``/``model.pth`` (TorchScript).
 
+``code/requirements.txt`` is pip-installed first, for a script or predictor class (see
+``requirements.py``).
+
 Security: ``model.joblib``/``model.pkl`` are pickles and ``code/*.py`` is Python; loading either
 runs code from the model directory. Serve only artifacts you trust.
 """
@@ -261,6 +264,9 @@ def resolve_predictor(model_dir: str, target: str | None, env: Mapping[str, str]
     code = root / "code"
     search = [str(code), str(root)]
     if target:
+        from .requirements import install_requirements
+
+        install_requirements(code, env)
         return _instantiate(import_object(target, search=search), target)
     if not root.is_dir():
         raise PredictorLoadError(
@@ -268,15 +274,19 @@ def resolve_predictor(model_dir: str, target: str | None, env: Mapping[str, str]
             f"ENDPOINTKIT_MODEL_DIR (SageMaker: /opt/ml/model, Vertex: AIP_STORAGE_URI)"
         )
     from .handlers.toolkit import ToolkitPredictor
+    from .requirements import install_requirements
 
     configured = _configured_script(code, env)
     if configured is not None:  # never a fallback to a built-in: a wrong model would serve
+        install_requirements(configured.parent, env)
         return ToolkitPredictor(configured)
     script = code / "inference.py"
     if script.is_file():
+        install_requirements(code, env)
         return ToolkitPredictor(script)
     for cpr in (root / "predictor.py", code / "predictor.py"):
         if cpr.is_file():
+            install_requirements(code, env)
             name = _find_cpr_class(cpr, env)
             return _instantiate(import_object(name, search=[str(cpr.parent)]), name)
     for files, handler, extra in BUILTINS:
