@@ -288,7 +288,17 @@ def resolve_predictor(model_dir: str, target: str | None, env: Mapping[str, str]
         if cpr.is_file():
             install_requirements(code, env)
             name = _find_cpr_class(cpr, env)
-            return _instantiate(import_object(name, search=[str(cpr.parent)]), name)
+            try:
+                obj = import_object(name, search=[str(cpr.parent)])
+            except ImportError as exc:
+                if "fastapi" not in str(exc).lower():
+                    raise
+                # google.cloud.aiplatform.prediction imports FastAPI through its package
+                raise MissingExtraError(
+                    f"{cpr} needs FastAPI (Vertex AI Custom Prediction Routines): pip install "
+                    f"'endpointkit[cpr]' (google-cloud-aiplatform[prediction]); {exc}"
+                ) from exc
+            return _instantiate(obj, name)
     for files, handler, extra in BUILTINS:
         for fname in files:
             if (root / fname).is_file():

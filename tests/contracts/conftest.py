@@ -17,7 +17,15 @@ import pytest
 
 from tests.serving.conftest import Server, free_port, start_server
 
-__all__ = ["Server", "free_port", "load_error", "put_s3", "start_server", "write"]
+__all__ = [
+    "Server",
+    "free_port",
+    "load_error",
+    "put_s3",
+    "start_server",
+    "wait_ready",
+    "write",
+]
 
 
 def write(folder: Path, files: dict[str, str]) -> Path:
@@ -66,7 +74,7 @@ def put_s3(env: dict[str, str], bucket: str, key: str, data: bytes) -> str:
 
 def load_error(server: Server) -> str:
     """Wait for the model to fail loading; return the reason /ping gives."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         r = server.client.get("/ping")
         assert r.status_code == 503, f"the model loaded:\n{server.log()[-2000:]}"
@@ -74,3 +82,15 @@ def load_error(server: Server) -> str:
             return str(r.json()["error"])
         time.sleep(0.05)
     raise AssertionError(f"the model never failed to load:\n{server.log()[-2000:]}")
+
+
+def wait_ready(server: Server, path: str = "/ping", timeout_s: float = 180.0) -> None:
+    """Wait for a slow load (google.cloud.aiplatform alone imports for 10-30 s here)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        r = server.client.get(path)
+        if r.status_code == 200:
+            return
+        assert r.json().get("code") == "model_loading", r.text
+        time.sleep(0.1)
+    raise AssertionError(f"not ready:\n{server.log()[-2000:]}")

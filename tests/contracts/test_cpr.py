@@ -8,10 +8,11 @@ Sources: google-cloud-aiplatform ``google/cloud/aiplatform/prediction/`` (``pred
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from .conftest import Server, start_server, write
+from .conftest import Server, load_error, start_server, wait_ready, write
 
 ROUTE = "/v1/endpoints/1/deployedModels/2:predict"
 
@@ -65,3 +66,89 @@ def test_raw_predict_body_reaches_preprocess(scorer: Server) -> None:
     r = scorer.client.post(ROUTE, content=b"1,2", headers={"Content-Type": "text/csv"})
     assert r.status_code == 200, r.text
     assert r.json() == {"predictions": [3.0, 6.0]}
+
+
+# -- 6: a Predictor subclass needs FastAPI (google-cloud-aiplatform[prediction]) -------------
+SUBCLASS = """
+import os
+
+import joblib
+from google.cloud.aiplatform.prediction.predictor import Predictor
+
+
+class ChurnPredictor(Predictor):
+    def load(self, artifacts_uri):
+        self._model = joblib.load(os.path.join(artifacts_uri, "model.joblib"))
+
+    def preprocess(self, prediction_input):
+        return prediction_input["instances"]
+
+    def predict(self, instances):
+        return self._model.predict(instances)
+
+    def postprocess(self, prediction_results):
+        return {"predictions": prediction_results.tolist()}
+"""
+
+
+def _churn_model(tmp_path: Path) -> Path:
+    pytest.importorskip("sklearn", reason="pip install 'endpointkit[sklearn]'")
+    import joblib
+    from sklearn.tree import DecisionTreeClassifier
+
+    model = write(tmp_path / "model", {"predictor.py": SUBCLASS})
+    joblib.dump(DecisionTreeClassifier().fit([[0], [1]], [0, 1]), model / "model.joblib")
+    return model
+
+
+def test_cpr_predictor_subclass_with_joblib(tmp_path: Path) -> None:
+    # predictor.py: Predictor.load(artifacts_uri) gets AIP_STORAGE_URI; the default handler
+    # runs postprocess(predict(preprocess(body))) (handler.py).
+    pytest.importorskip("fastapi", reason="pip install 'endpointkit[cpr]'")
+    model = _churn_model(tmp_path)
+    env = {"AIP_STORAGE_URI": str(model), "AIP_PREDICT_ROUTE": ROUTE}
+    with start_server(tmp_path, [], env, ready=False) as server:
+        wait_ready(server)
+        r = server.client.post(ROUTE, json={"instances": [[1], [0]]})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"predictions": [1, 0]}
+
+
+def test_http_exception_keeps_its_status(tmp_path: Path) -> None:
+    # handler.py / model_server.py: "except HTTPException: raise" - its status reaches the client
+    pytest.importorskip("fastapi", reason="pip install 'endpointkit[cpr]'")
+    model = write(
+        tmp_path / "model",
+        {
+            "predictor.py": """
+            from fastapi import HTTPException
+            from google.cloud.aiplatform.prediction.predictor import Predictor
+
+
+            class Strict(Predictor):
+                def load(self, artifacts_uri):
+                    pass
+
+                def preprocess(self, prediction_input):
+                    if not prediction_input["instances"]:
+                        raise HTTPException(status_code=400, detail="no instances")
+                    return prediction_input["instances"]
+
+                def predict(self, instances):
+                    return instances
+            """
+        },
+    )
+    with start_server(tmp_path, [], {"AIP_STORAGE_URI": str(model)}, ready=False) as server:
+        wait_ready(server)
+        r = server.client.post("/predict", json={"instances": []})
+        assert (r.status_code, r.json()["error"]) == (400, "no instances")
+
+
+def test_missing_fastapi_names_the_extra(tmp_path: Path) -> None:
+    model = _churn_model(tmp_path)
+    # an image without FastAPI: a package that fails to import, first on the path
+    write(tmp_path / "nofastapi", {"fastapi/__init__.py": "raise ImportError('no fastapi')"})
+    env = {"AIP_STORAGE_URI": str(model), "PYTHONPATH": str(tmp_path / "nofastapi")}
+    with start_server(tmp_path, [], env, ready=False) as server:
+        assert "endpointkit[cpr]" in load_error(server)
