@@ -7,11 +7,16 @@ Loading order (first match wins):
 
 1. an explicit ``module:Class`` (the ``predictor`` argument, else ``ENDPOINTKIT_PREDICTOR``),
    imported with the model directory and its ``code/`` folder on ``sys.path``;
-2. a SageMaker inference-toolkit script, ``code/inference.py`` (or ``code/$SAGEMAKER_PROGRAM``);
+2. a SageMaker inference-toolkit script: ``$SAGEMAKER_PROGRAM`` in ``$SAGEMAKER_SUBMIT_DIRECTORY``
+   (a folder or a ``sourcedir.tar.gz``, local or ``s3://``) or in ``code/``, else
+   ``code/inference.py``; a configured script that cannot be found is a load error;
 3. a Vertex AI Custom Prediction Routine class in ``predictor.py`` (or ``code/predictor.py``);
 4. a built-in handler detected from the artifact: ``model.joblib``/``model.pkl`` (scikit-learn),
    ``model.json``/``model.ubj``/``model.bst`` (XGBoost), ``model.onnx`` (ONNX Runtime),
    ``model.pt``/``model.pth`` (TorchScript).
+
+``code/requirements.txt`` is pip-installed first, for a script or predictor class (see
+``requirements.py``).
 
 Security: ``model.joblib``/``model.pkl`` are pickles and ``code/*.py`` is Python; loading either
 runs code from the model directory. Serve only artifacts you trust.
@@ -221,27 +226,79 @@ def fetch_artifacts(uri: str, env: Mapping[str, str] | None = None) -> str:
     return uri
 
 
+def _configured_script(code: Path, env: Mapping[str, str]) -> Path | None:
+    """The script named by ``SAGEMAKER_PROGRAM`` / ``SAGEMAKER_SUBMIT_DIRECTORY``, or None when
+    neither is set; PredictorLoadError when it cannot be found.
+
+    The SageMaker SDK leaves the code outside the model archive unless it repacks it: the
+    folder or ``sourcedir.tar.gz`` in ``SAGEMAKER_SUBMIT_DIRECTORY`` (sagemaker-containers
+    ``_modules.download_and_install``); without it the program is looked up in ``code/``.
+    ``SAGEMAKER_PROGRAM`` may omit ``.py`` (toolkit ``environment.py``)."""
+    program = env.get("SAGEMAKER_PROGRAM") or ""
+    submit = env.get("SAGEMAKER_SUBMIT_DIRECTORY") or ""
+    if not program and not submit:
+        return None
+    if program and not program.endswith(".py"):
+        program += ".py"
+    folder = code
+    if submit:
+        from .handlers.fetch import fetch_code
+        from .settings import ArchiveLimits
+
+        folder = Path(fetch_code(submit, ArchiveLimits.from_env(env)))
+    script = folder / (program or "inference.py")
+    if not script.is_file():
+        where = f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r}" if submit else f"{code}"
+        found = sorted(p.name for p in folder.glob("*.py")) if folder.is_dir() else []
+        raise PredictorLoadError(
+            f"SAGEMAKER_PROGRAM {script.name!r} not found in {where} (Python files there: "
+            f"{', '.join(found) or 'none'}); set SAGEMAKER_PROGRAM to the inference script. "
+            f"The server does not fall back to a built-in predictor when a script is configured"
+        )
+    return script
+
+
 def resolve_predictor(model_dir: str, target: str | None, env: Mapping[str, str]) -> Any:
     """Pick (but do not load) the predictor for ``model_dir`` by the loading order."""
     root = Path(model_dir)
     code = root / "code"
     search = [str(code), str(root)]
     if target:
+        from .requirements import install_requirements
+
+        install_requirements(code, env)
         return _instantiate(import_object(target, search=search), target)
     if not root.is_dir():
         raise PredictorLoadError(
             f"Model directory {model_dir!r} does not exist; pass --model-dir or set "
             f"ENDPOINTKIT_MODEL_DIR (SageMaker: /opt/ml/model, Vertex: AIP_STORAGE_URI)"
         )
-    script = code / env.get("SAGEMAKER_PROGRAM", "inference.py")
-    if script.is_file():
-        from .handlers.toolkit import ToolkitPredictor
+    from .handlers.toolkit import ToolkitPredictor
+    from .requirements import install_requirements
 
+    configured = _configured_script(code, env)
+    if configured is not None:  # never a fallback to a built-in: a wrong model would serve
+        install_requirements(configured.parent, env)
+        return ToolkitPredictor(configured)
+    script = code / "inference.py"
+    if script.is_file():
+        install_requirements(code, env)
         return ToolkitPredictor(script)
     for cpr in (root / "predictor.py", code / "predictor.py"):
         if cpr.is_file():
+            install_requirements(code, env)
             name = _find_cpr_class(cpr, env)
-            return _instantiate(import_object(name, search=[str(cpr.parent)]), name)
+            try:
+                obj = import_object(name, search=[str(cpr.parent)])
+            except ImportError as exc:
+                if "fastapi" not in str(exc).lower():
+                    raise
+                # google.cloud.aiplatform.prediction imports FastAPI through its package
+                raise MissingExtraError(
+                    f"{cpr} needs FastAPI (Vertex AI Custom Prediction Routines): pip install "
+                    f"'endpointkit[cpr]' (google-cloud-aiplatform[prediction]); {exc}"
+                ) from exc
+            return _instantiate(obj, name)
     for files, handler, extra in BUILTINS:
         for fname in files:
             if (root / fname).is_file():

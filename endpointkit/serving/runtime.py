@@ -227,14 +227,20 @@ class ModelRuntime:
             raise map_exception(exc) from exc
 
     async def raw(
-        self, body: bytes, content_type: str, accept: str, attributes: str | None
+        self,
+        body: bytes,
+        content_type: str | None,
+        accept: str,
+        attributes: str | None,
+        hook: str = "handle_raw",
     ) -> tuple[bytes, str]:
-        """Run the predictor's ``handle_raw`` (SageMaker toolkit scripts)."""
+        """Run the predictor's ``handle_raw`` (SageMaker toolkit scripts), or another hook of
+        the same signature (``handle_body``: CPR predictors on the Vertex route)."""
         if self.state != "ready":
             raise self.not_ready()
         try:
             return await self._call(  # type: ignore[no-any-return]
-                self.predictor.handle_raw, body, content_type, accept, attributes
+                getattr(self.predictor, hook), body, content_type, accept, attributes
             )
         except asyncio.TimeoutError:
             raise self.timed_out() from None

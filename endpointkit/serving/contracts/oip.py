@@ -10,6 +10,7 @@ inputs and used for outputs when the request asks for it. Errors are ``{"error":
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from .. import codecs
@@ -84,20 +85,63 @@ def _model_route(app: ServingApp, path: str) -> tuple[str, str | None, str]:
     return name, version, action
 
 
-def model_metadata_body(app: ServingApp) -> dict[str, Any]:
-    """Model metadata: the predictor's ``oip_metadata`` or shapes from ``input_shape``."""
+# the outputs infer returned (name, datatype, shape with -1 for the batch), per runtime
+_LEARNED: weakref.WeakKeyDictionary[Any, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _declared(app: ServingApp, key: str) -> list[dict[str, Any]] | None:
+    """The predictor's ``oip_metadata[key]`` (its inputs or outputs), if it declares them."""
+    declared = getattr(app.runtime.predictor, "oip_metadata", None)
+    if isinstance(declared, dict) and isinstance(declared.get(key), list):
+        return [t for t in declared[key] if isinstance(t, dict)]
+    return None
+
+
+def _learn(app: ServingApp, tensors: list[dict[str, Any]]) -> None:
+    if app.runtime not in _LEARNED:
+        _LEARNED[app.runtime] = [
+            {"name": t["name"], "datatype": t["datatype"], "shape": [-1, *t["shape"][1:]]}
+            for t in tensors
+        ]
+
+
+async def _warm_up(app: ServingApp) -> None:
+    """One predict on zeros of ``input_shape`` (when every size is known), to learn what
+    infer returns; a predictor that rejects it leaves the metadata's default."""
+    import numpy as np
+
+    shape = app.runtime.options.input_shape
+    if not shape or any(d is None for d in shape):
+        return
+    zeros = np.zeros((1, *[int(d) for d in shape if d is not None]), dtype=np.float32)
+    try:
+        predictions = await app.runtime.predict(zeros, None)
+        _learn(app, [t for t, _ in _output_tensors(app, predictions, [], binary=False)])
+    except Exception as exc:  # the default stands; the reason goes to the log
+        app.log.event("warning", "oip_warmup_failed", error=f"{type(exc).__name__}: {exc}")
+
+
+async def model_metadata_body(app: ServingApp) -> dict[str, Any]:
+    """Model metadata: the predictor's ``oip_metadata``, else the input from ``input_shape``
+    and the outputs infer returns (learned from the first infer or a warm-up call)."""
     predictor = app.runtime.predictor
     declared = getattr(predictor, "oip_metadata", None)
     meta: dict[str, Any] = {"name": app.settings.model_name, "platform": "endpointkit"}
     if app.settings.version:
         meta["versions"] = [app.settings.version]
-    if isinstance(declared, dict):
+    if isinstance(declared, dict) and "outputs" in declared:
         meta.update(declared)
         return meta
     shape = app.runtime.options.input_shape
     dims = [-1, *[-1 if d is None else d for d in shape]] if shape else [-1, -1]
     meta["inputs"] = [{"name": "input-0", "datatype": "FP32", "shape": dims}]
-    meta["outputs"] = [{"name": "output-0", "datatype": "FP32", "shape": [-1]}]
+    if app.runtime not in _LEARNED:
+        await _warm_up(app)
+    meta["outputs"] = _LEARNED.get(app.runtime) or [
+        {"name": "output-0", "datatype": "FP32", "shape": [-1]}
+    ]
+    if isinstance(declared, dict):
+        meta.update(declared)
     return meta
 
 
@@ -114,7 +158,7 @@ async def model_route(app: ServingApp, req: Request) -> Response:
         return await ready(app, req)
     if not app.runtime.ready:
         raise app.runtime.not_ready()
-    return Response(200, codecs.dumps_json(model_metadata_body(app)))
+    return Response(200, codecs.dumps_json(await model_metadata_body(app)))
 
 
 def _to_array(tensor: Any, binary: memoryview | None, offset: int) -> tuple[Any, int]:
@@ -226,6 +270,31 @@ def _output_tensor(name: str, value: Any, binary: bool) -> tuple[dict[str, Any],
     return tensor, None
 
 
+def _output_tensors(
+    app: ServingApp, predictions: Any, names: list[str], binary: bool
+) -> list[tuple[dict[str, Any], bytes | None]]:
+    """The response tensors: a dict of predictions by name, else one output named as the
+    predictor declares it (else ``output-0``); only ``names`` when the request names outputs,
+    and 400 for a name the model does not return (Triton: "unexpected inference output")."""
+    if isinstance(predictions, dict):
+        outputs = list(predictions.items())
+    else:
+        declared = _declared(app, "outputs")
+        first = declared[0].get("name") if declared else None
+        outputs = [(first if isinstance(first, str) else "output-0", predictions)]
+    if names:
+        have = {name for name, _ in outputs}
+        missing = [n for n in names if n not in have]
+        if missing:
+            raise BadRequest(
+                f"Unknown output {missing[0]!r} requested from model "
+                f"{app.settings.model_name!r}; its outputs are {', '.join(sorted(have))}",
+                code="bad_tensor",
+            )
+        outputs = [o for o in outputs if o[0] in names]
+    return [_output_tensor(name, value, binary) for name, value in outputs]
+
+
 async def infer(app: ServingApp, req: Request) -> Response:
     """``POST /v2/models/{m}/infer``."""
     runtime = app.runtime
@@ -257,6 +326,16 @@ async def infer(app: ServingApp, req: Request) -> Response:
     for tensor in request["inputs"]:
         arr, offset = _to_array(tensor, binary, offset)
         arrays[tensor["name"]] = arr
+    declared_inputs = _declared(app, "inputs")
+    if declared_inputs is not None:  # Triton: "unexpected inference input"
+        known = [t.get("name") for t in declared_inputs]
+        unknown = [n for n in arrays if n not in known]
+        if unknown:
+            raise BadRequest(
+                f"Unknown input {unknown[0]!r} for model {app.settings.model_name!r}; its "
+                f"inputs are {', '.join(map(str, known))}",
+                code="bad_tensor",
+            )
     parameters = request.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise BadRequest('"parameters" must be a JSON object', code="bad_parameters")
@@ -275,19 +354,10 @@ async def infer(app: ServingApp, req: Request) -> Response:
     instances: Any = next(iter(arrays.values())) if len(arrays) == 1 else arrays
     predictions = await runtime.predict(instances, parameters or None)
     runtime.check_count(instances, predictions)
-    if isinstance(predictions, dict):
-        outputs = list(predictions.items())
-    else:
-        outputs = [(names[0] if len(names) == 1 else "output-0", predictions)]
-    if names:
-        outputs = [o for o in outputs if o[0] in names] or outputs
-    tensors = []
-    chunks: list[bytes] = []
-    for name, value in outputs:
-        tensor, raw = _output_tensor(name, value, want_binary)
-        tensors.append(tensor)
-        if raw is not None:
-            chunks.append(raw)
+    produced = _output_tensors(app, predictions, names, want_binary)
+    _learn(app, [t for t, _ in produced])
+    tensors = [t for t, _ in produced]
+    chunks = [raw for _, raw in produced if raw is not None]
     response: dict[str, Any] = {
         "model_name": app.settings.model_name,
         "id": request.get("id") if isinstance(request.get("id"), str) else req.request_id,

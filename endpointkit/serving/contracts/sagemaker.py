@@ -3,7 +3,8 @@
 ``/invocations`` bodies: JSON ``{"instances": [...], "parameters": {...}}`` answers
 ``{"predictions": [...]}``; a JSON list answers a list; any other JSON value is one instance and
 answers one prediction. CSV and npy bodies are arrays of instances (rows). octet-stream bodies are
-one instance (bytes). Predictors with ``handle_raw`` (toolkit scripts) get the body verbatim.
+one instance (bytes). Predictors with ``handle_raw`` (toolkit scripts) get the body verbatim, with
+the raw Content-Type and Accept headers.
 ``X-Amzn-SageMaker-Custom-Attributes`` reaches the predictor as
 ``parameters["custom_attributes"]`` and is echoed (or replaced by what the predictor put there).
 """
@@ -56,10 +57,12 @@ async def invocations(app: ServingApp, req: Request) -> Response:
     attributes = req.header(CUSTOM_ATTRIBUTES)
     extra: list[tuple[bytes, bytes]] = []
     if options.has_raw:
-        accept_header = req.header(b"accept") or ""
-        wanted = [codecs.media_type(a) for a in accept_header.split(",")]
-        accept = next((a for a in wanted if a and a != "*/*"), app.settings.default_accept)
-        body, rtype = await runtime.raw(req.body, ctype, accept, attributes)
+        # the raw headers, as the toolkit's transformer.py passes them: only a missing or
+        # exactly "*/*" Accept becomes SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT
+        accept = req.header(b"accept")
+        if not accept or accept == "*/*":
+            accept = app.settings.default_accept
+        body, rtype = await runtime.raw(req.body, req.header(b"content-type"), accept, attributes)
         if attributes is not None:
             extra.append((CUSTOM_ATTRIBUTES, attributes.encode("latin-1")))
         return Response(200, body, rtype.encode("latin-1"), extra)

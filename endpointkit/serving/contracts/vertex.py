@@ -1,6 +1,13 @@
 """Vertex AI custom-container contract: health on ``AIP_HEALTH_ROUTE``, predict on
 ``AIP_PREDICT_ROUTE``: ``{"instances": [...], "parameters": {...}}`` in,
-``{"predictions": [...]}`` out, exactly one prediction per instance, JSON only."""
+``{"predictions": [...]}`` out, exactly one prediction per instance.
+
+Vertex ``rawPredict`` forwards any payload and Content-Type to the predict route
+(https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.endpoints/rawPredict),
+so a body that is not JSON is handed to the predictor: a CPR predictor's ``preprocess`` gets its
+bytes, anything else is served as on ``/invocations`` (toolkit ``input_fn``/``output_fn``,
+predictor codecs, CSV and npy). A toolkit script with its own ``input_fn``, ``output_fn`` or
+``transform_fn`` gets every body verbatim, JSON too, and its output is the response."""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .. import codecs, streaming
 from ..errors import BadRequest, UnsupportedMediaType
 from ..messages import Request, Response
+from . import sagemaker
 
 if TYPE_CHECKING:
     from ..app import ServingApp
@@ -29,11 +37,22 @@ async def predict(app: ServingApp, req: Request) -> Response:
     if (kind := streaming.wanted(req.headers)) is not None:
         return await _stream(app, req, kind)
     ctype = codecs.media_type(req.header(b"content-type"))
+    predictor = runtime.predictor
     if ctype and ctype != codecs.JSON:
-        raise UnsupportedMediaType(
-            f"Content-Type {ctype!r} is not supported on the Vertex predict route; "
-            f"send application/json"
-        )
+        # rawPredict forwards any payload and Content-Type to this route: the predictor
+        # decodes it (CPR preprocess; toolkit input_fn or the /invocations codecs)
+        if callable(getattr(predictor, "handle_body", None)):
+            out, rtype = await runtime.raw(
+                req.body,
+                req.header(b"content-type"),
+                req.header(b"accept") or "",
+                None,
+                hook="handle_body",
+            )
+            return Response(200, out, rtype.encode("latin-1"))
+        return await sagemaker.invocations(app, req)
+    if getattr(predictor, "vertex_raw", False):  # a toolkit script that reads the body itself
+        return await sagemaker.invocations(app, req)
     codecs.negotiate(req.header(b"accept"), (codecs.JSON,), codecs.JSON)
     body = codecs.loads_json(req.body)
     if not isinstance(body, dict) or not isinstance(body.get("instances"), list):

@@ -6,7 +6,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, PredictorFailed, ServingError
 from ..predictor import MissingExtraError
 
 
@@ -71,3 +71,29 @@ def _reject_non_scalars(arr: Any) -> None:
                 f"number, a string or null",
                 code="bad_instances",
             )
+
+
+def user_code_error(exc: Exception) -> Exception:
+    """An exception from a user's toolkit script or CPR predictor, as the platforms answer it.
+
+    Both answer 500 for any exception from user code (toolkit ``transformer.py``: non-toolkit
+    errors become ``GenericInferenceToolkitError(500)``; CPR ``handler.py`` and
+    ``model_server.py``: ``HTTPException(status_code=500)``), so a ValueError is a 500 here too,
+    not the 422 a native predictor's ValueError gets. Kept: our own ServingErrors (the server's
+    validation), and exceptions that carry a status: the toolkit's ``BaseInferenceToolkitError``
+    (``status_code``, ``message``), left to ``runtime.map_exception``, and CPR's fastapi
+    ``HTTPException`` (``status_code``, ``detail``). The message stays in the log."""
+    if isinstance(exc, ServingError):
+        return exc
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 600:
+        detail = getattr(exc, "detail", None)
+        if detail is not None and status < 500:  # fastapi's HTTPException: detail is for clients
+            err = ServingError(str(detail), status=status, code="predictor_status")
+            err.__cause__ = exc
+            return err
+        return exc
+    failed = PredictorFailed("The predictor failed")
+    failed.logged = True
+    failed.__cause__ = exc
+    return failed

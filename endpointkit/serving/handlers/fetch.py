@@ -104,3 +104,29 @@ def fetch_gcs(uri: str, limits: ArchiveLimits | None = None) -> str:
         dest.parent.mkdir(parents=True, exist_ok=True)
         blob.download_to_filename(str(dest))
     return _maybe_extract(target, limits or ArchiveLimits())
+
+
+def fetch_code(uri: str, limits: ArchiveLimits | None = None) -> str:
+    """A local folder holding ``SAGEMAKER_SUBMIT_DIRECTORY``: a folder as is; a
+    ``sourcedir.tar.gz`` (local, ``file://``, ``s3://`` or ``gs://``) unpacked into a new
+    temporary folder, within ``limits``."""
+    limits = limits or ArchiveLimits()
+    if uri.startswith("s3://"):
+        return fetch_s3(uri, limits)
+    if uri.startswith("gs://"):
+        return fetch_gcs(uri, limits)
+    path = Path(uri[len("file://") :] if uri.startswith("file://") else uri)
+    if path.is_dir():
+        return str(path)
+    if not path.is_file():
+        raise PredictorLoadError(
+            f"SAGEMAKER_SUBMIT_DIRECTORY {uri!r} does not exist; point it at the folder or the "
+            f"sourcedir.tar.gz holding the inference script"
+        )
+    target = Path(tempfile.mkdtemp(prefix="endpointkit-code-"))
+    try:
+        _extract(path, target, limits)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return str(target)
