@@ -930,7 +930,3 @@ def _drop_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, fd)
     os.close(devnull)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
