@@ -26,7 +26,7 @@ from endpointkit.cli._codes import (
     UsageProblem,
     exit_code,
 )
-from endpointkit.cli._output import drop_stdout, output_format
+from endpointkit.cli._output import drop_stdout, output_format, show_progress
 from endpointkit.cli._parser import build_parser
 
 if TYPE_CHECKING:
@@ -108,21 +108,17 @@ def _report(args: argparse.Namespace | None, exc: Exception) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    if argv and argv[0] in PASSTHROUGH:  # argparse.REMAINDER would swallow their --help
-        from endpointkit.cli._passthrough import local, serve
-
-        try:
-            return serve(argv[1:]) if argv[0] == "serve" else local(argv[1:])
-        except BrokenPipeError:
-            raise
-        except Exception as exc:
-            return _report(None, exc)
-    args = build_parser().parse_args(argv)
-    from endpointkit.cli._commands import COMMANDS
-    from endpointkit.progress import default_progress
-
+    args: argparse.Namespace | None = None
     try:
-        with default_progress(False if output_format(args) == "json" else None):
+        if argv and argv[0] in PASSTHROUGH:  # argparse.REMAINDER would swallow their --help
+            from endpointkit.cli._passthrough import local, serve
+
+            return serve(argv[1:]) if argv[0] == "serve" else local(argv[1:])
+        args = build_parser().parse_args(argv)
+        from endpointkit.cli._commands import COMMANDS
+        from endpointkit.progress import default_progress
+
+        with default_progress(show_progress(args)):
             return COMMANDS[args.command](args)
     except BrokenPipeError:
         raise

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from endpointkit.cli._codes import UsageProblem
-from endpointkit.cli._inputs import endpoint_for, pairs, version_from_args
+from endpointkit.cli._inputs import endpoint_for, json_arg, pairs, version_from_args
 from endpointkit.cli._output import (
     emit_state,
     output_format,
@@ -32,15 +32,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
-    import json
-
     version = version_from_args(args)
     gates: dict[str, Any] = {}
     if args.probe:
-        try:
-            gates["probe"] = json.loads(args.probe)
-        except ValueError as exc:
-            raise UsageProblem(f"--probe is not valid JSON: {exc}") from None
+        gates["probe"] = json_arg(args.probe, "--probe")
     if args.max_error_rate is not None:
         gates["max_error_rate"] = args.max_error_rate
     if args.max_p99_ms is not None:

@@ -16,13 +16,23 @@ if TYPE_CHECKING:
 
 
 def pairs(items: Sequence[str], what: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
+    found: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageProblem(f"{what} {item!r} must look like KEY=VALUE")
-        pairs[key.strip()] = value
-    return pairs
+        found[key.strip()] = value
+    return found
+
+
+def json_arg(text: str, flag: str) -> Any:
+    """`text` parsed as JSON, or a UsageProblem that names `flag`."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageProblem(f"{flag} is not valid JSON: {exc}") from None
 
 
 def _coerce(value: str) -> Any:
@@ -38,9 +48,9 @@ def _coerce(value: str) -> Any:
 
 
 def load_spec(path: str) -> EndpointSpec:
-    from endpointkit.spec import load_spec
+    from endpointkit.spec import load_spec as load
 
-    return load_spec(path)
+    return load(path)
 
 
 def backend_for(args: argparse.Namespace, spec: EndpointSpec | None = None) -> Backend:
@@ -68,8 +78,7 @@ def backend_for(args: argparse.Namespace, spec: EndpointSpec | None = None) -> B
 def endpoint_for(args: argparse.Namespace) -> Any:
     from endpointkit.endpoint import Endpoint
 
-    spec = load_spec(args.spec_file) if args.spec_file else None
-    return Endpoint(args.name, backend_for(args, spec))
+    return Endpoint(args.name, backend_for(args))  # backend_for reads --spec
 
 
 def version_from_args(args: argparse.Namespace) -> Any:

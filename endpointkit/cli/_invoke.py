@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from endpointkit.cli._codes import UsageProblem
-from endpointkit.cli._inputs import endpoint_for
+from endpointkit.cli._inputs import endpoint_for, json_arg
 from endpointkit.cli._output import output_format, print_json
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    import json
-
     from endpointkit.invocation import encode_instances
 
     if args.instances is not None:
-        try:
-            instances = json.loads(args.instances)
-        except ValueError as exc:
-            raise UsageProblem(f"--instances is not valid JSON: {exc}") from None
+        instances = json_arg(args.instances, "--instances")
         if not isinstance(instances, list):
             raise UsageProblem(
                 f"--instances must be a JSON list, one item per prediction (got a JSON "
@@ -41,14 +37,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         raise UsageProblem("invoke needs --instances, --data or --file")
     if args.stream:
         return _invoke_stream(args, body)
-    result = endpoint_for(args).invoke(
-        body,
-        content_type=args.content_type,
-        accept=args.accept,
-        version=args.target_version,
-        custom_attributes=args.custom_attributes,
-        timeout=args.timeout,
-    )
+    result = endpoint_for(args).invoke(body, accept=args.accept, **_request(args))
     if output_format(args) == "json":
         decoded = result.decode()
         print_json(
@@ -67,6 +56,17 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _request(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords of invoke and invoke_stream from the flags; not accept, whose default
+    differs between the two."""
+    return {
+        "content_type": args.content_type,
+        "version": args.target_version,
+        "custom_attributes": args.custom_attributes,
+        "timeout": args.timeout,
+    }
+
+
 def _invoke_stream(args: argparse.Namespace, body: bytes) -> int:
     """Print each chunk the moment it arrives (text: raw bytes; json: one line per chunk)."""
     import json
@@ -76,12 +76,7 @@ def _invoke_stream(args: argparse.Namespace, body: bytes) -> int:
     as_json = output_format(args) == "json"
     out = sys.stdout.buffer
     with endpoint_for(args).invoke_stream(
-        body,
-        content_type=args.content_type,
-        accept=args.accept or EVENT_STREAM,
-        version=args.target_version,
-        custom_attributes=args.custom_attributes,
-        timeout=args.timeout,
+        body, accept=args.accept or EVENT_STREAM, **_request(args)
     ) as stream:
         if stream.version and not as_json:
             print(f"(served by {stream.version})", file=sys.stderr, flush=True)
