@@ -2,6 +2,11 @@
 
 Thin on purpose: every command maps to one API call. Only argparse is imported at start so
 `endpointkit --help` stays fast; the API and rich load when a command runs.
+
+Here: main() and error reporting (one line per error). _parser: the arguments; _codes: exit
+codes; _output: text/JSON rendering; _inputs: arguments to API objects; _commands: the table
+of command modules (_lifecycle, _changes, _invoke, _inspect, _export), imported only once a
+command has parsed; _passthrough: serve and local.
 """
 
 from __future__ import annotations
