@@ -125,8 +125,8 @@ def _predict(handler: Handler, request: InvokeRequest, *, stream: bool) -> Predi
     A plain function gets the instances (and the parameters if it takes two arguments).
     """
     from endpointkit.serving import codecs
-    from endpointkit.serving.contracts.sagemaker import _unwrap_json
-    from endpointkit.serving.errors import ServingError, UnsupportedMediaType
+    from endpointkit.serving.contracts.sagemaker import check_content_type, decode_instances
+    from endpointkit.serving.errors import ServingError
     from endpointkit.serving.predictor import PredictorOptions
 
     predictor: Any = handler  # a function, or an object with predict and optional members
@@ -134,22 +134,8 @@ def _predict(handler: Handler, request: InvokeRequest, *, stream: bool) -> Predi
     ctype = codecs.media_type(request.content_type) or codecs.JSON
     parameters: dict[str, Any] | None = None
     try:
-        if ctype not in codecs.BUILTIN_TYPES and ctype not in options.content_types:
-            raise UnsupportedMediaType(
-                f"Content-Type {ctype!r} is not supported; use one of "
-                f"{', '.join(codecs.BUILTIN_TYPES + options.content_types)}"
-            )
-        if ctype in options.content_types:
-            instances: Any = predictor.decode(request.body, ctype)
-            shape = "list"
-        else:
-            decoded = codecs.decode(request.body, ctype)
-            if ctype == codecs.JSON:
-                instances, shape, parameters = _unwrap_json(decoded)
-            elif ctype == codecs.OCTET:
-                instances, shape = [decoded], "one"
-            else:
-                instances, shape = decoded, "list"
+        check_content_type(ctype, options)
+        instances, shape, parameters = decode_instances(request.body, ctype, predictor, options)
     except ServingError as exc:
         raise _served(exc) from None
     attributes = request.custom_attributes

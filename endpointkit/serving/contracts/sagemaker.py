@@ -19,6 +19,7 @@ from ..messages import Request, Response
 
 if TYPE_CHECKING:
     from ..app import ServingApp
+    from ..predictor import PredictorOptions
 
 CUSTOM_ATTRIBUTES = b"x-amzn-sagemaker-custom-attributes"
 
@@ -67,25 +68,10 @@ async def invocations(app: ServingApp, req: Request) -> Response:
             extra.append((CUSTOM_ATTRIBUTES, attributes.encode("latin-1")))
         return Response(200, body, rtype.encode("latin-1"), extra)
 
-    if ctype not in codecs.BUILTIN_TYPES and ctype not in options.content_types:
-        raise UnsupportedMediaType(
-            f"Content-Type {ctype!r} is not supported; use one of "
-            f"{', '.join(codecs.BUILTIN_TYPES + options.content_types)}"
-        )
+    check_content_type(ctype, options)
     accept = _accept(app, req, codecs.BUILTIN_TYPES + options.accept_types)
     predictor = runtime.predictor
-    parameters: dict[str, Any] | None = None
-    if ctype in options.content_types:
-        instances: Any = predictor.decode(req.body, ctype)
-        shape = "list"
-    else:
-        decoded = codecs.decode(req.body, ctype)
-        if ctype == codecs.JSON:
-            instances, shape, parameters = _unwrap_json(decoded)
-        elif ctype == codecs.OCTET:
-            instances, shape = [decoded], "one"
-        else:
-            instances, shape = decoded, "list"
+    instances, shape, parameters = decode_instances(req.body, ctype, predictor, options)
     if attributes is not None:
         parameters = dict(parameters or {})
         parameters["custom_attributes"] = attributes
@@ -137,6 +123,31 @@ async def _stream(app: ServingApp, req: Request, kind: str) -> Response:
         out_attrs = str(parameters.get("custom_attributes", attributes))
         response.headers = [(CUSTOM_ATTRIBUTES, out_attrs.encode("latin-1", "replace"))]
     return response
+
+
+def check_content_type(ctype: str, options: PredictorOptions) -> None:
+    """415 unless the server or the predictor decodes `ctype`."""
+    if ctype not in codecs.BUILTIN_TYPES and ctype not in options.content_types:
+        raise UnsupportedMediaType(
+            f"Content-Type {ctype!r} is not supported; use one of "
+            f"{', '.join(codecs.BUILTIN_TYPES + options.content_types)}"
+        )
+
+
+def decode_instances(
+    body: bytes, ctype: str, predictor: Any, options: PredictorOptions
+) -> tuple[Any, str, dict[str, Any] | None]:
+    """A /invocations body -> (instances, shape, parameters): the predictor's own decoder for
+    its content types, else the built-in codecs; shape is "wrapped", "list" or "one" (how the
+    answer is encoded back). The mock backend decodes with this too."""
+    if ctype in options.content_types:
+        return predictor.decode(body, ctype), "list", None
+    decoded = codecs.decode(body, ctype)
+    if ctype == codecs.JSON:
+        return _unwrap_json(decoded)
+    if ctype == codecs.OCTET:
+        return [decoded], "one", None
+    return decoded, "list", None
 
 
 def _unwrap_json(decoded: Any) -> tuple[Any, str, dict[str, Any] | None]:
