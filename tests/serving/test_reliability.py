@@ -385,3 +385,17 @@ def test_repeated_tracebacks_are_logged_once(tmp_path: Path) -> None:
         assert sum("Traceback" in line for line in errors) == 1
         assert max(len(line) for line in errors[1:]) < 600
         assert '"repeat"' in errors[-1]
+
+
+# -- 2: predictor code never runs on the event loop unless its author opted in -------------
+def test_health_answers_fast_while_a_fast_predictor_makes_one_slow_call(tmp_path: Path) -> None:
+    with predictor_server(tmp_path, "Echo") as s:
+        for _ in range(100):  # a tiny model: the old executor promoted it onto the loop
+            assert s.client.post("/invocations", json=[1]).status_code == 200
+        slow = threading.Thread(target=_sleep_request, args=(s, 1.5), daemon=True)
+        slow.start()
+        threading.Event().wait(0.2)  # the slow call is running
+        pings = [_ping_ms(s) for _ in range(10)]
+        slow.join(timeout=10)
+    # the figure is < 100 ms; the margin is for a shared 2-core test machine
+    assert max(pings) < 250, pings

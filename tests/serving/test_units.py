@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
+import threading
 
 import httpx
 import numpy as np
@@ -152,44 +152,49 @@ def test_main_reports_bad_environment(
     assert "ENDPOINTKIT_REQUEST_LOG" in capsys.readouterr().err
 
 
-def test_executor_moves_tiny_predictors_inline_and_back() -> None:
+def test_executor_never_moves_a_predictor_onto_the_loop_by_itself() -> None:
     from endpointkit.serving.batching import Executor
 
-    slow = {"on": False}
+    loop_thread = threading.get_ident()
+    seen: set[int] = set()
 
-    def fn(x: int) -> int:
-        if slow["on"]:
-            time.sleep(0.003)
+    def tiny(x: int) -> int:
+        seen.add(threading.get_ident())
         return x + 1
 
-    async def run() -> Executor:
-        ex = Executor(None)
-        for i in range(32):  # measured in the thread
-            assert await ex.call(fn, i) == i + 1
-        assert ex.inline  # eligible: now on trial inline
-        slow["on"] = True  # it starts blocking: two slow trial calls send it back
-        for i in range(2):
-            assert await ex.call(fn, i) == i + 1
+    async def run() -> None:
+        ex = Executor(None)  # the predictor says nothing
+        for i in range(200):  # many microsecond calls: the old executor promoted these
+            assert await ex.call(tiny, i) == i + 1
         assert not ex.inline
-        assert not ex.auto
+        assert loop_thread not in seen
         ex.shutdown()
-        return ex
 
     asyncio.run(run())
 
 
-def test_executor_keeps_sleepers_in_the_thread() -> None:
+def test_executor_runs_a_declared_inline_predictor_on_the_loop() -> None:
     from endpointkit.serving.batching import Executor
 
-    def sleeper(x: int) -> int:
-        time.sleep(0.006)  # no CPU, long wall: waits on something
-        return x
+    async def run() -> None:
+        ex = Executor(True)
+        assert await ex.call(threading.get_ident) == threading.get_ident()
+        ex.shutdown()
+
+    asyncio.run(run())
+
+
+def test_executor_turns_system_exit_into_an_error() -> None:
+    from endpointkit.serving.batching import Executor
+
+    def leave() -> None:
+        raise SystemExit(3)
 
     async def run() -> None:
-        ex = Executor(None)
-        for i in range(32):
-            await ex.call(sleeper, i)
-        assert not ex.inline
+        ex = Executor(False)
+        with pytest.raises(RuntimeError, match="SystemExit"):
+            await ex.call(leave)
+        assert await ex.call(int, "7") == 7  # the model thread still serves
         ex.shutdown()
 
     asyncio.run(run())
