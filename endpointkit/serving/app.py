@@ -175,6 +175,9 @@ class ServingApp:
                         f"The server has {metrics.in_flight} requests in flight; retry shortly",
                         headers=[(b"retry-after", b"1")],
                     )
+                # 503 when the model's queue cannot answer in time; else a deadline, and the
+                # connection, whose `disconnected` flag tells the model thread the client left
+                self.runtime.admit(getattr(receive, "__self__", None))
                 metrics.in_flight += 1
                 limited = True
             response = await route.handler(self, Request(method, path, headers, body, rid))

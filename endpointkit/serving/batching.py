@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 import time
 from collections import deque
@@ -40,11 +41,44 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any
 
+EWMA_ALPHA = 0.2  # weight of the newest call in the service-time estimate
+
+
+class Dropped(Exception):
+    """A queued call was never run: its client left (``gone``) or its deadline passed."""
+
+    def __init__(self, gone: bool) -> None:
+        super().__init__("client gone" if gone else "deadline passed")
+        self.gone = gone
+
+
+class CallTimeout(Exception):
+    """The caller's deadline passed while its call was queued or running (``job.started``)."""
+
+    def __init__(self, job: _Job) -> None:
+        super().__init__("deadline passed")
+        self.job = job
+
 
 class _Job:
-    """One call for the model thread; ``loop`` is None for fire-and-forget calls."""
+    """One call for the model thread; ``loop`` is None for fire-and-forget calls.
 
-    __slots__ = ("args", "error", "fn", "future", "loop", "result")
+    ``cycle`` is the request's connection state (uvicorn's ``RequestResponseCycle``): its
+    ``disconnected`` flag turns true when the client goes. ``started`` stays 0.0 until the
+    model thread starts the call; ``abandoned`` says the caller stopped waiting."""
+
+    __slots__ = (
+        "abandoned",
+        "args",
+        "cycle",
+        "deadline",
+        "error",
+        "fn",
+        "future",
+        "loop",
+        "result",
+        "started",
+    )
 
     def __init__(
         self,
@@ -52,11 +86,17 @@ class _Job:
         args: tuple[Any, ...],
         loop: asyncio.AbstractEventLoop | None,
         future: asyncio.Future[Any] | None,
+        deadline: float = math.inf,
+        cycle: Any = None,
     ) -> None:
         self.fn = fn
         self.args = args
         self.loop = loop
         self.future = future
+        self.deadline = deadline
+        self.cycle = cycle
+        self.started = 0.0
+        self.abandoned = False
         self.result: Any = None
         self.error: BaseException | None = None
 
@@ -72,43 +112,96 @@ def _settle(job: _Job) -> None:
         future.set_result(job.result)
 
 
+def _expire(job: _Job) -> None:
+    """On the loop, at the caller's deadline."""
+    future = job.future
+    if future is not None and not future.done():
+        future.set_exception(CallTimeout(job))
+
+
 class Executor:
-    """Calls ``fn(*args)`` on the model thread, or inline when the predictor opted in."""
+    """Calls ``fn(*args)`` on the model thread, or inline when the predictor opted in.
+
+    For admission control it keeps ``pending`` (calls submitted and still awaited; touched on
+    the event loop only) and ``service_s`` (a moving average of a call's duration, written by
+    the model thread). ``running`` is the call on the model thread now, if any."""
 
     def __init__(self, inline: bool | None = False) -> None:
         self.inline = bool(inline)
+        self.pending = 0
+        self.service_s = 0.0
+        self.running: _Job | None = None
         self._queue: SimpleQueue[_Job | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def _submit(self, job: _Job) -> None:
+    def start(self) -> None:
+        """Start the model thread now (else the first call does)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="predict", daemon=True)
             self._thread.start()
+
+    def _submit(self, job: _Job) -> None:
+        if self._thread is None:
+            self.start()
         self._queue.put(job)
 
     def _work(self) -> None:
         get = self._queue.get
+        monotonic = time.monotonic
         while (job := get()) is not None:
-            if self._closed:  # shut down: drop what is still queued
+            if self._closed or job.abandoned:  # shut down, or nobody waits any more
                 continue
-            try:
-                job.result = job.fn(*job.args)
-            except Exception as exc:
-                job.error = exc
-            except BaseException as exc:  # SystemExit in a future would stop the event loop
-                job.error = RuntimeError(f"The predictor raised {type(exc).__name__}")
-                job.error.__cause__ = exc
+            now = monotonic()
+            cycle = job.cycle
+            if cycle is not None and cycle.disconnected:
+                job.error = Dropped(gone=True)
+            elif now + self.service_s > job.deadline:  # it would not finish in time
+                job.error = Dropped(gone=False)
+            else:
+                job.started = now
+                self.running = job
+                try:
+                    job.result = job.fn(*job.args)
+                except Exception as exc:
+                    job.error = exc
+                except BaseException as exc:  # SystemExit in a future would stop the loop
+                    job.error = RuntimeError(f"The predictor raised {type(exc).__name__}")
+                    job.error.__cause__ = exc
+                self.running = None
+                took = monotonic() - now
+                estimate = self.service_s
+                self.service_s = estimate + EWMA_ALPHA * (took - estimate) if estimate else took
             loop = job.loop
             if loop is not None:
                 with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                     loop.call_soon_threadsafe(_settle, job)
 
-    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Result of ``fn(*args)``; exceptions propagate."""
+    async def call(
+        self, fn: Callable[..., Any], *args: Any, deadline: float = math.inf, cycle: Any = None
+    ) -> Any:
+        """Result of ``fn(*args)``; exceptions propagate. With a ``deadline``
+        (``time.monotonic()``) it raises :class:`CallTimeout` when the deadline passes first,
+        and :class:`Dropped` when the model thread finds, before starting the call, that
+        ``cycle.disconnected`` is true or that the call would end past the deadline (by the
+        moving average of a call's duration)."""
         if self.inline:
             return fn(*args)
-        return await self.in_thread(fn, *args)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        job = _Job(fn, args, loop, future, deadline, cycle)
+        self._submit(job)
+        self.pending += 1
+        timer = None
+        if deadline != math.inf:
+            timer = loop.call_later(deadline - time.monotonic(), _expire, job)
+        try:
+            return await future
+        finally:  # answered, timed out or cancelled: a call not yet started never runs
+            job.abandoned = True
+            self.pending -= 1
+            if timer is not None:
+                timer.cancel()
 
     def in_thread(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """``fn(*args)`` on the model thread whatever ``inline`` says (a streaming predictor's
@@ -176,16 +269,34 @@ def _slice(outputs: Any, start: int, stop: int) -> Any:
 
 
 class _Item:
-    __slots__ = ("future", "instances", "n", "parameters", "t0")
+    __slots__ = ("cycle", "deadline", "future", "instances", "n", "parameters", "t0")
 
     def __init__(
-        self, instances: Any, parameters: dict[str, Any] | None, future: asyncio.Future[Any]
+        self,
+        instances: Any,
+        parameters: dict[str, Any] | None,
+        future: asyncio.Future[Any],
+        deadline: float,
+        cycle: Any,
     ) -> None:
         self.instances = instances
         self.parameters = parameters
         self.n = count(instances)
         self.future = future
         self.t0 = time.monotonic()
+        self.deadline = deadline
+        self.cycle = cycle
+
+    def dropped(self, now: float) -> bool:
+        """Whether to leave this item out of its batch: its caller stopped waiting, its
+        client left, or its deadline passed (its caller then gets :class:`Dropped`)."""
+        if self.future.done():
+            return True
+        gone = self.cycle is not None and self.cycle.disconnected
+        if gone or now > self.deadline:
+            self.future.set_exception(Dropped(gone))
+            return True
+        return False
 
 
 class BatchSizeMismatch(RuntimeError):
@@ -212,17 +323,29 @@ class Batcher:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def submit(self, instances: Any, parameters: dict[str, Any] | None) -> Any:
-        """Predictions for ``instances``, computed in some batch."""
+    async def submit(
+        self,
+        instances: Any,
+        parameters: dict[str, Any] | None,
+        deadline: float = math.inf,
+        cycle: Any = None,
+    ) -> Any:
+        """Predictions for ``instances``, computed in some batch; :class:`Dropped` when the
+        client left (``cycle.disconnected``) or ``deadline`` passed before its batch ran."""
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._run())
-        item = _Item(instances, parameters, loop.create_future())
+        item = _Item(instances, parameters, loop.create_future(), deadline, cycle)
         self._queue.append(item)
         assert self._wake is not None
         self._wake.set()
         return await item.future
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a batch (not instances: a request may carry several)."""
+        return len(self._queue)
 
     def _queued(self) -> int:
         return sum(i.n for i in self._queue)
@@ -237,7 +360,8 @@ class Batcher:
                 break
             batch.append(self._queue.popleft())
             total += nxt.n
-        return [i for i in batch if not i.future.done()]  # drop callers that timed out
+        now = time.monotonic()
+        return [i for i in batch if not i.dropped(now)]
 
     async def _run(self) -> None:
         wake = self._wake

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import time
 
 import httpx
 import numpy as np
@@ -195,6 +196,63 @@ def test_executor_turns_system_exit_into_an_error() -> None:
         with pytest.raises(RuntimeError, match="SystemExit"):
             await ex.call(leave)
         assert await ex.call(int, "7") == 7  # the model thread still serves
+        ex.shutdown()
+
+    asyncio.run(run())
+
+
+class _Cycle:
+    disconnected = False
+
+
+def test_executor_drops_a_queued_call_whose_client_left() -> None:
+    from endpointkit.serving.batching import Dropped, Executor
+
+    ran: list[int] = []
+
+    async def run() -> None:
+        ex = Executor(False)
+        gate = threading.Event()
+        first = asyncio.ensure_future(ex.call(gate.wait, 5))
+        cycle = _Cycle()
+        second = asyncio.ensure_future(
+            ex.call(ran.append, 1, deadline=time.monotonic() + 5, cycle=cycle)
+        )
+        await asyncio.sleep(0.05)
+        assert ex.pending == 2
+        cycle.disconnected = True  # the client of the queued call leaves
+        gate.set()
+        assert await first
+        with pytest.raises(Dropped) as info:
+            await second
+        assert info.value.gone
+        assert ran == []
+        assert ex.pending == 0
+        ex.shutdown()
+
+    asyncio.run(run())
+
+
+def test_executor_answers_a_queued_call_at_its_deadline_and_never_runs_it() -> None:
+    from endpointkit.serving.batching import CallTimeout, Executor
+
+    ran: list[int] = []
+
+    async def run() -> None:
+        ex = Executor(False)
+        gate = threading.Event()
+        first = asyncio.ensure_future(ex.call(gate.wait, 5))
+        await asyncio.sleep(0.02)  # the model thread is busy with it
+        t0 = time.monotonic()
+        with pytest.raises(CallTimeout) as info:
+            await ex.call(ran.append, 1, deadline=t0 + 0.1)
+        assert time.monotonic() - t0 < 1.0
+        assert not info.value.job.started  # it waited; it never ran
+        gate.set()
+        assert await first
+        assert await ex.call(int, "3") == 3
+        assert ran == []
+        assert ex.service_s > 0
         ex.shutdown()
 
     asyncio.run(run())
