@@ -188,6 +188,12 @@ class ServingApp:
             self.log.event("error", "unhandled_error", exc=exc, request_id=rid, path=path)
             code = "internal_error"
             response = self._error(ServingError("Internal server error"), rid, path, method)
+        except asyncio.CancelledError:
+            # uvicorn cancels what still runs at the end of the SIGTERM grace period, then
+            # answers 500 itself: answer 503 with Retry-After instead (another worker or a
+            # restarted server will take the retry); a call queued for the model never runs
+            code = "shutting_down"
+            response = self._error(_SHUTTING_DOWN, rid, path, method)
         finally:
             if limited:
                 metrics.in_flight -= 1
@@ -352,6 +358,14 @@ class ServingApp:
                 path=path,
                 method=method,
             )
+
+
+_SHUTTING_DOWN = ServingError(
+    "The server is shutting down and stopped this request before it finished; retry",
+    status=503,
+    code="shutting_down",
+    headers=[(b"retry-after", b"1"), (b"connection", b"close")],
+)
 
 
 async def _disconnect(receive: Receive) -> None:

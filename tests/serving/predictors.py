@@ -227,3 +227,12 @@ class Slow100:
         time.sleep(0.1)
         self.calls.write("x\n")
         return instances
+
+
+class Exiter(Echo):
+    """Echo; ``parameters["exit"]`` ends the worker process with that code, at once."""
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        if parameters and "exit" in parameters:
+            os._exit(int(parameters["exit"]))
+        return super().predict(instances, parameters)

@@ -473,6 +473,13 @@ def test_overload_of_a_slow_model_is_refused_early_and_recovers(tmp_path: Path) 
             after.append(time.monotonic() - t0)
         computed = _calls(s) - 5
         assert s.proc.poll() is None, s.log()[-3000:]
+        # the server's own clock (the client's is late on a busy machine): none past 2.5 s
+        buckets = {
+            line.split('le="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+            for line in s.client.get("/metrics").text.splitlines()
+            if line.startswith("endpointkit_request_duration_seconds_bucket")
+            and 'route="invocations"' in line
+        }
     delivered = seen.count(200)
     summary = (
         f"statuses={ {k: len(v) for k, v in seen.latencies.items()} } left={seen.left} "
@@ -485,7 +492,83 @@ def test_overload_of_a_slow_model_is_refused_early_and_recovers(tmp_path: Path) 
     # 504: a call started with just enough time left by the estimate, and ran a bit longer
     assert seen.count(504) <= max(2, delivered // 20), summary
     assert seen.client_timeouts == 0, summary  # nobody was kept past the server's timeout
-    assert max(max(v) for v in seen.latencies.values()) < 3.0, summary  # timeout 2 s + slack
+    assert buckets["2.5"] == buckets["+Inf"], (buckets, summary)  # timeout 2 s + slack
+    assert max(max(v) for v in seen.latencies.values()) < 5.0, summary  # as the client saw it
     assert delivered > 0, summary
-    assert computed <= delivered * 1.1 + 5, summary  # no work for clients that had left
+    # no queued work for clients that had left (a call already running when its client left,
+    # or answered 504, still counts; before the fix: 2.5x as many computed as delivered)
+    assert computed <= delivered * 1.25 + 5, summary
     assert max(after) < 1.0, summary
+
+
+# -- 6: several workers: exit codes, drain, the end of the grace period ---------------------
+def test_a_worker_that_exits_3_after_serving_is_replaced(tmp_path: Path) -> None:
+    d = tmp_path / "model"
+    d.mkdir()
+    args = ["--model-dir", str(d), "--predictor", "predictors:Exiter", "--workers", "2"]
+    with start_server(tmp_path, args) as s:
+        deadline = time.monotonic() + 30
+        while s.log().count("model_ready") < 2 and time.monotonic() < deadline:
+            threading.Event().wait(0.1)  # both workers serve (else the call may get 503)
+        with contextlib.suppress(httpx.TransportError):  # that worker is gone mid-request
+            httpx.post(s.url + "/predict", json={"instances": [1], "parameters": {"exit": 3}})
+        while s.log().count("model_ready") < 3 and time.monotonic() < deadline:
+            threading.Event().wait(0.1)
+        assert s.proc.poll() is None, s.log()[-3000:]  # uvicorn's parent stopped on exit 3
+        assert s.log().count("model_ready") >= 3, s.log()[-3000:]  # a third worker loaded
+        statuses = [httpx.post(s.url + "/invocations", json=[1]).status_code for _ in range(10)]
+        assert statuses == [200] * 10
+
+
+async def _in_flight_at_sigterm(s: Server, n: int, after_s: float) -> tuple[list[str], float]:
+    """``n`` concurrent requests; SIGTERM ``after_s`` later; then one new connection. Returns
+    each request's outcome (status, with ``+retry`` when a 503 says when) and how long the new
+    connection took to be refused or answered."""
+    import asyncio
+
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=s.url, limits=limits, timeout=20) as http:
+
+        async def one() -> str:
+            try:
+                r = await http.post("/invocations", json=[1])
+            except httpx.TransportError as exc:
+                return type(exc).__name__
+            retry = "+retry" if "retry-after" in r.headers else ""
+            return f"{r.status_code}{retry}"
+
+        calls = [asyncio.ensure_future(one()) for _ in range(n)]
+        await asyncio.sleep(after_s)
+        s.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.7)  # draining now (grace 1 s)
+        try:
+            async with httpx.AsyncClient(base_url=s.url, timeout=5) as fresh:
+                t0 = time.monotonic()
+                late = (await fresh.post("/invocations", json=[1])).status_code
+        except httpx.ConnectError:
+            late = 0  # refused: what we want
+        except httpx.TransportError:
+            late = -1
+        waited = time.monotonic() - t0
+        assert late in (0, 503), late
+        return list(await asyncio.gather(*calls)), waited
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_with_50_in_flight_answers_each_200_or_503(tmp_path: Path, workers: str) -> None:
+    import asyncio
+
+    d = tmp_path / "model"
+    d.mkdir()
+    args = ["--model-dir", str(d), "--predictor", "predictors:Slow100", "--workers", workers]
+    args += ["--grace", "1", "--request-log", "off"]
+    with start_server(tmp_path, args) as s:
+        deadline = time.monotonic() + 30
+        while s.log().count("model_ready") < int(workers) and time.monotonic() < deadline:
+            threading.Event().wait(0.1)  # every worker serves (else some calls get 503 loading)
+        outcomes, waited = asyncio.run(_in_flight_at_sigterm(s, 50, 0.5))
+        code = s.proc.wait(timeout=20)
+    counts = {o: outcomes.count(o) for o in set(outcomes)}
+    assert set(outcomes) <= {"200", "503+retry"}, counts
+    assert waited < 1.0, waited  # a new connection is refused, not left hanging
+    assert code == 0

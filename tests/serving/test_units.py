@@ -7,6 +7,7 @@ import asyncio
 import io
 import threading
 import time
+from typing import Any
 
 import httpx
 import numpy as np
@@ -256,3 +257,53 @@ def test_executor_answers_a_queued_call_at_its_deadline_and_never_runs_it() -> N
         ex.shutdown()
 
     asyncio.run(run())
+
+
+def test_supervisor_replaces_served_workers_and_gives_up_on_ones_that_never_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from endpointkit.serving import supervisor
+
+    class FakeWorker:
+        served = False
+
+        def __init__(self, config: object = None, sockets: object = None) -> None:
+            self.alive = True
+            self.exitcode: int | None = None
+            self.pid = id(self)
+            self.process = SimpleNamespace(is_alive=lambda: self.alive)
+
+        def _healthcheck(self, timeout: float) -> bool | None:
+            return True if self.alive else None
+
+        def start(self) -> None:
+            pass
+
+        def kill(self) -> None:
+            pass
+
+        def join(self) -> None:
+            pass
+
+    monkeypatch.setattr(supervisor, "Worker", FakeWorker)
+    sup: Any = object.__new__(supervisor.Supervisor)  # no signal handlers, no processes
+    sup.config = SimpleNamespace(timeout_worker_healthcheck=1)
+    sup.sockets = []
+    sup.should_exit = threading.Event()
+    first, second = FakeWorker(), FakeWorker()
+    sup.processes = [first, second]
+    sup.keep_subprocess_alive()
+    assert first.served
+    assert second.served
+    first.alive, first.exitcode = False, 3  # served, then exit 3 (e.g. os._exit(3))
+    sup.keep_subprocess_alive()
+    assert sup.processes[0] is not first
+    assert not sup.should_exit.is_set()
+    fresh = sup.processes[0]
+    fresh.alive, fresh.exitcode = False, 3  # exit 3 before it ever reported started
+    fresh.served = False
+    sup.keep_subprocess_alive()
+    assert sup.should_exit.is_set()
+    assert sup.gave_up
