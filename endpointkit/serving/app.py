@@ -175,6 +175,9 @@ class ServingApp:
                         f"The server has {metrics.in_flight} requests in flight; retry shortly",
                         headers=[(b"retry-after", b"1")],
                     )
+                # 503 when the model's queue cannot answer in time; else a deadline, and the
+                # connection, whose `disconnected` flag tells the model thread the client left
+                self.runtime.admit(getattr(receive, "__self__", None))
                 metrics.in_flight += 1
                 limited = True
             response = await route.handler(self, Request(method, path, headers, body, rid))
@@ -185,6 +188,12 @@ class ServingApp:
             self.log.event("error", "unhandled_error", exc=exc, request_id=rid, path=path)
             code = "internal_error"
             response = self._error(ServingError("Internal server error"), rid, path, method)
+        except asyncio.CancelledError:
+            # uvicorn cancels what still runs at the end of the SIGTERM grace period, then
+            # answers 500 itself: answer 503 with Retry-After instead (another worker or a
+            # restarted server will take the retry); a call queued for the model never runs
+            code = "shutting_down"
+            response = self._error(_SHUTTING_DOWN, rid, path, method)
         finally:
             if limited:
                 metrics.in_flight -= 1
@@ -349,6 +358,14 @@ class ServingApp:
                 path=path,
                 method=method,
             )
+
+
+_SHUTTING_DOWN = ServingError(
+    "The server is shutting down and stopped this request before it finished; retry",
+    status=503,
+    code="shutting_down",
+    headers=[(b"retry-after", b"1"), (b"connection", b"close")],
+)
 
 
 async def _disconnect(receive: Receive) -> None:

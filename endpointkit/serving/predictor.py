@@ -48,8 +48,9 @@ class Predictor(Protocol):
     - ``max_batch_size`` and ``max_latency_ms``: opt into dynamic batching;
     - ``input_schema``: a pydantic model class or a JSON Schema dict, checked per instance;
     - ``input_shape``: the shape of one instance for array inputs, ``None`` for any size;
-    - ``inline``: ``True`` runs ``predict`` on the event loop (only for predictors that take
-      microseconds); ``False`` always uses a worker thread; unset decides by measuring;
+    - ``inline = True``: your predict runs on the event loop: health and timeouts wait for
+      it; only for calls of a few microseconds. Otherwise (the default) it runs on the model
+      thread, and the server never moves it onto the loop by itself;
     - ``handle_raw(body, content_type, accept, attributes) -> (bytes, content_type)``: takes over
       SageMaker ``/invocations`` bodies verbatim (used by inference-toolkit scripts);
     - ``predict_stream(instances, parameters)``: a generator or async generator whose items are

@@ -1,7 +1,15 @@
 """The loaded model inside one worker: loading in the background, readiness, and running
 requests through validation, pre/post-processing, batching and the per-request timeout.
 
-A thread cannot be cancelled: a predict call that outlives ``request_timeout_s`` keeps the
+Admission (:meth:`ModelRuntime.admit`, before the body is decoded): a request is refused with
+503 and Retry-After when the model thread's queue cannot finish it within
+``request_timeout_s``, estimated as (queued calls + 1) x the moving average of a call's
+duration (one model thread: concurrency 1; with batching, queued requests count per
+``max_batch_size``). An admitted request gets a deadline, ``request_timeout_s`` from now; the
+model thread drops a queued call whose client disconnected or whose deadline passed instead of
+running it, and a request still queued at its deadline gets 503 with Retry-After.
+
+A thread cannot be cancelled: a predict call that runs for ``request_timeout_s`` keeps the
 model thread, and every later request would wait behind it. So the first such call makes
 the worker ``stuck``: health routes answer 503 (``model_stuck``), new requests 503 with
 Retry-After, and ``on_stuck`` (set by the app) starts a graceful shutdown; the process then
@@ -14,14 +22,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import math
 import threading
+import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import Any
 
-from .batching import Batcher, BatchSizeMismatch, Executor, count
+from .batching import Batcher, BatchSizeMismatch, CallTimeout, Dropped, Executor, count
 from .errors import (
     InvalidInput,
     NotReady,
+    Overloaded,
     PredictorFailed,
     RequestTimeout,
     ServingError,
@@ -34,6 +46,22 @@ from .validation import Check, build_validator
 
 EXIT_STUCK = 75  # EX_TEMPFAIL: restart me (uvicorn's parent stops everything only on 3)
 _END = object()  # the end of a sync stream (StopIteration cannot cross a thread's future)
+
+
+class Ticket:
+    """An admitted request: its deadline (``time.monotonic()``) and its connection state
+    (uvicorn's ``RequestResponseCycle``, whose ``disconnected`` turns true when the client
+    goes; None under a server without one)."""
+
+    __slots__ = ("cycle", "deadline")
+
+    def __init__(self, deadline: float, cycle: Any) -> None:
+        self.deadline = deadline
+        self.cycle = cycle
+
+
+# set by admit() in the request's own task, read by the calls that request makes
+_TICKET: ContextVar[Ticket | None] = ContextVar("endpointkit_ticket", default=None)
 
 
 async def _close_source(source: Any, executor: Executor) -> None:
@@ -118,6 +146,7 @@ class ModelRuntime:
         self.options = options
         self.validator = build_validator(predictor)
         self.executor = Executor(options.inline)
+        self.executor.start()
         if max_batch > 1:
             self.batcher = Batcher(
                 predictor.predict,
@@ -159,27 +188,113 @@ class ModelRuntime:
         self.error = f"{type(exc).__name__}: {exc}"
         self.log.event("error", "model_load_failed", exc=exc)
 
-    def timed_out(self, what: str = "answer") -> RequestTimeout:
-        """The 504 for a thread call that outlived its timeout; marks the worker stuck."""
+    def admit(self, cycle: Any) -> None:
+        """Let a request in, with a deadline, or raise :class:`Overloaded` (503, Retry-After)
+        when the model thread's queue would not finish it within the request timeout.
+        ``cycle``: the request's connection state, if it has a ``disconnected`` flag."""
         timeout = self.settings.request_timeout_s
+        executor = self.executor
+        if executor is not None and executor.service_s:
+            queued = executor.pending + 1.0
+            if self.batcher is not None:
+                queued += self.batcher.waiting / self.batcher.max_batch_size
+            wait = queued * executor.service_s
+            if wait > timeout:
+                retry = max(1, math.ceil(wait - timeout))
+                raise Overloaded(
+                    f"The model is overloaded: its queue needs about {wait:.1f} s, more than the "
+                    f"request timeout of {timeout:g} s; retry after {retry} s",
+                    headers=[(b"retry-after", b"%d" % retry)],
+                )
+        if cycle is not None and not hasattr(cycle, "disconnected"):
+            cycle = None
+        _TICKET.set(Ticket(time.monotonic() + timeout, cycle))
+
+    def _stuck(self) -> None:
+        """A call has held the model thread for the request timeout: replace this worker."""
         if self.state == "ready":
             self.state = "stuck"
             self.metrics.ready = False
-            self.log.event("error", "model_stuck", timeout_s=timeout, action="replacing worker")
+            self.log.event(
+                "error",
+                "model_stuck",
+                timeout_s=self.settings.request_timeout_s,
+                action="replacing worker",
+            )
             if self.on_stuck is not None:
                 self.on_stuck()
+
+    def timed_out(self, what: str = "answer") -> RequestTimeout:
+        """The 504 for a thread call that outlived its timeout; marks the worker stuck."""
+        self._stuck()
+        timeout = self.settings.request_timeout_s
         if what == "stream":
             return RequestTimeout(
                 f"The predictor produced nothing for {timeout:g} s while streaming"
             )
         return RequestTimeout(f"The predictor did not answer within {timeout:g} s")
 
+    def _deadline_passed(self, running: Any) -> ServingError:
+        """The answer for a request whose deadline passed. Still queued (``running`` None or
+        not started): 503, it never ran. Running: 504, and the worker is stuck once that
+        call has run for the request timeout: now if it ran for 90 % of it already (it started
+        as good as right away, so the client that gets this 504 also sees the worker stuck),
+        else when that time comes."""
+        timeout = self.settings.request_timeout_s
+        if running is None or not running.started:
+            return Overloaded(
+                f"The request waited {timeout:g} s (the request timeout) for the model without "
+                f"starting; the server is overloaded, retry shortly",
+                headers=[(b"retry-after", b"1")],
+            )
+        ran = time.monotonic() - running.started
+        if ran >= 0.9 * timeout:
+            self._stuck()
+        else:
+            asyncio.get_running_loop().call_later(timeout - ran, self._check_stuck, running)
+        return RequestTimeout(f"The predictor did not answer within {timeout:g} s")
+
+    def _check_stuck(self, job: Any) -> None:
+        executor = self.executor
+        if executor is not None and executor.running is job:
+            self._stuck()
+
+    def _dropped(self, exc: Dropped) -> ServingError:
+        if exc.gone:  # nobody reads this answer
+            return ServingError("Client disconnected", status=499, code="client_closed")
+        return self._deadline_passed(None)
+
+    def _ticket(self) -> Ticket:
+        ticket = _TICKET.get()
+        if ticket is None:  # not through the app (tests): a deadline from now
+            ticket = Ticket(time.monotonic() + self.settings.request_timeout_s, None)
+        return ticket
+
     async def _call(self, fn: Any, *args: Any) -> Any:
         executor = self.executor
         assert executor is not None
         if executor.inline:
             return await executor.call(fn, *args)
-        return await asyncio.wait_for(executor.call(fn, *args), self.settings.request_timeout_s)
+        ticket = self._ticket()
+        try:
+            return await executor.call(fn, *args, deadline=ticket.deadline, cycle=ticket.cycle)
+        except CallTimeout as exc:
+            raise self._deadline_passed(exc.job) from None
+        except Dropped as exc:
+            raise self._dropped(exc) from None
+
+    async def _batched(self, batcher: Batcher, instances: Any, parameters: Any) -> Any:
+        ticket = self._ticket()
+        try:
+            return await asyncio.wait_for(
+                batcher.submit(instances, parameters, ticket.deadline, ticket.cycle),
+                ticket.deadline - time.monotonic(),
+            )
+        except asyncio.TimeoutError:
+            executor = self.executor
+            raise self._deadline_passed(executor.running if executor else None) from None
+        except Dropped as exc:
+            raise self._dropped(exc) from None
 
     async def predict(self, instances: Any, parameters: dict[str, Any] | None) -> Any:
         """Predictions for one request's instances; raises ServingError only."""
@@ -206,19 +321,12 @@ class ModelRuntime:
             if options.has_preprocess:
                 instances = await self._call(predictor.preprocess, instances)
             if self.batcher is not None and not isinstance(instances, (bytes, str)):
-                try:
-                    result = await asyncio.wait_for(
-                        self.batcher.submit(instances, parameters), self.settings.request_timeout_s
-                    )
-                except asyncio.TimeoutError:
-                    raise self.timed_out() from None
+                result = await self._batched(self.batcher, instances, parameters)
             else:
                 result = await self._call(predictor.predict, instances, parameters)
             if options.has_postprocess:
                 result = await self._call(predictor.postprocess, result)
             return result
-        except asyncio.TimeoutError:
-            raise self.timed_out() from None
         except BatchSizeMismatch as exc:
             err = PredictorFailed(str(exc))
             err.__cause__ = exc
@@ -242,8 +350,6 @@ class ModelRuntime:
             return await self._call(  # type: ignore[no-any-return]
                 getattr(self.predictor, hook), body, content_type, accept, attributes
             )
-        except asyncio.TimeoutError:
-            raise self.timed_out() from None
         except Exception as exc:
             raise map_exception(exc) from exc
 

@@ -10,19 +10,17 @@ Until a quiet-machine run says otherwise, uvicorn stays: the quiet-core numbers 
 graceful-shutdown and multi-worker supervisor, which the tests exercise. The app is plain ASGI:
 ``granian --interface asgi --factory endpointkit.serving.app:create_app`` serves it unchanged.
 
-SIGTERM: uvicorn stops accepting, lets in-flight requests finish within ``grace_s`` (default
-25 s; SageMaker sends SIGKILL 30 s after SIGTERM), runs the lifespan shutdown and exits 0.
+SIGTERM: uvicorn stops accepting (new connections are refused), lets in-flight requests
+finish within ``grace_s`` (default 25 s; SageMaker sends SIGKILL 30 s after SIGTERM), answers
+those still running then 503 with Retry-After, runs the lifespan shutdown and exits 0. With
+several workers, ``supervisor.py`` replaces a worker that dies, whatever its exit code.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import math
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from .settings import Settings
@@ -76,36 +74,13 @@ def run(settings: Settings) -> int:
         backlog=4096,
         h11_max_incomplete_event_size=settings.max_header_bytes,  # the h11 fallback: 400
     )
-    server = _server_class(uvicorn)(config)
-    if settings.workers > 1:
-        from uvicorn.supervisors import Multiprocess
+    from .supervisor import GracefulServer, Supervisor
 
+    if settings.workers > 1:
         sock = config.bind_socket()
-        Multiprocess(config, sockets=[sock]).run()  # the parent exits 0 after SIGTERM
-        return 0
+        supervisor = Supervisor(config, sockets=[sock])
+        supervisor.run()  # exits 0 after SIGTERM, 3 when a worker could not start
+        return 3 if supervisor.gave_up else 0
+    server = GracefulServer(config)
     server.run()
     return 0 if server.started else 3
-
-
-def _server_class(uvicorn: Any) -> Any:
-    """uvicorn.Server that exits 0 after a graceful SIGTERM.
-
-    Stock uvicorn re-raises the captured signal after shutting down, so the process dies by
-    SIGTERM (exit -15); SageMaker and the local supervisor expect a clean exit.
-    """
-
-    class Server(uvicorn.Server):  # type: ignore[misc]
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            if threading.current_thread() is not threading.main_thread():
-                yield
-                return
-            handled = (signal.SIGINT, signal.SIGTERM)
-            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
-            try:
-                yield
-            finally:
-                for sig, handler in original.items():
-                    signal.signal(sig, handler)
-
-    return Server

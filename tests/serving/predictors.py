@@ -215,3 +215,24 @@ class _StatusError(Exception):
     def __init__(self, message: str, status_code: int) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class Slow100:
+    """100 ms per predict call, like a real model; counts its calls in ``<model_dir>/calls``."""
+
+    def load(self, model_dir: str) -> None:
+        self.calls = open(os.path.join(model_dir, "calls"), "a", buffering=1)  # noqa: SIM115
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        time.sleep(0.1)
+        self.calls.write("x\n")
+        return instances
+
+
+class Exiter(Echo):
+    """Echo; ``parameters["exit"]`` ends the worker process with that code, at once."""
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        if parameters and "exit" in parameters:
+            os._exit(int(parameters["exit"]))
+        return super().predict(instances, parameters)

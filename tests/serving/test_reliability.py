@@ -385,3 +385,190 @@ def test_repeated_tracebacks_are_logged_once(tmp_path: Path) -> None:
         assert sum("Traceback" in line for line in errors) == 1
         assert max(len(line) for line in errors[1:]) < 600
         assert '"repeat"' in errors[-1]
+
+
+# -- 2: predictor code never runs on the event loop unless its author opted in -------------
+def test_health_answers_fast_while_a_fast_predictor_makes_one_slow_call(tmp_path: Path) -> None:
+    with predictor_server(tmp_path, "Echo") as s:
+        for _ in range(100):  # a tiny model: the old executor promoted it onto the loop
+            assert s.client.post("/invocations", json=[1]).status_code == 200
+        slow = threading.Thread(target=_sleep_request, args=(s, 1.5), daemon=True)
+        slow.start()
+        threading.Event().wait(0.2)  # the slow call is running
+        pings = [_ping_ms(s) for _ in range(10)]
+        slow.join(timeout=10)
+    # the issue's figure is < 100 ms; the margin is for a shared 2-core test machine
+    assert max(pings) < 250, pings
+
+
+# -- 5: overload of a slow model: admission by expected wait, no work for departed clients --
+class Overload:
+    """What a bounded load of concurrent clients saw."""
+
+    def __init__(self) -> None:
+        self.latencies: dict[int, list[float]] = {}  # status -> seconds
+        self.without_retry_after = 0
+        self.client_timeouts = 0  # patient clients that gave up: the server kept them waiting
+        self.left = 0  # impatient clients that left on purpose
+        self.errors: list[str] = []
+
+    def count(self, status: int) -> int:
+        return len(self.latencies.get(status, []))
+
+
+async def _overload(
+    url: str, patient: int, impatient: int, seconds: float, patient_s: float, impatient_s: float
+) -> Overload:
+    """``patient`` clients (timeout ``patient_s``) and ``impatient`` ones (``impatient_s``, they
+    leave) post in a loop for ``seconds``; after a 503 a client waits 0.5 s."""
+    import asyncio
+
+    seen = Overload()
+    end = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=patient + impatient, max_keepalive_connections=0)
+
+    async def client(http: httpx.AsyncClient, timeout: float) -> None:
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            try:
+                r = await http.post("/invocations", json=[1], timeout=timeout)
+            except httpx.TimeoutException:
+                if timeout == patient_s:
+                    seen.client_timeouts += 1
+                else:
+                    seen.left += 1
+                continue
+            except httpx.TransportError as exc:
+                seen.errors.append(repr(exc))
+                await asyncio.sleep(0.1)
+                continue
+            seen.latencies.setdefault(r.status_code, []).append(time.monotonic() - t0)
+            if r.status_code == 503:
+                if "retry-after" not in r.headers:
+                    seen.without_retry_after += 1
+                await asyncio.sleep(0.5)
+
+    async with httpx.AsyncClient(base_url=url, limits=limits) as http:
+        await asyncio.gather(
+            *(client(http, patient_s) for _ in range(patient)),
+            *(client(http, impatient_s) for _ in range(impatient)),
+        )
+    return seen
+
+
+def _calls(s: Server) -> int:
+    return (s.log_path.parent / "model" / "calls").read_text().count("x")
+
+
+def test_overload_of_a_slow_model_is_refused_early_and_recovers(tmp_path: Path) -> None:
+    import asyncio
+
+    with predictor_server(tmp_path, "Slow100", "--timeout", "2", "--request-log", "off") as s:
+        seen = asyncio.run(_overload(s.url, 100, 100, 4.0, 5.0, 0.3))
+        threading.Event().wait(2.5)  # what was admitted finishes or is dropped
+        after = []
+        for _ in range(5):
+            t0 = time.monotonic()
+            assert s.client.post("/invocations", json=[1]).status_code == 200
+            after.append(time.monotonic() - t0)
+        computed = _calls(s) - 5
+        assert s.proc.poll() is None, s.log()[-3000:]
+        # the server's own clock (the client's is late on a busy machine): none past 2.5 s
+        buckets = {
+            line.split('le="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+            for line in s.client.get("/metrics").text.splitlines()
+            if line.startswith("endpointkit_request_duration_seconds_bucket")
+            and 'route="invocations"' in line
+        }
+    delivered = seen.count(200)
+    summary = (
+        f"statuses={ {k: len(v) for k, v in seen.latencies.items()} } left={seen.left} "
+        f"patient_timeouts={seen.client_timeouts} computed={computed} after={after}"
+    )
+    assert not seen.errors, seen.errors[:5]
+    assert seen.count(503) > 0, summary  # refused at admission
+    assert seen.without_retry_after == 0, summary
+    assert set(seen.latencies) <= {200, 503, 504}, summary
+    # 504: a call started with just enough time left by the estimate, and ran a bit longer
+    assert seen.count(504) <= max(2, delivered // 20), summary
+    assert seen.client_timeouts == 0, summary  # nobody was kept past the server's timeout
+    assert buckets["2.5"] == buckets["+Inf"], (buckets, summary)  # timeout 2 s + slack
+    assert max(max(v) for v in seen.latencies.values()) < 5.0, summary  # as the client saw it
+    assert delivered > 0, summary
+    # no queued work for clients that had left (a call already running when its client left,
+    # or answered 504, still counts; before the fix: 2.5x as many computed as delivered)
+    assert computed <= delivered * 1.25 + 5, summary
+    assert max(after) < 1.0, summary
+
+
+# -- 6: several workers: exit codes, drain, the end of the grace period ---------------------
+def test_a_worker_that_exits_3_after_serving_is_replaced(tmp_path: Path) -> None:
+    d = tmp_path / "model"
+    d.mkdir()
+    args = ["--model-dir", str(d), "--predictor", "predictors:Exiter", "--workers", "2"]
+    with start_server(tmp_path, args) as s:
+        deadline = time.monotonic() + 30
+        while s.log().count("model_ready") < 2 and time.monotonic() < deadline:
+            threading.Event().wait(0.1)  # both workers serve (else the call may get 503)
+        with contextlib.suppress(httpx.TransportError):  # that worker is gone mid-request
+            httpx.post(s.url + "/predict", json={"instances": [1], "parameters": {"exit": 3}})
+        while s.log().count("model_ready") < 3 and time.monotonic() < deadline:
+            threading.Event().wait(0.1)
+        assert s.proc.poll() is None, s.log()[-3000:]  # uvicorn's parent stopped on exit 3
+        assert s.log().count("model_ready") >= 3, s.log()[-3000:]  # a third worker loaded
+        statuses = [httpx.post(s.url + "/invocations", json=[1]).status_code for _ in range(10)]
+        assert statuses == [200] * 10
+
+
+async def _in_flight_at_sigterm(s: Server, n: int, after_s: float) -> tuple[list[str], float]:
+    """``n`` concurrent requests; SIGTERM ``after_s`` later; then one new connection. Returns
+    each request's outcome (status, with ``+retry`` when a 503 says when) and how long the new
+    connection took to be refused or answered."""
+    import asyncio
+
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=s.url, limits=limits, timeout=20) as http:
+
+        async def one() -> str:
+            try:
+                r = await http.post("/invocations", json=[1])
+            except httpx.TransportError as exc:
+                return type(exc).__name__
+            retry = "+retry" if "retry-after" in r.headers else ""
+            return f"{r.status_code}{retry}"
+
+        calls = [asyncio.ensure_future(one()) for _ in range(n)]
+        await asyncio.sleep(after_s)
+        s.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.7)  # draining now (grace 1 s)
+        try:
+            async with httpx.AsyncClient(base_url=s.url, timeout=5) as fresh:
+                t0 = time.monotonic()
+                late = (await fresh.post("/invocations", json=[1])).status_code
+        except httpx.ConnectError:
+            late = 0  # refused: what we want
+        except httpx.TransportError:
+            late = -1
+        waited = time.monotonic() - t0
+        assert late in (0, 503), late
+        return list(await asyncio.gather(*calls)), waited
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_with_50_in_flight_answers_each_200_or_503(tmp_path: Path, workers: str) -> None:
+    import asyncio
+
+    d = tmp_path / "model"
+    d.mkdir()
+    args = ["--model-dir", str(d), "--predictor", "predictors:Slow100", "--workers", workers]
+    args += ["--grace", "1", "--request-log", "off"]
+    with start_server(tmp_path, args) as s:
+        deadline = time.monotonic() + 30
+        while s.log().count("model_ready") < int(workers) and time.monotonic() < deadline:
+            threading.Event().wait(0.1)  # every worker serves (else some calls get 503 loading)
+        outcomes, waited = asyncio.run(_in_flight_at_sigterm(s, 50, 0.5))
+        code = s.proc.wait(timeout=20)
+    counts = {o: outcomes.count(o) for o in set(outcomes)}
+    assert set(outcomes) <= {"200", "503+retry"}, counts
+    assert waited < 1.0, waited  # a new connection is refused, not left hanging
+    assert code == 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 import time
+from typing import Any
 
 import httpx
 import numpy as np
@@ -152,44 +154,156 @@ def test_main_reports_bad_environment(
     assert "ENDPOINTKIT_REQUEST_LOG" in capsys.readouterr().err
 
 
-def test_executor_moves_tiny_predictors_inline_and_back() -> None:
+def test_executor_never_moves_a_predictor_onto_the_loop_by_itself() -> None:
     from endpointkit.serving.batching import Executor
 
-    slow = {"on": False}
+    loop_thread = threading.get_ident()
+    seen: set[int] = set()
 
-    def fn(x: int) -> int:
-        if slow["on"]:
-            time.sleep(0.003)
+    def tiny(x: int) -> int:
+        seen.add(threading.get_ident())
         return x + 1
 
-    async def run() -> Executor:
-        ex = Executor(None)
-        for i in range(32):  # measured in the thread
-            assert await ex.call(fn, i) == i + 1
-        assert ex.inline  # eligible: now on trial inline
-        slow["on"] = True  # it starts blocking: two slow trial calls send it back
-        for i in range(2):
-            assert await ex.call(fn, i) == i + 1
+    async def run() -> None:
+        ex = Executor(None)  # the predictor says nothing
+        for i in range(200):  # many microsecond calls: the old executor promoted these
+            assert await ex.call(tiny, i) == i + 1
         assert not ex.inline
-        assert not ex.auto
+        assert loop_thread not in seen
         ex.shutdown()
-        return ex
 
     asyncio.run(run())
 
 
-def test_executor_keeps_sleepers_in_the_thread() -> None:
+def test_executor_runs_a_declared_inline_predictor_on_the_loop() -> None:
     from endpointkit.serving.batching import Executor
 
-    def sleeper(x: int) -> int:
-        time.sleep(0.006)  # no CPU, long wall: waits on something
-        return x
-
     async def run() -> None:
-        ex = Executor(None)
-        for i in range(32):
-            await ex.call(sleeper, i)
-        assert not ex.inline
+        ex = Executor(True)
+        assert await ex.call(threading.get_ident) == threading.get_ident()
         ex.shutdown()
 
     asyncio.run(run())
+
+
+def test_executor_turns_system_exit_into_an_error() -> None:
+    from endpointkit.serving.batching import Executor
+
+    def leave() -> None:
+        raise SystemExit(3)
+
+    async def run() -> None:
+        ex = Executor(False)
+        with pytest.raises(RuntimeError, match="SystemExit"):
+            await ex.call(leave)
+        assert await ex.call(int, "7") == 7  # the model thread still serves
+        ex.shutdown()
+
+    asyncio.run(run())
+
+
+class _Cycle:
+    disconnected = False
+
+
+def test_executor_drops_a_queued_call_whose_client_left() -> None:
+    from endpointkit.serving.batching import Dropped, Executor
+
+    ran: list[int] = []
+
+    async def run() -> None:
+        ex = Executor(False)
+        gate = threading.Event()
+        first = asyncio.ensure_future(ex.call(gate.wait, 5))
+        cycle = _Cycle()
+        second = asyncio.ensure_future(
+            ex.call(ran.append, 1, deadline=time.monotonic() + 5, cycle=cycle)
+        )
+        await asyncio.sleep(0.05)
+        assert ex.pending == 2
+        cycle.disconnected = True  # the client of the queued call leaves
+        gate.set()
+        assert await first
+        with pytest.raises(Dropped) as info:
+            await second
+        assert info.value.gone
+        assert ran == []
+        assert ex.pending == 0
+        ex.shutdown()
+
+    asyncio.run(run())
+
+
+def test_executor_answers_a_queued_call_at_its_deadline_and_never_runs_it() -> None:
+    from endpointkit.serving.batching import CallTimeout, Executor
+
+    ran: list[int] = []
+
+    async def run() -> None:
+        ex = Executor(False)
+        gate = threading.Event()
+        first = asyncio.ensure_future(ex.call(gate.wait, 5))
+        await asyncio.sleep(0.02)  # the model thread is busy with it
+        t0 = time.monotonic()
+        with pytest.raises(CallTimeout) as info:
+            await ex.call(ran.append, 1, deadline=t0 + 0.1)
+        assert time.monotonic() - t0 < 1.0
+        assert not info.value.job.started  # it waited; it never ran
+        gate.set()
+        assert await first
+        assert await ex.call(int, "3") == 3
+        assert ran == []
+        assert ex.service_s > 0
+        ex.shutdown()
+
+    asyncio.run(run())
+
+
+def test_supervisor_replaces_served_workers_and_gives_up_on_ones_that_never_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from endpointkit.serving import supervisor
+
+    class FakeWorker:
+        served = False
+
+        def __init__(self, config: object = None, sockets: object = None) -> None:
+            self.alive = True
+            self.exitcode: int | None = None
+            self.pid = id(self)
+            self.process = SimpleNamespace(is_alive=lambda: self.alive)
+
+        def _healthcheck(self, timeout: float) -> bool | None:
+            return True if self.alive else None
+
+        def start(self) -> None:
+            pass
+
+        def kill(self) -> None:
+            pass
+
+        def join(self) -> None:
+            pass
+
+    monkeypatch.setattr(supervisor, "Worker", FakeWorker)
+    sup: Any = object.__new__(supervisor.Supervisor)  # no signal handlers, no processes
+    sup.config = SimpleNamespace(timeout_worker_healthcheck=1)
+    sup.sockets = []
+    sup.should_exit = threading.Event()
+    first, second = FakeWorker(), FakeWorker()
+    sup.processes = [first, second]
+    sup.keep_subprocess_alive()
+    assert first.served
+    assert second.served
+    first.alive, first.exitcode = False, 3  # served, then exit 3 (e.g. os._exit(3))
+    sup.keep_subprocess_alive()
+    assert sup.processes[0] is not first
+    assert not sup.should_exit.is_set()
+    fresh = sup.processes[0]
+    fresh.alive, fresh.exitcode = False, 3  # exit 3 before it ever reported started
+    fresh.served = False
+    sup.keep_subprocess_alive()
+    assert sup.should_exit.is_set()
+    assert sup.gave_up
