@@ -26,7 +26,7 @@ from typing import Any
 from endpointkit.adapters.local._http.server import HttpServer
 from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
 from endpointkit.adapters.local.state import DRAINING, READY, STARTING, Store
-from endpointkit.adapters.local.supervisor import VersionProcess
+from endpointkit.adapters.local.supervisor import VersionProcess, kill_group
 from endpointkit.state import Status
 
 __all__ = ["Daemon", "main"]
@@ -139,6 +139,7 @@ class Daemon:
                 if b"endpointkit.serving" in cmdline and f"{version.port}".encode() in cmdline:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(version.pid, signal.SIGKILL)
+                    kill_group(version.pid)  # its workers and resource tracker too
 
     def _spawn_task(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
