@@ -3,6 +3,7 @@ version, overload, hostile uploads and headers. None may take the endpoint down.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,3 +56,39 @@ def test_query_of_death_kills_one_version_only(
                 lambda: healthy(local, ep.name, "v1") and healthy(local, ep.name, "v2"),
                 "both versions healthy again",
             )
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_aborted_uploads_give_their_memory_back(
+    make_endpoint: Callable[..., Endpoint], local: LocalBackend, tmp_path: Path
+) -> None:
+    ep = make_endpoint(faulty(tmp_path, "v1"))
+    pid = local.gateway_status()["pid"]
+    before = rss_mb(pid)
+    host, port = local.gateway_url().removeprefix("http://").split(":")
+    chunk = b"v" * (1 << 20)
+    for _ in range(3):  # rounds of 4 concurrent 60 MiB uploads, each aborted at 48 MiB
+        socks = [socket.create_connection((host, int(port)), timeout=10) for _ in range(4)]
+        for sock in socks:
+            sock.sendall(
+                b"POST /endpoints/%s/predict HTTP/1.1\r\nhost: a\r\ncontent-length: %d\r\n\r\n"
+                % (ep.name.encode(), 60 << 20)
+            )
+        for _ in range(48):
+            for sock in socks:
+                sock.sendall(chunk)
+        for sock in socks:
+            sock.close()
+    time.sleep(1.0)
+    after = rss_mb(pid)
+    print(f"gateway RSS {before:.0f} MB before, {after:.0f} MB after 12 aborted uploads")
+    assert after < before + 64, (before, after)
+    with httpx.Client(timeout=30) as http:  # and it still serves
+        url = f"{local.gateway_url()}/endpoints/{ep.name}/predict"
+        assert http.post(url, json={"instances": [1]}).status_code == 200
