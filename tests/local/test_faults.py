@@ -92,3 +92,43 @@ def test_aborted_uploads_give_their_memory_back(
     with httpx.Client(timeout=30) as http:  # and it still serves
         url = f"{local.gateway_url()}/endpoints/{ep.name}/predict"
         assert http.post(url, json={"instances": [1]}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("instance", "status", "retry_after", "aws", "google"),
+    [
+        ("busy", 503, "7", "ServiceUnavailable", "UNAVAILABLE"),
+        ("throttled", 429, "1", "ThrottlingException", "RESOURCE_EXHAUSTED"),
+    ],
+)
+def test_back_pressure_is_answered_as_each_platform_does(
+    make_endpoint: Callable[..., Endpoint],
+    local: LocalBackend,
+    tmp_path: Path,
+    instance: str,
+    status: int,
+    retry_after: str,
+    aws: str,
+    google: str,
+) -> None:
+    """A version's 503/429 is overload, not a model error: SageMaker's throttling/unavailable
+    errors, Google's RESOURCE_EXHAUSTED/UNAVAILABLE, and the version's Retry-After, kept."""
+    ep = make_endpoint(faulty(tmp_path, "v1"))
+    base = local.gateway_url()
+    body = {"instances": [instance]}
+    vertex = f"{base}/v1/projects/p/locations/l/endpoints/{ep.name}"
+    with httpx.Client(timeout=30) as http:
+        answer = http.post(f"{base}/endpoints/{ep.name}/invocations", json=body)
+        assert answer.status_code == status, answer.text
+        assert answer.headers["x-amzn-errortype"] == aws
+        assert answer.headers["retry-after"] == retry_after
+        assert "message" in answer.json()
+        for verb in ("predict", "rawPredict"):
+            answer = http.post(f"{vertex}:{verb}", json=body)
+            assert answer.status_code == status, answer.text
+            assert answer.headers["retry-after"] == retry_after
+            error = answer.json()["error"]
+            assert (error["code"], error["status"]) == (status, google)
+        answer = http.post(f"{base}/endpoints/{ep.name}/predict", json=body)
+        assert answer.status_code == status
+        assert answer.headers["retry-after"] == retry_after

@@ -2,8 +2,8 @@
 
 `"die"` ends the process at once (a query of death) after touching `died-<pid>` in the model
 directory; `"sleep:S"` answers after S seconds; `"busy"` answers 503 with Retry-After, as a
-server over its in-flight limit does; anything else is answered with the version's name
-(`answer.txt`).
+server over its in-flight limit does; `"throttled"` answers 429; anything else is answered
+with the version's name (`answer.txt`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from endpointkit.serving.errors import Overloaded
+
+
+class Throttled(RuntimeError):
+    status_code = 429
 
 
 class Faulty:
@@ -28,6 +32,8 @@ class Faulty:
                 os._exit(3)
             if item == "busy":
                 raise Overloaded("busy (fault test)", headers=[(b"retry-after", b"7")])
+            if item == "throttled":
+                raise Throttled("slow down (fault test)")
             if isinstance(item, str) and item.startswith("sleep:"):
                 time.sleep(float(item.partition(":")[2]))
         return [self.answer for _ in instances]
