@@ -4,6 +4,7 @@ version comes back, or is shown Failed with its reason; none silently disappears
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from endpointkit import Endpoint
 from endpointkit.spec import VersionSpec
 from endpointkit.state import Status
-from tests.local.harness import faulty, local_backend
+from tests.local.harness import alive, faulty, local_backend
 
 pytestmark = pytest.mark.slow  # real processes and sockets
 
@@ -74,3 +75,27 @@ def test_versions_survive_a_restart_elsewhere_or_are_shown_failed(
         state = local.get("rel")
         assert state.raw_status == "InService"
         assert state.version("v2").status is Status.IN_SERVICE  # type: ignore[union-attr]
+
+
+def test_a_dead_gateway_is_reported_and_restarted_by_reading_state(tmp_path: Path) -> None:
+    v1 = faulty(tmp_path, "v1")
+    with local_backend(tmp_path / "home", seed=5) as local:
+        ep = Endpoint.create("dead-gw", v1, backend=local, timeout=60)
+        pid = local.gateway_status()["pid"]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        state = local.get("dead-gw")  # reading state notices, says so, and restarts it
+        assert state.version("v1").details["healthy"] is False  # type: ignore[union-attr]
+        events = [e for e in ep.history() if e.kind == "health" and "gateway" in e.message]
+        assert events
+        assert str(pid) in events[-1].message
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if local.get("dead-gw").version("v1").details["healthy"] is True:  # type: ignore[union-attr]
+                break
+            time.sleep(0.1)
+        assert local.get("dead-gw").version("v1").details["healthy"] is True  # type: ignore[union-attr]
+        assert local.store.gateway().pid not in (None, pid)
+        assert ep.predict([[1]]).version == "v1"

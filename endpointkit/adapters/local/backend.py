@@ -300,10 +300,27 @@ class LocalBackend(Backend):
     # -- primitives -------------------------------------------------------------------------------
 
     def get(self, name: str) -> EndpointState:
+        self._revive()
         return self._state(self._row(name, "get"))
 
     def list_endpoints(self) -> list[EndpointState]:
+        self._revive()
         return [self._state(row) for row in self.store.endpoints()]
+
+    def _revive(self) -> None:
+        """A gateway that died without stopping (killed, OOM) leaves state saying its versions
+        serve: record that it died, mark them down, and start a new one (not waited for; it
+        starts the versions again from state)."""
+        row = self.store.gateway()
+        if row.pid is None:
+            return
+        if self._daemon is not None:
+            self._daemon.poll()  # reap our own child, so it reads as gone
+        if commands.running(row.pid):
+            return
+        if self.store.gateway_died(row.pid):
+            self._gateway = None
+            self._spawn_daemon()
 
     def delete(self, name: str) -> None:
         self._row(name, "delete")

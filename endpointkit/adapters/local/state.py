@@ -655,6 +655,27 @@ class Store:
         with self.transaction() as db:
             db.execute("UPDATE gateway SET ready = 1 WHERE id = 1 AND pid = ?", (pid,))
 
+    def gateway_died(self, pid: int) -> bool:
+        """The daemon `pid` died without clearing its record: clear it, mark every version
+        down, and say so in each endpoint's history. False if another caller already did."""
+        with self.transaction() as db:
+            gone = db.execute(
+                "UPDATE gateway SET pid = NULL, secret = NULL, ready = 0 WHERE id = 1 AND pid = ?",
+                (pid,),
+            ).rowcount
+            if not gone:
+                return False
+            db.execute("UPDATE versions SET pid = NULL, port = NULL, healthy = 0")
+            for (name,) in db.execute("SELECT name FROM endpoints").fetchall():
+                self.record(
+                    db,
+                    name,
+                    "health",
+                    f"the gateway (pid {pid}) died without stopping; its versions are down "
+                    "until it is started again (done now, by the command that read state)",
+                )
+        return True
+
     def clear_gateway(self, pid: int) -> None:
         """The daemon `pid` is exiting: keep its port (reused next start), drop the rest."""
         with self.transaction() as db:
