@@ -159,6 +159,11 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie does not)."""
+    return _alive(pid)
+
+
 def _alive(pid: int) -> bool:
     if not pid_alive(pid):
         return False
