@@ -53,7 +53,9 @@ def test_versions_survive_a_restart_elsewhere_or_are_shown_failed(
         while local.get("rel").raw_status != "Degraded" and time.monotonic() < deadline:
             time.sleep(0.1)
         state = local.get("rel")
+        assert state.status is Status.DEGRADED
         assert state.raw_status == "Degraded"
+        assert local.wait("rel", timeout=5).status is Status.DEGRADED  # settled: no wait
         assert state.traffic.serving() == {"v1": 50, "v2": 50}  # the spec is untouched
         failed = state.version("v2")
         assert failed is not None

@@ -635,13 +635,14 @@ class LocalBackend(Backend):
         if pending:
             details["pending"] = pending
         # A settled endpoint with a version that could not start again serves with the
-        # rest: "Degraded" (InService as far as waiting goes; the version says Failed).
+        # rest: Degraded (settled as far as waiting goes; the version says Failed).
         degraded = row.status is Status.IN_SERVICE and any(v.phase == FAILED for v in row.versions)
+        status = Status.DEGRADED if degraded else row.status
         return EndpointState(
             name=row.name,
             backend=self.name,
-            status=row.status,
-            raw_status="Degraded" if degraded else row.status.value,
+            status=status,
+            raw_status=status.value,
             versions=live,
             traffic=row.traffic,
             shadow=row.shadow,
