@@ -55,7 +55,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 class LocalBackend(Backend):
     """Real serving processes on this machine behind one gateway.
 
-    Settings: `home` (state folder; default `ENDPOINTKIT_HOME` or `./.endpointkit`), `host` and
+    Settings: `home` (state folder; default `ENDPOINTKIT_HOME`, else a `.endpointkit` folder in this
+    project, else `~/.local/state/endpointkit`: see `state.default_home`), `host` and
     `port` of the gateway (default 127.0.0.1 and a free port, remembered), `token` (bearer
     token the gateway requires; default `ENDPOINTKIT_LOCAL_TOKEN`), `seed` (routing and shadow
     sampling), `start_timeout` (seconds a version may take to answer its health check),

@@ -102,8 +102,20 @@ STARTING, READY, DRAINING, FAILED = "starting", "ready", "draining", "failed"
 
 
 def default_home() -> Path:
-    """`ENDPOINTKIT_HOME`, else `./.endpointkit` in the working directory."""
-    return Path(os.environ.get("ENDPOINTKIT_HOME") or ".endpointkit").absolute()
+    """Where local state lives unless `home=` says: `ENDPOINTKIT_HOME`; else a project's own
+    `.endpointkit` folder, found in the working directory or above it (as git finds `.git`);
+    else one per user, `$XDG_STATE_HOME/endpointkit` (`~/.local/state/endpointkit`), so
+    commands from any folder see the same endpoints and gateway."""
+    configured = os.environ.get("ENDPOINTKIT_HOME")
+    if configured:
+        return Path(configured).absolute()
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        project = folder / ".endpointkit"
+        if project.is_dir():
+            return project
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state).absolute() / "endpointkit"
 
 
 def _dumps(value: Any) -> str:
