@@ -24,7 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("action", choices=("status", "stop"))
     parser.add_argument("endpoint", nargs="?", help="status: show only this endpoint")
-    parser.add_argument("--home", help="state folder (default ENDPOINTKIT_HOME, a project's .endpointkit, or ~/.local/state/endpointkit)")
+    parser.add_argument(
+        "--home",
+        help="state folder (default ENDPOINTKIT_HOME, a project's .endpointkit, or "
+        "~/.local/state/endpointkit)",
+    )
     parser.add_argument("--output", "-o", choices=("text", "json"), default=None)
     parser.add_argument("--timeout", type=float, default=30.0, help="stop: seconds to wait")
     return parser
