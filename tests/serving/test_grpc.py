@@ -226,7 +226,7 @@ def test_in_flight_limit_shared_with_http(echo: tuple[Server, int], client: Any)
     inp.set_data_from_numpy(x)
     results: list[Any] = []
     slow = threading.Thread(
-        target=lambda: results.append(client.infer("adder", [inp], parameters={"sleep": "1.0"}))
+        target=lambda: results.append(client.infer("adder", [inp], parameters={"sleep": "2.0"}))
     )
     slow.start()
     try:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .._grpc import grpc_predict_v2_pb2 as pb
 from ..errors import BadRequest, NotFound
 from . import oip
@@ -26,20 +28,25 @@ if TYPE_CHECKING:
 
 SERVICE = "inference.GRPCInferenceService"
 
-# datatype -> (the InferTensorContents field that carries it, numpy dtype of that field)
-_TYPED: dict[str, tuple[str, str]] = {
-    "BOOL": ("bool_contents", "bool"),
-    "INT8": ("int_contents", "int32"),
-    "INT16": ("int_contents", "int32"),
-    "INT32": ("int_contents", "int32"),
-    "INT64": ("int64_contents", "int64"),
-    "UINT8": ("uint_contents", "uint32"),
-    "UINT16": ("uint_contents", "uint32"),
-    "UINT32": ("uint_contents", "uint32"),
-    "UINT64": ("uint64_contents", "uint64"),
-    "FP32": ("fp32_contents", "float32"),
-    "FP64": ("fp64_contents", "float64"),
-    "BYTES": ("bytes_contents", "object"),
+# datatype -> its numpy dtype in raw contents (little-endian, as the protocol says)
+_RAW: dict[str, Any] = {
+    k: np.dtype(v).newbyteorder("<") for k, v in oip.DATATYPES.items() if k != "BYTES"
+}
+# datatype -> (the InferTensorContents field that carries it, numpy dtype of that field, the
+# datatype's own dtype when the field is wider: INT8/16 and UINT8/16 arrive widened)
+_TYPED: dict[str, tuple[str, Any, Any]] = {
+    "BOOL": ("bool_contents", np.dtype("bool"), None),
+    "INT8": ("int_contents", np.dtype("int32"), np.dtype("int8")),
+    "INT16": ("int_contents", np.dtype("int32"), np.dtype("int16")),
+    "INT32": ("int_contents", np.dtype("int32"), None),
+    "INT64": ("int64_contents", np.dtype("int64"), None),
+    "UINT8": ("uint_contents", np.dtype("uint32"), np.dtype("uint8")),
+    "UINT16": ("uint_contents", np.dtype("uint32"), np.dtype("uint16")),
+    "UINT32": ("uint_contents", np.dtype("uint32"), None),
+    "UINT64": ("uint64_contents", np.dtype("uint64"), None),
+    "FP32": ("fp32_contents", np.dtype("float32"), None),
+    "FP64": ("fp64_contents", np.dtype("float64"), None),
+    "BYTES": ("bytes_contents", np.dtype("object"), None),
 }
 
 
@@ -113,34 +120,32 @@ def _bad(name: str, message: str) -> BadRequest:
 def input_array(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | None) -> Any:
     """One input tensor -> a numpy array of its shape; ``raw``: its ``raw_input_contents``
     entry, None when the data is in ``contents``. BadRequest when they disagree."""
-    import numpy as np
-
     name = tensor.name
     datatype = tensor.datatype
-    if datatype not in oip.DATATYPES:
-        raise _bad(name, f"datatype must be one of {', '.join(oip.DATATYPES)}, got {datatype!r}")
     shape = list(tensor.shape)
-    if any(d < 0 for d in shape):
-        raise _bad(name, f"shape {shape} has a negative size")
     size = 1
     for d in shape:
+        if d < 0:
+            raise _bad(name, f"shape {shape} has a negative size")
         size *= d
-    if raw is not None:
-        if datatype == "BYTES":
-            arr = oip._unpack_bytes(memoryview(raw), name)
-        else:
-            dtype = np.dtype(oip.DATATYPES[datatype]).newbyteorder("<")
-            if len(raw) != size * dtype.itemsize:
-                raise _bad(
-                    name,
-                    f"raw_input_contents holds {len(raw)} bytes; shape {shape} of {datatype} "
-                    f"needs {size * dtype.itemsize}",
-                )
-            return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    arr: Any
+    if raw is not None and datatype in _RAW:
+        dtype = _RAW[datatype]
+        if len(raw) != size * dtype.itemsize:
+            raise _bad(
+                name,
+                f"raw_input_contents holds {len(raw)} bytes; shape {shape} of {datatype} "
+                f"needs {size * dtype.itemsize}",
+            )
+        return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    if datatype not in oip.DATATYPES:
+        raise _bad(name, f"datatype must be one of {', '.join(oip.DATATYPES)}, got {datatype!r}")
+    if raw is not None:  # BYTES
+        arr = oip._unpack_bytes(memoryview(raw), name)
     else:
         if datatype not in _TYPED:  # FP16: no typed field
             raise _bad(name, f"{datatype} travels in raw_input_contents only")
-        field, wire = _TYPED[datatype]
+        field, wire, narrow = _TYPED[datatype]
         values = getattr(tensor.contents, field)
         if len(values) != size:
             raise _bad(name, f"shape {shape} needs {size} values, got {len(values)} in {field}")
@@ -149,16 +154,15 @@ def input_array(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | None
             arr[:] = list(values)
         else:
             arr = np.fromiter(values, dtype=wire, count=size)
-            target = oip.DATATYPES[datatype]
-            if target != wire:  # INT8/16, UINT8/16 arrive widened: narrow, refusing overflow
-                info = np.iinfo(target)
+            if narrow is not None:
+                info = np.iinfo(narrow)
                 if size and (arr.min() < info.min or arr.max() > info.max):
                     raise _bad(
                         name,
                         f"a value in {field} does not fit {datatype}; send values that fit "
                         f"the datatype or declare a wider one",
                     )
-                arr = arr.astype(target)
+                arr = arr.astype(narrow)
     if arr.size != size:
         raise _bad(name, f"shape {shape} needs {size} values, got {arr.size}")
     return arr.reshape(shape)
