@@ -313,7 +313,11 @@ def errors_markdown() -> str:
         "",
     ]
     for _, cls in _tree(root, classes):
-        lines += [f"::: endpointkit.errors.{cls.__name__}", ""]
+        lines += [f"::: endpointkit.errors.{cls.__name__}", "    options:"]
+        lines.append("      heading_level: 3")
+        if cls is not root and "__init__" not in vars(cls):
+            lines.append("      show_signature: false")  # the root's, shown once above
+        lines.append("")
     return "\n".join(lines)
 
 

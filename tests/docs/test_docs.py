@@ -141,6 +141,7 @@ def test_committed_notebook_matches_its_script_and_has_no_outputs() -> None:
     code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
     assert code
     for cell in code:
-        assert cell["outputs"] == [] and cell["execution_count"] is None
+        assert cell["outputs"] == []
+        assert cell["execution_count"] is None
         assert "".join(cell["source"]).strip() in script, "run 'jupytext --sync' on quickstart.py"
     assert script.count("\n# %%") == len(notebook["cells"])
