@@ -63,7 +63,11 @@ def main() -> int:
         kernel_name="python3",
         resources={"metadata": {"path": str(SOURCE.parent)}},
     )
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        if client.km is not None and client.km.has_kernel:  # a km we pass in is ours to stop
+            client.km.shutdown_kernel()
     EXECUTED.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, EXECUTED)
     print(
