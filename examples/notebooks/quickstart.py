@@ -214,22 +214,27 @@ share_ax.set_ylabel("traffic share (%)")
 share_ax.set_ylim(-5, 105)
 share_ax.legend(loc="center right")
 
-# deploys and undeploys, from the history too
+# deploys and undeploys, from the history too (events a second apart share one label)
+marks: list[tuple[float, str]] = []
 for event in history:
     if event.kind in ("deployed", "undeployed") and event.version != "v1":
-        at = event.time.timestamp() - start
-        for ax in (share_ax, latency_ax):
-            ax.axvline(at, color="grey", lw=0.8, ls=":")
-        share_ax.text(
-            at,
-            1.02,
-            f"{event.kind} {event.version}",
-            transform=share_ax.get_xaxis_transform(),
-            rotation=30,
-            fontsize=8,
-            ha="left",
-            va="bottom",
-        )
+        at, label = event.time.timestamp() - start, f"{event.kind} {event.version}"
+        if marks and at - marks[-1][0] < 2:
+            marks[-1] = (marks[-1][0], f"{marks[-1][1]}, {label}")
+        else:
+            marks.append((at, label))
+for at, label in marks:
+    for ax in (share_ax, latency_ax):
+        ax.axvline(at, color="grey", lw=0.8, ls=":")
+    share_ax.text(
+        at,
+        1.02,
+        label,
+        transform=share_ax.get_xaxis_transform(),
+        fontsize=8,
+        ha="center",
+        va="bottom",
+    )
 
 for name in versions:
     xs = [t + offset for t, _, v, ok in timings if ok and v == name]
