@@ -87,4 +87,3 @@ class LifecycleScenarios(SuiteBase):
             "traffic: v2=100% -> v1=50%, v2=50%",
             "undeployed v1: v1=50%, v2=50% -> v2=100%",
         ]
-
