@@ -313,6 +313,7 @@ class Endpoint:
         return self._last
 
     def exists(self) -> bool:
+        """True if the endpoint exists; only NotFound means no (auth failures raise)."""
         return self.backend.exists(self.name)
 
     def history(self) -> History:
@@ -562,10 +563,12 @@ class AsyncEndpoint:
 
     @property
     def name(self) -> str:
+        """The endpoint's name."""
         return self._sync.name
 
     @property
     def backend(self) -> Backend:
+        """The backend it lives on (shared with the wrapped `Endpoint`)."""
         return self._sync.backend
 
     @classmethod

@@ -38,7 +38,20 @@ T = TypeVar("T")
 
 
 class Capability(str, Enum):
-    """Optional features. Calling one a backend lacks raises Unsupported naming the backend."""
+    """Optional features. Calling one a backend lacks raises Unsupported naming the backend.
+
+    | value | what it allows |
+    |---|---|
+    | `shadow` | a shadow version gets copies of live requests (native or emulated) |
+    | `target_version` | invoke can pin one version |
+    | `streaming` | response streaming |
+    | `serverless` | scale-to-zero, pay-per-request versions |
+    | `async_inference` | queued requests, results written to storage |
+    | `autoscaling` | target-tracking between min and max replicas |
+    | `scaling` | a live version's replicas and autoscaling change in place |
+    | `alarm_gates` | rollout gates can watch the platform's metric alarms |
+    | `accelerators` | GPUs or other accelerators |
+    """
 
     SHADOW = "shadow"  # a shadow version gets copies of live requests (native or emulated)
     TARGET_VERSION = "target_version"  # invoke can pin one version
