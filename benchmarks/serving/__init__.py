@@ -386,15 +386,22 @@ def _run(
 
     if not args.no_profile:
         print("4. profile (py-spy) under wrk -c64", flush=True)
-        for spec, path in (
-            (peers.endpointkit("models:Sum", request_log="sampled"), "/invocations"),
-            (peers.floor(), "/predict"),
-        ):
+        iris_out = b'{"predictions":[0,2]}'
+        for spec, path, body, expected, label in (
+            (peers.endpointkit("models:Sum"), "/invocations", ONE, ONE_OUT, "row sum"),
+            (peers.floor(), "/predict", ONE, ONE_OUT, "row sum"),
+            (peers.endpointkit(None, model_dir), "/invocations", _v1(IRIS_ROWS), iris_out, "iris"),
+            (
+                peers.floor(app="floor_iris:app", model_dir=model_dir),
+                "/predict", _v1(IRIS_ROWS), iris_out, "iris",
+            ),
+        ):  # fmt: skip
             p = prof.profile(
-                spec, path, ONE, ONE_OUT, cpus=server_cpu, client_cpu=client_cpu,
+                spec, path, body, expected, cpus=server_cpu, client_cpu=client_cpu,
                 load_s=args.duration * 2,
             )  # fmt: skip
             if p is not None:
+                p.name = f"{p.name} ({label})"
                 profiles.append(prof.as_dict(p))
                 print(f"  {p.name}: {p.cpu_us:.1f} us CPU/req, {p.samples} samples", flush=True)
 
@@ -625,7 +632,7 @@ def write(results: dict[str, Any], args: argparse.Namespace, load: list[float] |
             f"| {o['peer']} | {o['path']} | {o['offered']:.0f} | {o['achieved']:.0f} | "
             f"{o['p50_ms']:.2f} | {o['p99_ms']:.2f} | {o['p999_ms']:.2f} | {o['bad']} |"
         )
-    lines += ["", "## 4. Where the microseconds go (py-spy, row-sum model, wrk -c64)", ""]
+    lines += ["", "## 4. Where the microseconds go (py-spy, wrk -c64, one worker)", ""]
     if not results["profiles"]:
         lines.append("No profile in this run (py-spy missing or --no-profile).")
     for p in results["profiles"]:
