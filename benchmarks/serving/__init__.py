@@ -316,7 +316,6 @@ def _run(
     for folder in work.values():
         folder.mkdir(parents=True, exist_ok=True)
     for name in args.peers:
-        env = cpr_env if name == "cpr" else envs.ensure(name, install=not args.no_install)
         label = {
             "cpr": "Vertex CPR ModelServer",
             "kserve": "KServe ModelServer",
@@ -331,6 +330,7 @@ def _run(
                 "Java front end and Python workers) stands for this family",
             )
             continue
+        env = cpr_env if name == "cpr" else envs.ensure(name, install=not args.no_install)
         if env is None or not env.ok:
             skip(label, env.reason if env is not None else "not requested")
             continue

@@ -37,12 +37,6 @@ REQUIREMENTS: dict[str, list[str]] = {
     "kserve": ["kserve"],
     "bentoml": ["bentoml"],
     "mms": ["sagemaker-inference", "multi-model-server", "psutil"],
-    "torchserve": [
-        "torchserve",
-        "torch",
-        "--extra-index-url",
-        "https://download.pytorch.org/whl/cpu",
-    ],
 }
 
 
