@@ -51,8 +51,12 @@ def quickstart(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks with peers side by side: `nox -s bench -- serving` (see benchmarks/README.md)."""
-    session.install("-e", ".[dev]")
+    """Benchmarks with peers side by side: `nox -s bench -- serving` (see benchmarks/README.md).
+
+    The serving benchmark makes each peer's own virtual environment with uv under
+    ~/.cache/endpointkit-bench (ENDPOINTKIT_BENCH_CACHE) and profiles with py-spy.
+    """
+    session.install("-e", ".[dev]", "py-spy")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

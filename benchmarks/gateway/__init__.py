@@ -4,7 +4,12 @@ Same run, same version process, interleaved rounds:
 - latency: one request at a time over a keep-alive connection, to the version server directly
   (`POST /invocations`) and through the gateway (`POST /endpoints/NAME/invocations`); p50/p99.
 - throughput: `--concurrency` requests in flight for `--seconds`, both ways.
-Targets: gateway p50 at most 1.3x direct, gateway throughput at least 0.7x direct.
+- floor: the same throughput rounds against the bare-ASGI floor server
+  (benchmarks/serving/floor.py on uvicorn, one worker), interleaved with the others.
+Targets: gateway p50 at most 1.3x direct, gateway throughput at least 0.7x direct, gateway
+CPU per request at most 1.5x the floor server's (CPU from /proc over the throughput rounds).
+Both models by default (`--model both`): the echo predictor (the gateway's cost against the
+cheapest version) and the quickstart's iris model.
 - deploy: wall time of `Endpoint.deploy(...)` (returns once InService) for the example iris
   model, with the gateway already running; target under 3 s.
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -36,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.serving import peers
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +133,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         os.environ["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     backend = LocalBackend(home=tmp / "home")
+    floor_stack = contextlib.ExitStack()  # the floor server, stopped whatever happens
     try:
         (v1_dir, v2_dir), model = _model_dirs(tmp, args.model)
         predictor = None if model.startswith("iris") else "echo_predictor:Echo"
@@ -166,7 +175,16 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         # throughput rounds, and how many requests those rounds served.
         cpu = {"gateway": 0.0, "version": 0.0, "requests": 0.0}
         per_round = max(1, args.requests // args.rounds)
+        floor_cpu = {"cpu": 0.0, "requests": 0.0}
+        tput["floor"] = []
+        floor = floor_stack.enter_context(peers.start(peers.floor(), None))
         for _ in range(args.rounds):
+            f0 = peers.cpu_seconds(floor.proc.pid)
+            started = time.perf_counter()
+            rate = _run(_throughput(floor.port, b"/predict", args.concurrency, args.seconds))
+            floor_cpu["requests"] += rate * (time.perf_counter() - started)
+            floor_cpu["cpu"] += peers.cpu_seconds(floor.proc.pid) - f0
+            tput["floor"].append(rate)
             lat["direct"] += _run(_latency(direct_port, direct_path, per_round))
             lat["gateway"] += _run(_latency(gateway_port, gateway_path, per_round))
             tput["direct"].append(
@@ -179,9 +197,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             cpu["gateway"] += _cpu_s(gateway_pid) - g0
             cpu["version"] += _cpu_s(version_pid) - v0
             tput["gateway"].append(rate)
+        floor_stack.close()
         ep.delete()
         backend.wait_deleted("bench", timeout=60)
     finally:
+        floor_stack.close()
         backend.stop_gateway()
         backend.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -201,6 +221,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_us_per_request": {
             "gateway": cpu["gateway"] / max(1.0, cpu["requests"]) * 1e6,
             "version": cpu["version"] / max(1.0, cpu["requests"]) * 1e6,
+            "floor server": floor_cpu["cpu"] / max(1.0, floor_cpu["requests"]) * 1e6,
         },
         "gateway_start_s": gateway_start,
         "create_s": create_s,
@@ -214,6 +235,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         else "private PYTHONPYCACHEPREFIX (first deploy compiles, the rest reuse it)",
     }
     result["p50_ratio"] = result["p50_ms"]["gateway"] / result["p50_ms"]["direct"]
+    cpu_us = result["cpu_us_per_request"]
+    result["cpu_ratio_vs_floor"] = cpu_us["gateway"] / cpu_us["floor server"]
     result["throughput_ratio"] = (
         result["throughput_rps"]["gateway"] / result["throughput_rps"]["direct"]
     )
@@ -258,7 +281,7 @@ def _cpus() -> int:
 def render(r: dict[str, Any]) -> str:
     deploys = r["deploy_to_in_service_s"]
     lines = [
-        "# Local gateway: overhead and deploy-to-InService",
+        f"## Model: {r['model']}",
         "",
         f"Model: {r['model']}. Machine: {r['machine']}. Same run, interleaved rounds; "
         f"{r['requests_per_path']} sequential requests per path, throughput with "
@@ -272,14 +295,16 @@ def render(r: dict[str, Any]) -> str:
             f"| {path} | {r['p50_ms'][path]:.3f} | {r['p99_ms'][path]:.3f} | "
             f"{r['throughput_rps'][path]:.0f} |"
         )
+    lines.append(f"| floor server (bare ASGI) | - | - | {r['throughput_rps']['floor']:.0f} |")
     lines += [
         "",
         f"- gateway p50 / direct p50: **{r['p50_ratio']:.2f}x** (target <= 1.3x)",
         f"- gateway throughput / direct: **{r['throughput_ratio']:.2f}x** (target >= 0.7x)",
-        f"- CPU per request on the gateway path: gateway "
-        f"{r['cpu_us_per_request']['gateway']:.0f} us, version server "
-        f"{r['cpu_us_per_request']['version']:.0f} us (on 2 cores the load generator, the "
-        "gateway and the version server share the CPUs, which caps the throughput ratio)",
+        f"- gateway CPU per request / the floor server's: **{r['cpu_ratio_vs_floor']:.2f}x** "
+        f"(target <= 1.5x): gateway {r['cpu_us_per_request']['gateway']:.0f} us, floor server "
+        f"{r['cpu_us_per_request']['floor server']:.0f} us; the version server behind the "
+        f"gateway {r['cpu_us_per_request']['version']:.0f} us (on 2 cores the load generator, "
+        "the gateway and the version server share the CPUs, which caps the throughput ratio)",
         f"- gateway start (daemon up, ready): {r['gateway_start_s']:.2f} s",
         f"- create (first version InService, cold: compiles bytecode): {r['create_s']:.2f} s",
         f"- first deploy after create: {r['first_deploy_s']:.2f} s",
@@ -304,7 +329,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=2.0, help="per throughput round")
     parser.add_argument("--deploys", type=int, default=5)
-    parser.add_argument("--model", choices=("iris", "echo"), default="iris")
+    parser.add_argument("--model", choices=("both", "iris", "echo"), default="both")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
         "--keep-bytecode-env",
@@ -312,14 +337,36 @@ def main(argv: list[str]) -> int:
         help="keep PYTHONDONTWRITEBYTECODE / PYTHONPYCACHEPREFIX as they are",
     )
     args = parser.parse_args(argv)
-    result = measure(args)
-    text = render(result)
-    print(text)
+    models = ["echo", "iris"] if args.model == "both" else [args.model]
+    results: dict[str, Any] = {}
+    for model in models:
+        args.model = model
+        results[model] = measure(args)
+        print(render(results[model]), flush=True)
+    text = "\n".join(
+        [
+            "# Local gateway: overhead and deploy-to-InService",
+            "",
+            "Written by `nox -s bench -- gateway` (`python -m benchmarks gateway`); one section "
+            "per model, each from its own run of the same script, back to back.",
+            "",
+            "| model | gateway p50 / direct p50 (<= 1.3x) | gateway CPU/req / floor server's "
+            "(<= 1.5x) | gateway throughput / direct (>= 0.7x) |",
+            "|---|---:|---:|---:|",
+            *(
+                f"| {r['model']} | {r['p50_ratio']:.2f} | {r['cpu_ratio_vs_floor']:.2f} | "
+                f"{r['throughput_ratio']:.2f} |"
+                for r in results.values()
+            ),
+            "",
+            *(render(r) for r in results.values()),
+        ]
+    )
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)
-        suffix = "" if args.model == "iris" else f"-{args.model}"
-        (RESULTS / f"gateway{suffix}.md").write_text(text)
-        (RESULTS / f"gateway{suffix}.json").write_text(json.dumps(result, indent=2))
+        stem = "gateway" if len(models) > 1 else f"gateway-{models[0]}"
+        (RESULTS / f"{stem}.md").write_text(text)
+        (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2))
     return 0
 
 

@@ -59,6 +59,7 @@ def wrk(
     duration_s: float,
     connections: int,
     cpu: str | None,
+    threads: int = 1,
 ) -> ClosedLoop:
     """Run wrk against ``url``; every response is compared with ``expected``."""
     exe = shutil.which("wrk")
@@ -71,7 +72,15 @@ def wrk(
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
-    cmd = [exe, "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "-s", f.name, url]
+    cmd = [
+        exe,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration_s))}s",
+        "-s",
+        f.name,
+        url,
+    ]
     if cpu is not None:
         cmd = ["taskset", "-c", cpu, *cmd]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
