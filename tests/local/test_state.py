@@ -172,3 +172,19 @@ def test_default_home_is_one_per_user_unless_a_project_or_the_environment_says(
 
     monkeypatch.setenv("ENDPOINTKIT_HOME", str(tmp_path / "explicit"))
     assert default_home() == tmp_path / "explicit"
+
+
+def test_invoking_a_missing_endpoint_starts_no_gateway(tmp_path: Path) -> None:
+    """Invoking a name that was never created once started the gateway daemon, then answered
+    with the gateway's own wording of not found (issue 19.10)."""
+    from endpointkit.errors import NotFound
+    from endpointkit.invocation import InvokeRequest
+
+    local = LocalBackend(home=tmp_path / "home")
+    try:
+        with pytest.raises(NotFound) as caught:
+            local.invoke(InvokeRequest("never-made", b"{}"))
+        assert str(caught.value).startswith("endpoint 'never-made' not found on local.")
+        assert local.store.gateway().pid is None  # no daemon was started
+    finally:
+        local.close()

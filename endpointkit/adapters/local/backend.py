@@ -152,6 +152,13 @@ class LocalBackend(Backend):
             )
         return row.url
 
+    def _gateway_for(self, name: str, operation: str) -> str:
+        """The gateway's URL for a request to `name`. Before this process has a gateway, an
+        endpoint that does not exist is NotFound here: no daemon starts for it."""
+        if self._gateway is None:
+            self._row(name, operation)
+        return self.gateway_url()
+
     def _alive(self, row: GatewayRow) -> bool:
         if row.pid is None or row.url is None or not pid_alive(row.pid):
             return False
@@ -386,7 +393,9 @@ class LocalBackend(Backend):
         return self._reconcile(name)
 
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
-        url = f"{self.gateway_url()}/endpoints/{request.endpoint}/predict"
+        url = (
+            f"{self._gateway_for(request.endpoint, 'invoke')}/endpoints/{request.endpoint}/predict"
+        )
         answer = self._send("invoke", request, url, stream=False)
         return self._result(request, answer.status_code, answer.headers, answer.content)
 
@@ -395,7 +404,7 @@ class LocalBackend(Backend):
         name = request.endpoint
         base = self._gateway.url if self._gateway is not None else None
         if base is None:  # may start the daemon: keep the event loop free meanwhile
-            base = await asyncio.to_thread(self.gateway_url)
+            base = await asyncio.to_thread(self._gateway_for, name, "invoke")
         url = f"{base}/endpoints/{name}/predict"
         loop = asyncio.get_running_loop()
         if self._ahttp is None or self._ahttp_loop is not loop:
@@ -462,7 +471,7 @@ class LocalBackend(Backend):
     def _invoke_stream(self, request: InvokeRequest) -> StreamResult:
         """The gateway's `predict-stream` path, which relays the version's chunks unbuffered."""
         name, version = request.endpoint, request.version
-        url = f"{self.gateway_url()}/endpoints/{name}/predict-stream"
+        url = f"{self._gateway_for(name, 'invoke_stream')}/endpoints/{name}/predict-stream"
         answer = self._send("invoke_stream", request, url, stream=True)
         if answer.status_code >= 400:
             try:
