@@ -72,7 +72,13 @@ VERTEX_DEDICATED = Limits(
 LOCAL = Limits(
     backend="local",
     capabilities=frozenset(
-        {Capability.SHADOW, Capability.TARGET_VERSION, Capability.SCALING, Capability.STREAMING}
+        {
+            Capability.SHADOW,
+            Capability.TARGET_VERSION,
+            Capability.SCALING,
+            Capability.STREAMING,
+            Capability.ASYNC_INFERENCE,  # the gateway's durable queue (local/queue.py)
+        }
     ),
     max_payload_bytes=6 * 1024 * 1024,
     max_custom_attributes=None,
