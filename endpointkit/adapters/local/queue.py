@@ -465,7 +465,12 @@ class Dispatcher:
         """Claim what can be sent now and start sending it; returns how many."""
         from endpointkit.adapters.local.gateway import NoRoute
 
-        rows = self.store.ready(BATCH)
+        free = self._free_slots()
+        if free <= 0:
+            return 0
+        # A few more rows than free slots: a pick may land on a version that is full. Reading
+        # only that many keeps each look cheap however long the queue is.
+        rows = self.store.ready(min(BATCH, 2 * free + 8))
         if not rows:
             return 0
         chosen: list[tuple[QueuedRow, Any]] = []
@@ -501,6 +506,18 @@ class Dispatcher:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         return len(chosen)
+
+    def _free_slots(self) -> int:
+        """Deliveries that could start now, over every version that serves or is pinnable
+        (an endpoint the gateway does not route yet counts one, so its rows are looked at)."""
+        free = 0
+        for name, route in self.router.routes.items():
+            for version, upstream in route.upstreams.items():
+                if upstream.healthy and not upstream.draining:
+                    free += max(
+                        0, self.limit(name, version) - self.inflight.get((name, version), 0)
+                    )
+        return free or (1 if not self.router.routes else 0)
 
     async def _deliver(self, row: QueuedRow, upstream: Any) -> None:
         key = (row.endpoint, upstream.name)
