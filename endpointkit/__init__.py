@@ -52,7 +52,9 @@ _EXPORTS: dict[str, str] = {
     "destroy": "endpointkit.planner",
     "plan": "endpointkit.planner",
     # invocation
+    "AsyncInvocation": "endpointkit.async_invocation",
     "AsyncStreamResult": "endpointkit.invocation",
+    "InvocationStatus": "endpointkit.async_invocation",
     "InvokeResult": "endpointkit.invocation",
     "Prediction": "endpointkit.invocation",
     "StreamResult": "endpointkit.invocation",
@@ -104,6 +106,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from endpointkit.adapters.base import Backend, Capability
     from endpointkit.adapters.registry import available_backends, get_backend, register_backend
+    from endpointkit.async_invocation import AsyncInvocation, InvocationStatus
     from endpointkit.endpoint import AsyncEndpoint, Endpoint
     from endpointkit.errors import (
         AlreadyExists,

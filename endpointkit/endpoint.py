@@ -19,6 +19,7 @@ import functools
 import html
 import inspect
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from endpointkit.adapters.base import Backend
 from endpointkit.adapters.registry import get_backend
+from endpointkit.async_invocation import AsyncInvocation
 from endpointkit.errors import DeploymentFailed, ValidationError
 from endpointkit.invocation import (
     EVENT_STREAM,
@@ -171,6 +173,32 @@ def _stream_request(
         custom_attributes=custom_attributes,
         inference_id=inference_id,
         timeout=timeout,
+    )
+
+
+def _async_request(
+    endpoint: str,
+    body: bytes,
+    *,
+    content_type: str = JSON,
+    accept: str | None = None,
+    version: str | None = None,
+    custom_attributes: str | None = None,
+    inference_id: str | None = None,
+) -> InvokeRequest:
+    """Queue raw bytes for asynchronous inference and return at once with an AsyncInvocation:
+    `.status()`, `.result(timeout)` (or `await` it), and where the answer will be written.
+    Idempotent by `inference_id` (made up when not given): queuing an id again queues nothing
+    and returns the first request's handle, so retries (throttling, transient faults) are
+    safe. Capability ASYNC_INFERENCE."""
+    return InvokeRequest(
+        endpoint,
+        body,
+        content_type,
+        accept,
+        version,
+        custom_attributes,
+        inference_id or uuid.uuid4().hex,  # made here, so every retry sends the same id
     )
 
 
@@ -496,6 +524,12 @@ class Endpoint:
     predict = _invoking(_predict_request, Backend.invoke, _as_prediction)
     invoke = _invoking(_invoke_request, Backend.invoke, _keep)
     invoke_stream = _invoking(_stream_request, Backend.invoke_stream, _keep)
+    invoke_async = _invoking(_async_request, Backend.invoke_async, _keep)
+
+    def invocation(self, inference_id: str) -> AsyncInvocation:
+        """The handle of a request queued earlier under `inference_id` (by any process);
+        NotFound if there is none."""
+        return self.backend.find_invocation(self.name, inference_id)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -596,10 +630,12 @@ class AsyncEndpoint:
     undeploy = _in_thread(Endpoint.undeploy)
     scale = _in_thread(Endpoint.scale)
     set_shadow = _in_thread(Endpoint.set_shadow)
+    invocation = _in_thread(Endpoint.invocation)
 
     predict = _awaiting(_predict_request, Backend.ainvoke, _as_prediction)
     invoke = _awaiting(_invoke_request, Backend.ainvoke, _keep)
     invoke_stream = _awaiting(_stream_request, Backend.ainvoke_stream, _keep)
+    invoke_async = _awaiting(_async_request, Backend.ainvoke_async, _keep)
 
     def __repr__(self) -> str:
         return f"<AsyncEndpoint {self.name!r} on {self.backend.name}>"

@@ -10,12 +10,15 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import ValidationError as PydanticValidationError
 
+from endpointkit.async_invocation import AsyncInvocation, AsyncOutcome
 from endpointkit.errors import (
     AlreadyExists,
     Conflict,
@@ -57,7 +60,9 @@ class Capability(str, Enum):
     TARGET_VERSION = "target_version"  # invoke can pin one version
     STREAMING = "streaming"  # response streaming
     SERVERLESS = "serverless"  # scale-to-zero, pay-per-request versions
-    ASYNC_INFERENCE = "async_inference"  # queued requests, results written to storage
+    # queued requests, results written to storage: `invoke_async`, and the spec's
+    # `async_inference` section (where results go, how many run at once)
+    ASYNC_INFERENCE = "async_inference"
     AUTOSCALING = "autoscaling"  # target-tracking between min and max replicas
     SCALING = "scaling"  # a live version's replicas and autoscaling change in place
     ALARM_GATES = "alarm_gates"  # rollout gates can watch the platform's metric alarms
@@ -87,6 +92,14 @@ class Backend(abc.ABC):
     #: Longest custom attributes string the platform passes to the model; 0: it refuses them
     #: (checked before sending).
     max_custom_attributes: int | None = None
+    #: Largest body `invoke_async` accepts, in bytes (None: `max_payload_bytes`).
+    max_async_payload_bytes: int | None = None
+    #: Why this backend lacks a capability, where it is more than the generic hint (e.g. what
+    #: to use instead); `Unsupported` errors carry it.
+    unsupported_reasons: Mapping[Capability, str] = {}
+    #: First and largest delay between looks in `AsyncInvocation.result`, seconds.
+    async_poll_first_s: float = 0.05
+    async_poll_max_s: float = 2.0
     #: Backend-specific keyword options `deploy` passes on to `_deploy` (e.g. SageMaker's
     #: `deployment_config`); any other option is refused before a call.
     deploy_options: ClassVar[frozenset[str]] = frozenset()
@@ -171,6 +184,20 @@ class Backend(abc.ABC):
         front raise here); the result names the version and yields the body's chunks as the
         model produces them, and closes the connection when closed or read to the end."""
         raise self._unsupported(Capability.STREAMING, "invoke_stream", request.endpoint)
+
+    def _invoke_async(self, request: InvokeRequest) -> AsyncInvocation:
+        """Queue one request (`request.inference_id` is set) and return its handle at once.
+        Idempotent by inference id: a request already queued under the id is not queued again;
+        its handle comes back with `duplicate=True`."""
+        raise self._unsupported(Capability.ASYNC_INFERENCE, "invoke_async", request.endpoint)
+
+    def _async_outcome(self, invocation: AsyncInvocation) -> AsyncOutcome:
+        """Look once at a queued request: its status, and its answer or error once done."""
+        raise self._unsupported(Capability.ASYNC_INFERENCE, "result", invocation.endpoint)
+
+    def _find_invocation(self, endpoint: str, inference_id: str) -> AsyncInvocation:
+        """The handle of a request queued earlier under `inference_id`; NotFound if none."""
+        raise self._unsupported(Capability.ASYNC_INFERENCE, "result", endpoint)
 
     # -- public operations, shared by every backend -------------------------------------------
 
@@ -359,6 +386,38 @@ class Backend(abc.ABC):
         self._check_request(request, "invoke")
         return await self._ainvoke(request)
 
+    def invoke_async(self, request: InvokeRequest) -> AsyncInvocation:
+        """Queue raw bytes for asynchronous inference; returns at once with a handle that says
+        where the answer will be written and waits for it (`AsyncInvocation.result`).
+
+        Idempotent by `request.inference_id` (one is made up when it is None): queuing an id
+        again queues nothing and returns the first request's handle. Checked before anything is
+        sent: the capability, version pinning, payload size (`max_async_payload_bytes`).
+        """
+        if Capability.ASYNC_INFERENCE not in self.capabilities:
+            raise self._unsupported(Capability.ASYNC_INFERENCE, "invoke_async", request.endpoint)
+        self._check_request(request, "invoke_async")
+        if not request.inference_id:
+            request = replace(request, inference_id=uuid.uuid4().hex)
+        return self._invoke_async(request)
+
+    async def ainvoke_async(self, request: InvokeRequest) -> AsyncInvocation:
+        """`invoke_async` for async code (queued from a worker thread)."""
+        return await asyncio.to_thread(self.invoke_async, request)
+
+    def async_outcome(self, invocation: AsyncInvocation) -> AsyncOutcome:
+        """Look once at a queued request (what `AsyncInvocation.status` and `result` use)."""
+        if Capability.ASYNC_INFERENCE not in self.capabilities:
+            raise self._unsupported(Capability.ASYNC_INFERENCE, "result", invocation.endpoint)
+        return self._async_outcome(invocation)
+
+    def find_invocation(self, endpoint: str, inference_id: str) -> AsyncInvocation:
+        """The handle of the request queued on `endpoint` under `inference_id` (e.g. by another
+        process); NotFound if there is none."""
+        if Capability.ASYNC_INFERENCE not in self.capabilities:
+            raise self._unsupported(Capability.ASYNC_INFERENCE, "result", endpoint)
+        return self._find_invocation(endpoint, inference_id)
+
     def invoke_stream(self, request: InvokeRequest) -> StreamResult:
         """Send raw bytes and stream the answer: chunks arrive as the model produces them.
 
@@ -507,7 +566,7 @@ class Backend(abc.ABC):
         return Unsupported(
             f"the {self.name} backend does not support {capability.value.replace('_', ' ')} "
             f"(needed by {operation} on {endpoint!r}); nothing was changed.",
-            hint=_SUPPORT_HINTS.get(capability, ""),
+            hint=self.unsupported_reasons.get(capability) or _SUPPORT_HINTS.get(capability, ""),
             backend=self.name,
             operation=operation,
             endpoint=endpoint,
@@ -535,7 +594,10 @@ class Backend(abc.ABC):
         attributes."""
         if request.version is not None and Capability.TARGET_VERSION not in self.capabilities:
             raise self._unsupported(Capability.TARGET_VERSION, operation, request.endpoint)
-        self._check_payload(request.endpoint, request.body)
+        limit = self.max_payload_bytes
+        if operation == "invoke_async" and self.max_async_payload_bytes is not None:
+            limit = self.max_async_payload_bytes
+        self._check_payload(request.endpoint, request.body, limit, operation)
         limit, attributes = self.max_custom_attributes, request.custom_attributes
         if limit is None or attributes is None:
             return
@@ -557,14 +619,15 @@ class Backend(abc.ABC):
                 endpoint=request.endpoint,
             )
 
-    def _check_payload(self, name: str, body: bytes) -> None:
-        limit = self.max_payload_bytes
+    def _check_payload(
+        self, name: str, body: bytes, limit: int | None, operation: str = "invoke"
+    ) -> None:
         if limit is not None and len(body) > limit:
             raise PayloadTooLarge(
                 f"request to {name!r} is {len(body):,} bytes; {self.name} accepts at most "
                 f"{limit:,}. Nothing was sent.",
                 backend=self.name,
-                operation="invoke",
+                operation=operation,
                 endpoint=name,
             )
 
@@ -613,7 +676,8 @@ class Backend(abc.ABC):
 
 _SUPPORT_HINTS = {
     Capability.SERVERLESS: "Serverless versions run on SageMaker; use instance resources here.",
-    Capability.ASYNC_INFERENCE: "Asynchronous inference runs on SageMaker.",
+    Capability.ASYNC_INFERENCE: "Use invoke() and wait for the answer, or a backend with "
+    "asynchronous inference (local, mock, sagemaker).",
     Capability.TARGET_VERSION: "Invoke without version=, or use a backend that can pin versions.",
     Capability.SHADOW: "Use a backend with shadow support (local, mock, sagemaker).",
     Capability.SCALING: "Deploy the new replica counts as a new version and shift traffic to it.",

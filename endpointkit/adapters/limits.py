@@ -4,7 +4,8 @@ the same values, so a test on `mock_endpoints(like="vertex")` meets Vertex AI's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from endpointkit.adapters.base import Capability
 
@@ -21,6 +22,8 @@ class Limits:
     max_payload_bytes: int | None
     #: Longest custom attributes string; 0: the platform refuses them; None: no limit.
     max_custom_attributes: int | None
+    #: Why a capability is missing, where the platform says more than the generic hint.
+    unsupported_reasons: Mapping[Capability, str] = field(default_factory=dict)
 
 
 SAGEMAKER = Limits(
@@ -49,6 +52,12 @@ VERTEX = Limits(
     capabilities=frozenset({Capability.AUTOSCALING, Capability.ACCELERATORS, Capability.SCALING}),
     max_payload_bytes=1_572_864,
     max_custom_attributes=0,  # rawPredict does not pass them to the container
+    unsupported_reasons={
+        Capability.ASYNC_INFERENCE: "Vertex AI online endpoints have no asynchronous "
+        "invocation: predict answers within the request. For queued work run a batch "
+        "prediction job (BatchPredictionJob, inputs and outputs in Cloud Storage or BigQuery), "
+        "or call invoke() and wait for the answer.",
+    },
 )
 
 # Dedicated public endpoints: the Invoke API pins a deployed model and streams; 10 MB requests.
@@ -57,12 +66,19 @@ VERTEX_DEDICATED = Limits(
     capabilities=VERTEX.capabilities | {Capability.TARGET_VERSION, Capability.STREAMING},
     max_payload_bytes=10 * 1024 * 1024,
     max_custom_attributes=0,
+    unsupported_reasons=VERTEX.unsupported_reasons,
 )
 
 LOCAL = Limits(
     backend="local",
     capabilities=frozenset(
-        {Capability.SHADOW, Capability.TARGET_VERSION, Capability.SCALING, Capability.STREAMING}
+        {
+            Capability.SHADOW,
+            Capability.TARGET_VERSION,
+            Capability.SCALING,
+            Capability.STREAMING,
+            Capability.ASYNC_INFERENCE,  # the gateway's durable queue (local/queue.py)
+        }
     ),
     max_payload_bytes=6 * 1024 * 1024,
     max_custom_attributes=None,

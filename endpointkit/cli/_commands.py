@@ -16,7 +16,7 @@ from endpointkit.cli._changes import (
 )
 from endpointkit.cli._export import cmd_export, cmd_tf
 from endpointkit.cli._inspect import cmd_history, cmd_list, cmd_status
-from endpointkit.cli._invoke import cmd_invoke
+from endpointkit.cli._invoke import cmd_invoke, cmd_result
 from endpointkit.cli._lifecycle import cmd_apply, cmd_destroy, cmd_plan
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -33,6 +33,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "undeploy": cmd_undeploy,
     "scale": cmd_scale,
     "invoke": cmd_invoke,
+    "result": cmd_result,
     "history": cmd_history,
     "export": cmd_export,
     "tf": cmd_tf,

@@ -1,14 +1,19 @@
-"""`invoke`: send one request to an endpoint and print the answer (or stream it)."""
+"""`invoke`: send one request to an endpoint and print the answer (or stream it, or queue it);
+`result`: a queued request's status and answer."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from endpointkit.cli._codes import UsageProblem
 from endpointkit.cli._inputs import endpoint_for, json_arg
 from endpointkit.cli._output import output_format, print_json
+
+if TYPE_CHECKING:
+    from endpointkit.async_invocation import AsyncInvocation
+    from endpointkit.invocation import InvokeResult
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
@@ -37,11 +42,21 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         raise UsageProblem("invoke needs --instances, --data or --file")
     if args.stream:
         return _invoke_stream(args, body)
-    result = endpoint_for(args).invoke(body, accept=args.accept, **_request(args))
+    if args.queued:
+        return _invoke_async(args, body)
+    result = endpoint_for(args).invoke(
+        body, accept=args.accept, inference_id=args.inference_id, **_request(args)
+    )
+    _print_result(args, result)
+    return 0
+
+
+def _print_result(args: argparse.Namespace, result: InvokeResult, **extra: Any) -> None:
     if output_format(args) == "json":
         decoded = result.decode()
         print_json(
             {
+                **extra,
                 "version": result.version,
                 "content_type": result.content_type,
                 "body": decoded if not isinstance(decoded, bytes) else decoded.hex(),
@@ -53,7 +68,62 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         print(text)
         if result.version:
             print(f"(served by {result.version})", file=sys.stderr)
+
+
+def _invoke_async(args: argparse.Namespace, body: bytes) -> int:
+    """Queue the request; print its id and where the answer will be written."""
+    if args.timeout is not None:
+        raise UsageProblem("--timeout applies to an answer; with --async use 'result --wait'")
+    job = endpoint_for(args).invoke_async(
+        body,
+        accept=args.accept,
+        content_type=args.content_type,
+        version=args.target_version,
+        custom_attributes=args.custom_attributes,
+        inference_id=args.inference_id,
+    )
+    if output_format(args) == "json":
+        print_json(_job_dict(job))
+    else:
+        print(job.inference_id)
+        note = " (already queued: nothing new was queued)" if job.duplicate else ""
+        print(f"queued{note}; the answer will be at {job.output_location}", file=sys.stderr)
+        print(
+            f"read it with: endpointkit result {job.inference_id} --endpoint {job.endpoint}",
+            file=sys.stderr,
+        )
     return 0
+
+
+def cmd_result(args: argparse.Namespace) -> int:
+    """Look once (or wait up to --wait seconds); print the status, and the answer once done.
+    A failed request exits as its error does (a model error: 7); still queued after --wait:
+    5 when waiting was asked for, else 0 with the status printed."""
+    job = endpoint_for(args).invocation(args.inference_id)
+    if args.wait > 0:
+        result = job.result(timeout=args.wait)  # raises the request's error, or Timeout
+        _print_result(args, result, **_job_dict(job), status="Completed")
+        return 0
+    outcome = job.outcome()
+    if outcome.status.done:
+        _print_result(args, job.result(timeout=0), **_job_dict(job), status=str(outcome.status))
+        return 0
+    if output_format(args) == "json":
+        print_json({**_job_dict(job), "status": str(outcome.status), "attempts": outcome.attempts})
+    else:
+        print(outcome.status)
+        print(f"the answer will be at {job.output_location}", file=sys.stderr)
+    return 0
+
+
+def _job_dict(job: AsyncInvocation) -> dict[str, Any]:
+    return {
+        "endpoint": job.endpoint,
+        "inference_id": job.inference_id,
+        "output_location": job.output_location,
+        "failure_location": job.failure_location,
+        "duplicate": job.duplicate,
+    }
 
 
 def _request(args: argparse.Namespace) -> dict[str, Any]:

@@ -191,11 +191,39 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="seconds to wait for the answer (default: the backend's)",
     )
-    p.add_argument(
+    delivery = p.add_mutually_exclusive_group()
+    delivery.add_argument(
         "--stream",
         action="store_true",
         help="stream the answer, printing chunks as they arrive (Accept defaults to "
         "text/event-stream)",
+    )
+    delivery.add_argument(
+        "--async",
+        dest="queued",
+        action="store_true",
+        help="queue the request (asynchronous inference) and print its inference id and "
+        "where the answer will be written; read it with 'endpointkit result ID --endpoint NAME'",
+    )
+    p.add_argument(
+        "--inference-id",
+        dest="inference_id",
+        help="the request's id (with --async: queuing the same id again queues nothing)",
+    )
+    p = add(
+        "result",
+        "Show a queued request's status, and its answer once done ('invoke --async').",
+    )
+    p.add_argument("inference_id", metavar="ID", help="the inference id 'invoke --async' printed")
+    p.add_argument(
+        "--endpoint", dest="name", required=True, metavar="NAME", help="the endpoint it was sent to"
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to this long for the answer (default: look once and report)",
     )
     p = add("export", "Export a spec for other tools: 'export terraform SPEC'.")
     p.add_argument("format", choices=("terraform",), help="what to export to")

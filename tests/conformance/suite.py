@@ -10,6 +10,7 @@ the capability, and their counterparts check that the backend raises Unsupported
 
 from __future__ import annotations
 
+from tests.conformance.scenarios.asynchronous import AsyncScenarios
 from tests.conformance.scenarios.base import (
     MODELS,
     Versions,
@@ -39,5 +40,6 @@ class BackendSuite(
     FailureScenarios,
     PlanApplyScenarios,
     RolloutScenarios,
+    AsyncScenarios,
 ):
     """Scenarios every backend must pass. Subclasses provide the `backend` fixture."""

@@ -3,12 +3,14 @@ moto's gaps filled by tests/fakes/sagemaker.py and real serving processes answer
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from endpointkit.adapters.sagemaker import SageMakerBackend
+from endpointkit.spec import AsyncInference
 from tests.conformance.suite import BackendSuite
 from tests.fakes.sagemaker import FakeSageMaker, shared_fake
 
@@ -33,3 +35,15 @@ class TestSageMakerBackend(BackendSuite):
         backend = SageMakerBackend(**fake.settings(sleep=lambda _: None))
         yield backend
         backend.close()
+
+    @pytest.fixture
+    def async_inference(self, fake: FakeSageMaker) -> AsyncInference:
+        """SageMaker writes asynchronous answers to S3 (a bucket per test)."""
+        bucket = f"conf-async-{next(_buckets)}"
+        fake.client("s3").create_bucket(Bucket=bucket)
+        return AsyncInference(
+            output_path=f"s3://{bucket}/out", failure_path=f"s3://{bucket}/failures"
+        )
+
+
+_buckets = itertools.count()

@@ -492,10 +492,10 @@ def test_async_inference_writes_the_answer_to_s3(
             "async_inference": {"output_path": "s3://async-out/results"},
         }
     )
-    Endpoint.create(name, spec, backend=backend, timeout=60)
-    handle = backend.invoke_async(name, b'{"instances": [[1.0]]}')
+    ep = Endpoint.create(name, spec, backend=backend, timeout=60)
+    handle = ep.invoke_async(b'{"instances": [[1.0]]}')
     assert handle.output_location.startswith("s3://async-out/results/")
-    assert handle.result(timeout=30, poll_s=0.05) == b'{"predictions":["v1"]}'
+    assert handle.result(timeout=30).body == b'{"predictions":["v1"]}'
 
 
 def test_deployment_config_is_sent_with_the_update(

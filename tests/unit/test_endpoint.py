@@ -95,10 +95,14 @@ def test_traffic_validation(ep: Endpoint) -> None:
     assert ep.status().traffic.serving() == {"v1": 100}
 
 
-def test_unsupported_feature_names_the_backend(ep: Endpoint) -> None:
+def test_unsupported_feature_names_the_backend() -> None:
+    like_vertex = MockBackend(like="vertex")
+    like_vertex.add_endpoint("churn", {"v1": lambda xs: xs})
     version = VersionSpec(name="v2", async_inference={"output_path": "s3://b/out"})
-    with pytest.raises(Unsupported, match="mock backend does not support async inference"):
-        ep.deploy(version)
+    with pytest.raises(
+        Unsupported, match=r"mock \(like vertex\) backend does not support async inference"
+    ):
+        Endpoint("churn", like_vertex).deploy(version)
 
 
 def test_predict_checks_the_prediction_count(mock: MockBackend) -> None:

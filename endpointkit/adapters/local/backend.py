@@ -21,7 +21,7 @@ import httpx
 
 from endpointkit.adapters.base import Backend
 from endpointkit.adapters.limits import LOCAL
-from endpointkit.adapters.local import commands
+from endpointkit.adapters.local import commands, queue
 from endpointkit.adapters.local.commands import pid_alive
 from endpointkit.adapters.local.state import (
     DRAINING,
@@ -32,6 +32,7 @@ from endpointkit.adapters.local.state import (
     Store,
     default_home,
 )
+from endpointkit.async_invocation import AsyncInvocation, AsyncOutcome
 from endpointkit.errors import (
     ModelError,
     NotFound,
@@ -77,6 +78,12 @@ class LocalBackend(Backend):
     # deploy that takes one.
     poll_first_s = 0.02
     poll_max_s = 0.1
+    async_poll_first_s = 0.005
+    async_poll_max_s = 0.2
+    #: Deliveries of a queued request before it is dead-lettered, and the first backoff
+    #: between them (doubling); see adapters/local/queue.py.
+    async_max_attempts = queue.DEFAULT_MAX_ATTEMPTS
+    async_backoff_s = queue.DEFAULT_BACKOFF_S
 
     def __init__(
         self,
@@ -118,6 +125,7 @@ class LocalBackend(Backend):
         self._ahttp_loop: asyncio.AbstractEventLoop | None = None
         self._gateway: GatewayRow | None = None
         self._daemon: subprocess.Popen[bytes] | None = None
+        self._queue: queue.QueueStore | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -135,6 +143,9 @@ class LocalBackend(Backend):
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._queue is not None:
+            self._queue.close()
+            self._queue = None
 
     def _client(self) -> httpx.Client:
         if self._http is None:
@@ -514,6 +525,44 @@ class LocalBackend(Backend):
             ) from None
         finally:
             answer.close()
+
+    # -- asynchronous inference: the durable queue (queue.py) ------------------------------------
+
+    @property
+    def queue(self) -> queue.QueueStore:
+        """The queue database (requests, their states and counts)."""
+        if self._queue is None:
+            self._queue = queue.QueueStore(self.home)
+        return self._queue
+
+    def _invoke_async(self, request: InvokeRequest) -> AsyncInvocation:
+        """One row in the queue database; the gateway (started if needed) dispatches it."""
+        row = self._row(request.endpoint, "invoke_async")
+        self.ensure_gateway()
+        assert request.inference_id is not None  # Backend.invoke_async sets it
+        output, failure = queue.locations(
+            self.home, row.name, request.inference_id, queue.section_for(row.versions)
+        )
+        stored, duplicate = self.queue.enqueue(
+            request,
+            output_location=output,
+            failure_location=failure,
+            max_attempts=self.async_max_attempts,
+            backoff_s=self.async_backoff_s,
+        )
+        return queue.handle_of(self, stored, duplicate=duplicate)
+
+    def _async_outcome(self, invocation: AsyncInvocation) -> AsyncOutcome:
+        row = self.queue.get(invocation.endpoint, invocation.inference_id)
+        if row is None:
+            raise queue.not_queued(self, invocation.endpoint, invocation.inference_id)
+        return queue.outcome_of(self, self.home, row)
+
+    def _find_invocation(self, endpoint: str, inference_id: str) -> AsyncInvocation:
+        row = self.queue.get(endpoint, inference_id)
+        if row is None:
+            raise queue.not_queued(self, endpoint, inference_id)
+        return queue.handle_of(self, row)
 
     async def aclose(self) -> None:
         if self._ahttp is not None:

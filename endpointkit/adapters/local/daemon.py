@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from endpointkit.adapters.local import queue
 from endpointkit.adapters.local._http.server import HttpServer
 from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
 from endpointkit.adapters.local.state import DRAINING, FAILED, READY, STARTING, Store
@@ -82,6 +83,7 @@ class Daemon:
         self.ready = False
         self.started_at = time.time()
         self.stop_event = asyncio.Event()
+        self.queue = queue.attach(self)  # asynchronous inference: the durable queue
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class Daemon:
         self._kill_stale()
         self._spawn_task(self._start_all())
         self._spawn_task(self._sweep())
+        self._spawn_task(self.queue.run())
 
     async def _sweep(self, every: float = 1.0) -> None:
         """Reconcile endpoints left mid-change: a caller that wrote state and was killed
@@ -120,6 +123,7 @@ class Daemon:
         self.store.set_gateway_ready(os.getpid())
 
     async def shutdown(self) -> None:
+        await self.queue.stop()  # deliveries in flight finish before their versions stop
         await asyncio.gather(
             *(proc.stop(drain=True, grace=10) for proc in self.procs.values()),
             return_exceptions=True,

@@ -53,6 +53,9 @@ __all__ = ["Gateway", "Route", "Router", "TokenBucket", "Upstream"]
 Response = tuple[int, Headers, bytes]
 StreamedResponse = tuple[int, Headers, bytes | AsyncIterator[bytes]]
 ControlHandler = Callable[[str, dict[str, str], bytes], Awaitable[tuple[int, Any]]]
+# Routes other modules add (queue.py: async-invocations): (method, path, query, headers, body)
+# -> a response, or None when the path is not theirs.
+Fallback = Callable[[str, str, bytes, Headers, bytes], Awaitable["Response | None"]]
 
 JSON = b"application/json"
 RETRY: Headers = [(b"retry-after", b"1")]  # the gateway's own 503s: restarts take seconds
@@ -328,6 +331,7 @@ class Gateway:
         self.control = control
         self.status = status
         self.on_upstream_failure: Callable[[str, str], None] | None = None
+        self.fallback: Fallback | None = None
         self._shadow_tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -343,6 +347,10 @@ class Gateway:
         streaming paths answer 2xx with an async iterator of chunks as the body."""
         parsed = _parse(path)
         if parsed is None:
+            if self.fallback is not None:
+                answer = await self.fallback(method, path, query, headers, body)
+                if answer is not None:
+                    return answer
             if path.startswith("/-/"):
                 return await self._control(path, query, headers, body)
             if path in ("/ping", "/healthz"):

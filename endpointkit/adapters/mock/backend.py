@@ -19,6 +19,7 @@ from typing import Any
 from endpointkit.adapters.base import Backend, Capability
 from endpointkit.adapters.limits import PROFILES, Limits
 from endpointkit.adapters.mock import _records
+from endpointkit.adapters.mock._async import AsyncJobs
 from endpointkit.adapters.mock._faults import Fault, FaultKind, Faults
 from endpointkit.adapters.mock._handlers import Handlers
 from endpointkit.adapters.mock._records import Call
@@ -29,9 +30,10 @@ from endpointkit.adapters.mock._wire import (
     start_stream,
     stream_kind,
 )
+from endpointkit.async_invocation import AsyncInvocation, AsyncOutcome
 from endpointkit.errors import ModelError, NotFound, NotReady, ValidationError
 from endpointkit.invocation import InvokeRequest, InvokeResult, StreamResult
-from endpointkit.spec import Scaling, Shadow, TrafficSplit, VersionSpec
+from endpointkit.spec import AsyncInference, Scaling, Shadow, TrafficSplit, VersionSpec
 from endpointkit.state import EndpointState, Event, Status
 
 __all__ = ["MockBackend"]
@@ -43,6 +45,11 @@ class MockBackend(Backend):
     Settings: `seed` for routing and shadow sampling; `transition_polls` makes each change
     report Creating/Updating for that many `get` calls, as real platforms do; `predictors`
     maps version names to callables (same as `register`).
+
+    Asynchronous inference (`invoke_async`): a queued request stays Queued for `async_polls`
+    looks and `async_delay_s` seconds of `clock`, then the next look runs it like `invoke`
+    (injected faults included); retryable failures are delivered again up to `async_attempts`
+    times, then the request fails with its last error. `run_queued()` runs every due request.
 
     `like` ("sagemaker", "vertex", "vertex-dedicated" or "local") gives the mock exactly that
     backend's capabilities and request limits (endpointkit.adapters.limits): payload size,
@@ -62,9 +69,12 @@ class MockBackend(Backend):
             Capability.SCALING,
             Capability.STREAMING,
             Capability.ALARM_GATES,
+            Capability.ASYNC_INFERENCE,
         }
     )
     max_payload_bytes: int | None = 6 * 1024 * 1024
+    async_poll_first_s = 0.001
+    async_poll_max_s = 0.01
 
     def __init__(
         self,
@@ -73,7 +83,11 @@ class MockBackend(Backend):
         transition_polls: int = 0,
         predictors: Mapping[str, Handler] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         like: str | None = None,
+        async_polls: int = 0,
+        async_delay_s: float = 0.0,
+        async_attempts: int = 3,
     ) -> None:
         if like is not None:
             limits = _profile(like)
@@ -81,6 +95,7 @@ class MockBackend(Backend):
             self.capabilities = limits.capabilities
             self.max_payload_bytes = limits.max_payload_bytes
             self.max_custom_attributes = limits.max_custom_attributes
+            self.unsupported_reasons = limits.unsupported_reasons
         self._random = random.Random(seed)
         self._transition_polls = transition_polls
         self._handlers = Handlers(predictors)
@@ -90,7 +105,16 @@ class MockBackend(Backend):
         self._faults = Faults(self._lock)
         self._alarms: dict[str, bool] = {}
         self.sleep = sleep
+        self.clock = clock
         self.calls: list[Call] = []
+        self._async = AsyncJobs(
+            self._lock,
+            polls=async_polls,
+            delay_s=async_delay_s,
+            attempts=async_attempts,
+            clock=clock,
+            spec_of=self._async_spec,
+        )
 
     # -- test helpers ---------------------------------------------------------------------------
 
@@ -153,6 +177,11 @@ class MockBackend(Backend):
 
     def clear_faults(self) -> None:
         self._faults.clear()
+
+    def run_queued(self) -> int:
+        """Run every queued asynchronous request that is due now (its `async_delay_s` has
+        passed); returns how many finished."""
+        return self._async.run_due(self._invoke)
 
     def calls_to(self, endpoint: str, *, shadow: bool | None = False) -> list[Call]:
         """Recorded calls to `endpoint`; live calls only by default (shadow=None: all)."""
@@ -355,7 +384,33 @@ class MockBackend(Backend):
             on_close=stream.close,
         )
 
+    def _invoke_async(self, request: InvokeRequest) -> AsyncInvocation:
+        with self._lock:
+            self._require(request.endpoint, "invoke_async")
+
+        def make(output: str, failure: str | None) -> AsyncInvocation:
+            assert request.inference_id is not None
+            return AsyncInvocation(self, request.endpoint, request.inference_id, output, failure)
+
+        return self._async.queue(request, make)
+
+    def _async_outcome(self, invocation: AsyncInvocation) -> AsyncOutcome:
+        return self._async.look(invocation, self._invoke)
+
+    def _find_invocation(self, endpoint: str, inference_id: str) -> AsyncInvocation:
+        return self._async.find(endpoint, inference_id, self.name)
+
     # -- internals --------------------------------------------------------------------------------
+
+    def _async_spec(self, name: str) -> AsyncInference | None:
+        with self._lock:
+            endpoint = self._endpoints.get(name)
+            if endpoint is None:
+                return None
+            for version in endpoint.versions.values():
+                if version.spec.async_inference is not None:
+                    return version.spec.async_inference
+        return None
 
     def _choose(
         self, name: str, version: str | None, operation: str

@@ -1,5 +1,5 @@
-"""Invoking SageMaker endpoints: InvokeEndpoint, its response stream, and asynchronous
-inference (input uploaded to S3, output polled for).
+"""Invoking SageMaker endpoints: InvokeEndpoint and its response stream (asynchronous
+inference is in `_async.py`).
 
 Invocations are not retried here: `Endpoint.invoke` retries throttling and transient faults
 with the invocation policy.
@@ -7,49 +7,26 @@ with the invocation policy.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from endpointkit.adapters.sagemaker._artifacts import ArtifactBucket
 from endpointkit.adapters.sagemaker._client import Aws
 from endpointkit.adapters.sagemaker._errors import BACKEND, aws_errors
-from endpointkit.errors import ModelError, Timeout, Unavailable, ValidationError
-from endpointkit.invocation import JSON, InvokeRequest, InvokeResult, StreamResult
-from endpointkit.retry import poll_until
+from endpointkit.errors import ModelError, Unavailable
+from endpointkit.invocation import InvokeRequest, InvokeResult, StreamResult
 
 if TYPE_CHECKING:
-    from endpointkit.adapters.sagemaker.backend import SageMakerBackend
+    pass
 
-__all__ = ["RUNTIME_READ_TIMEOUT_S", "AsyncInvocation", "Runtime"]
+__all__ = ["RUNTIME_READ_TIMEOUT_S", "Runtime"]
 
-MAX_ASYNC_PAYLOAD = 1024 * 1024 * 1024
 #: SageMaker allows 60 s per real-time invocation; the client waits a little longer.
 RUNTIME_READ_TIMEOUT_S = 70.0
 
 
-@dataclass
-class AsyncInvocation:
-    """A queued asynchronous request: poll `done()`, then `result()` reads the output."""
-
-    backend: SageMakerBackend = field(repr=False)
-    endpoint: str
-    inference_id: str
-    output_location: str
-    failure_location: str | None = None
-
-    def done(self) -> bool:
-        """True once SageMaker has written the output (or the failure)."""
-        return self.backend._runtime.done(self)
-
-    def result(self, *, timeout: float = 900.0, poll_s: float = 1.0) -> bytes:
-        """The output bytes; ModelError if SageMaker wrote a failure, Timeout if not done."""
-        return self.backend._runtime.result(self, timeout=timeout, poll_s=poll_s)
-
-
 class Runtime:
-    """sagemaker-runtime calls, and the S3 side of asynchronous inference."""
+    """sagemaker-runtime calls for real-time invocations."""
 
     def __init__(self, aws: Aws, bucket: ArtifactBucket) -> None:
         self._aws = aws
@@ -127,116 +104,6 @@ class Runtime:
                             endpoint=name,
                             provider_code=key,
                         )
-
-    def invoke_async(
-        self,
-        backend: SageMakerBackend,
-        name: str,
-        body: bytes | None = None,
-        *,
-        input_location: str | None = None,
-        content_type: str = JSON,
-        accept: str | None = None,
-        custom_attributes: str | None = None,
-        inference_id: str | None = None,
-    ) -> AsyncInvocation:
-        """InvokeEndpointAsync. `body` is uploaded to the artifact bucket first (or pass an
-        s3:// `input_location`); returns a handle (of `backend`) to poll for the result."""
-        if (body is None) == (input_location is None):
-            raise ValidationError("invoke_async needs exactly one of body or input_location.")
-        inference_id = inference_id or uuid.uuid4().hex
-        if body is not None:
-            if len(body) > MAX_ASYNC_PAYLOAD:
-                raise ValidationError(
-                    f"request to {name!r} is {len(body):,} bytes; asynchronous inference "
-                    f"accepts at most {MAX_ASYNC_PAYLOAD:,}.",
-                    endpoint=name,
-                )
-            bucket = self._bucket.get()
-            key = self._bucket.key(name, f"async-inputs/{inference_id}")
-            self._aws.call(
-                "s3",
-                "put_object",
-                operation="invoke_async",
-                endpoint=name,
-                Bucket=bucket,
-                Key=key,
-                Body=body,
-                ContentType=content_type,
-            )
-            input_location = f"s3://{bucket}/{key}"
-        kwargs: dict[str, Any] = {
-            "EndpointName": name,
-            "InputLocation": input_location,
-            "ContentType": content_type,
-            "InferenceId": inference_id,
-        }
-        if accept:
-            kwargs["Accept"] = accept
-        if custom_attributes:
-            kwargs["CustomAttributes"] = custom_attributes
-        response = self._aws.call(
-            "sagemaker-runtime",
-            "invoke_endpoint_async",
-            operation="invoke_async",
-            endpoint=name,
-            retry=False,
-            **kwargs,
-        )
-        return AsyncInvocation(
-            backend=backend,
-            endpoint=name,
-            inference_id=str(response.get("InferenceId") or inference_id),
-            output_location=str(response["OutputLocation"]),
-            failure_location=response.get("FailureLocation"),
-        )
-
-    def done(self, handle: AsyncInvocation) -> bool:
-        """True once SageMaker has written the output (or the failure)."""
-        return self._bucket.exists(handle.output_location) or (
-            handle.failure_location is not None and self._bucket.exists(handle.failure_location)
-        )
-
-    def result(self, handle: AsyncInvocation, *, timeout: float, poll_s: float) -> bytes:
-        """The output bytes; ModelError if SageMaker wrote a failure, Timeout if not done."""
-
-        def written() -> str | None:
-            """Where the answer is, once SageMaker wrote it (the failure first)."""
-            for uri in (handle.failure_location, handle.output_location):
-                if uri and self._bucket.exists(uri):
-                    return uri
-            return None
-
-        def expired(_: str | None) -> Timeout:
-            return Timeout(
-                f"asynchronous request {handle.inference_id} to {handle.endpoint!r} has no "
-                f"result after {timeout:g} s (expected at {handle.output_location}).",
-                backend=BACKEND,
-                operation="invoke_async",
-                endpoint=handle.endpoint,
-            )
-
-        where = poll_until(
-            written,
-            lambda uri: uri is not None,
-            timeout=timeout,
-            expired=expired,
-            first_s=poll_s,
-            max_s=poll_s,
-            sleep=self._aws.sleep,
-            clock=self._aws.clock,
-        )
-        data = self._bucket.read(str(where))
-        if where == handle.failure_location:
-            raise ModelError(
-                f"asynchronous request {handle.inference_id} to {handle.endpoint!r} failed: "
-                f"{data[:300].decode('utf-8', 'replace')}.",
-                body=data,
-                backend=BACKEND,
-                operation="invoke_async",
-                endpoint=handle.endpoint,
-            )
-        return data
 
     def _invoke_kwargs(self, request: InvokeRequest) -> dict[str, Any]:
         name, accept, version = request.endpoint, request.accept, request.version

@@ -12,6 +12,7 @@ scaling `_autoscaling.py`, invoking `_runtime.py`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -21,6 +22,7 @@ from typing import Any, ClassVar
 from endpointkit.adapters.base import Backend
 from endpointkit.adapters.limits import SAGEMAKER
 from endpointkit.adapters.sagemaker._artifacts import ArtifactBucket
+from endpointkit.adapters.sagemaker._async import MAX_ASYNC_PAYLOAD, AsyncRuntime
 from endpointkit.adapters.sagemaker._autoscaling import Autoscaler
 from endpointkit.adapters.sagemaker._client import Aws
 from endpointkit.adapters.sagemaker._errors import BACKEND
@@ -31,11 +33,7 @@ from endpointkit.adapters.sagemaker._naming import (
     MANAGED_BY,
     MANAGED_TAG,
 )
-from endpointkit.adapters.sagemaker._runtime import (
-    RUNTIME_READ_TIMEOUT_S,
-    AsyncInvocation,
-    Runtime,
-)
+from endpointkit.adapters.sagemaker._runtime import RUNTIME_READ_TIMEOUT_S, Runtime
 from endpointkit.adapters.sagemaker._state import SETTLED, EndpointReader, live_weights
 from endpointkit.adapters.sagemaker._validate import validate
 from endpointkit.adapters.sagemaker._variants import (
@@ -45,6 +43,7 @@ from endpointkit.adapters.sagemaker._variants import (
     container_environment,
     production_variant,
 )
+from endpointkit.async_invocation import AsyncInvocation, AsyncOutcome
 from endpointkit.errors import (
     AlreadyExists,
     EndpointKitError,
@@ -52,7 +51,7 @@ from endpointkit.errors import (
     PermissionDenied,
     ValidationError,
 )
-from endpointkit.invocation import JSON, InvokeRequest, InvokeResult, StreamResult
+from endpointkit.invocation import InvokeRequest, InvokeResult, StreamResult
 from endpointkit.spec import Scaling, Shadow, TrafficSplit, VersionSpec
 from endpointkit.state import EndpointState, Event
 
@@ -614,37 +613,27 @@ class SageMakerBackend(Backend):
 
     # -- invocation ------------------------------------------------------------------------------
 
-    # -- invocation ------------------------------------------------------------------------------
-
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
         return self._runtime.invoke(request)
 
     def _invoke_stream(self, request: InvokeRequest) -> StreamResult:
         return self._runtime.invoke_stream(request)
 
-    def invoke_async(
-        self,
-        name: str,
-        body: bytes | None = None,
-        *,
-        input_location: str | None = None,
-        content_type: str = JSON,
-        accept: str | None = None,
-        custom_attributes: str | None = None,
-        inference_id: str | None = None,
-    ) -> AsyncInvocation:
-        """InvokeEndpointAsync. `body` is uploaded to the artifact bucket first (or pass an
-        s3:// `input_location`); returns a handle to poll for the result."""
-        return self._runtime.invoke_async(
-            self,
-            name,
-            body,
-            input_location=input_location,
-            content_type=content_type,
-            accept=accept,
-            custom_attributes=custom_attributes,
-            inference_id=inference_id,
-        )
+    max_async_payload_bytes = MAX_ASYNC_PAYLOAD
+
+    @functools.cached_property
+    def _queued(self) -> AsyncRuntime:
+        """Asynchronous inference (`_async.py`)."""
+        return AsyncRuntime(self._aws, self._bucket)
+
+    def _invoke_async(self, request: InvokeRequest) -> AsyncInvocation:
+        return self._queued.queue(self, request)
+
+    def _async_outcome(self, invocation: AsyncInvocation) -> AsyncOutcome:
+        return self._queued.outcome(invocation)
+
+    def _find_invocation(self, endpoint: str, inference_id: str) -> AsyncInvocation:
+        return self._queued.find(self, endpoint, inference_id)
 
     # -- history ---------------------------------------------------------------------------------
 

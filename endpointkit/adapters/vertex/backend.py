@@ -66,6 +66,7 @@ class VertexBackend(Backend):
     capabilities = VERTEX.capabilities
     max_payload_bytes = VERTEX.max_payload_bytes
     max_custom_attributes = VERTEX.max_custom_attributes
+    unsupported_reasons = VERTEX.unsupported_reasons  # no asynchronous invocation online
 
     def __init__(
         self,
