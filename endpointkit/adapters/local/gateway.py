@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from endpointkit.adapters.local import _google
 from endpointkit.adapters.local._http.client import (
     Pool,
     StreamBody,
@@ -405,6 +406,14 @@ class Gateway:
             if accept is not None:
                 forward = [(k, v) for k, v in forward if k != b"accept"]
                 forward.append((b"accept", accept))
+        gapic = proto == VERTEX_RAW and _google.is_gapic_rest(query)
+        if gapic:  # GAPIC REST sends (and expects back) the raw body inside an HttpBody
+            unwrapped = _google.unwrap_http_body(body)
+            gapic = unwrapped is not None
+            if unwrapped is not None:
+                body, ctype = unwrapped
+                forward = [(k, v) for k, v in forward if k != b"content-type"]
+                forward += [(b"content-type", ctype)] if ctype else []
         tried: set[str] = set()
         out_body: bytes | StreamBody
         while True:
@@ -472,9 +481,12 @@ class Gateway:
         upstream.served += 1
         if route.shadow is not None:
             self._mirror(route, forward, body)
+        answer: StreamedResponse
         if isinstance(out_body, StreamBody):
-            return self._answer_stream(proto, name, upstream, out_headers, out_body)
-        return self._answer(proto, name, upstream.name, status, out_headers, out_body)
+            answer = self._answer_stream(proto, name, upstream, out_headers, out_body)
+        else:
+            answer = self._answer(proto, name, upstream.name, status, out_headers, out_body)
+        return _google.wrap_http_body(*answer) if gapic else answer
 
     def _authorized(self, headers: Headers) -> bool:
         assert self.token is not None

@@ -1,0 +1,122 @@
+"""Vertex AI's shapes at the local gateway: paths, the GAPIC REST `HttpBody` envelope.
+
+Google's REST transport for `PredictionServiceClient.raw_predict` / `stream_raw_predict` does
+not send the raw body: it sends the request message as JSON,
+`{"httpBody": {"contentType": ..., "data": <base64>}}`, and parses the answer back into an
+`HttpBody` (`json_format.Parse(..., HttpBody)`), or, when streaming, a JSON array of them
+(`rest_streaming.ResponseIterator`). Plain HTTP callers (curl, the SDK's own `raw_predict`)
+send and receive the raw bytes. Both reach the same version: the gateway unwraps the envelope
+before forwarding and wraps the version's answer in it again. A GAPIC REST call is told apart by
+the `$alt=json` query parameter its transport adds to every request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from urllib.parse import unquote_to_bytes
+
+import orjson
+
+from endpointkit.serving.types import Headers
+
+__all__ = ["HttpBodyStream", "is_gapic_rest", "unwrap_http_body", "wrap_http_body"]
+
+JSON = b"application/json"
+
+
+def is_gapic_rest(query: bytes) -> bool:
+    """True if the request came from a GAPIC REST transport (`$alt=json;enum-encoding=int`)."""
+    return b"$alt=json" in unquote_to_bytes(query)
+
+
+def unwrap_http_body(body: bytes) -> tuple[bytes, bytes | None] | None:
+    """(raw body, its content type) from a GAPIC `RawPredictRequest` JSON, or None if `body`
+    is not one (then it is forwarded as it came)."""
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    envelope = message.get("httpBody", message.get("http_body"))
+    if not isinstance(envelope, dict) or set(message) - {"httpBody", "http_body", "endpoint"}:
+        return None
+    data = envelope.get("data", "")
+    ctype = envelope.get("contentType", envelope.get("content_type"))
+    try:
+        raw = base64.b64decode(data, validate=True) if data else b""
+    except (binascii.Error, TypeError):
+        return None
+    return raw, ctype.encode() if isinstance(ctype, str) and ctype else None
+
+
+def _message(ctype: bytes, chunk: bytes) -> bytes:
+    return orjson.dumps(
+        {"contentType": ctype.decode("latin-1"), "data": base64.b64encode(chunk).decode()}
+    )
+
+
+def _json_headers(headers: Headers) -> Headers:
+    return [(b"content-type", JSON)] + [(k, v) for k, v in headers if k != b"content-type"]
+
+
+def _content_type(headers: Headers) -> bytes:
+    for key, value in headers:
+        if key == b"content-type":
+            return value
+    return JSON
+
+
+def wrap_http_body(
+    status: int, headers: Headers, body: bytes | AsyncIterator[bytes]
+) -> tuple[int, Headers, bytes | AsyncIterator[bytes]]:
+    """A 2xx raw answer as the GAPIC REST transport parses it back: one `HttpBody` as JSON, or
+    a streamed JSON array of them (one per chunk, sent as each chunk arrives). Errors are
+    already in Google's JSON shape and pass unchanged."""
+    if status >= 300:
+        return status, headers, body
+    ctype = _content_type(headers)
+    if isinstance(body, bytes):
+        return status, _json_headers(headers), _message(ctype, body)
+    return status, _json_headers(headers), HttpBodyStream(body, ctype)
+
+
+class HttpBodyStream:
+    """A streamed raw answer as a JSON array of `HttpBody` messages, one per chunk.
+
+    An object rather than an async generator so that `aclose()` always closes the version's
+    stream, even when the client leaves before the first chunk (as `EventStream`)."""
+
+    __slots__ = ("_body", "_ctype", "_state")
+
+    def __init__(self, body: AsyncIterator[bytes], ctype: bytes) -> None:
+        self._body = body
+        self._ctype = ctype
+        self._state = 0  # 0: nothing sent, 1: inside the array, 2: ended
+
+    def __aiter__(self) -> HttpBodyStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._state == 2:
+            raise StopAsyncIteration
+        try:
+            chunk = await self._body.__anext__()
+        except StopAsyncIteration:
+            end = b"]" if self._state else b"[]"
+            self._state = 2
+            return end
+        except BaseException:
+            await self.aclose()
+            raise
+        lead = b"," if self._state else b"["
+        self._state = 1
+        return lead + _message(self._ctype, chunk)
+
+    async def aclose(self) -> None:
+        self._state = 2
+        close = getattr(self._body, "aclose", None)
+        if close is not None:
+            await close()
