@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import httpx
 import pytest
 from google.api import httpbody_pb2
 
@@ -51,3 +52,29 @@ def test_gapic_rest_stream_raw_predict_yields_http_bodies(
     lines = [json.loads(line) for line in chunks.splitlines() if line.strip()]
     assert [line["index"] for line in lines] == [0, 1, 2]
     assert {line["prediction"] for line in lines} == {"v1"}
+
+
+def test_deployed_model_routes_pin_one_version(
+    make_endpoint: Callable[..., Endpoint], versions: Versions, local: LocalBackend
+) -> None:
+    ep = make_endpoint(versions.echo("v1"), versions.echo("v2"), traffic={"v1": 100, "v2": 0})
+    base = f"{local.gateway_url()}/v1/{endpoint_path(ep.name)}"
+    body = b'{"instances": [[1.0]]}'
+    with httpx.Client() as http:
+        for _ in range(3):
+            answer = http.post(f"{base}/deployedModels/v2:predict", content=body)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["predictions"] == ["v2"]
+            assert answer.json()["deployedModelId"] == "v2"
+        raw = http.post(
+            f"{base}/deployedModels/v2:rawPredict",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+        assert raw.json() == {"predictions": ["v2"]}
+        assert raw.headers["x-vertex-ai-deployed-model-id"] == "v2"
+        assert http.post(f"{base}:predict", content=body).json()["predictions"] == ["v1"]
+        missing = http.post(f"{base}/deployedModels/v9:predict", content=body)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["status"] == "NOT_FOUND"
+    assert "v9" in missing.json()["error"]["message"]

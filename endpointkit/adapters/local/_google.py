@@ -1,5 +1,10 @@
 """Vertex AI's shapes at the local gateway: paths, the GAPIC REST `HttpBody` envelope.
 
+Invoke paths, under `/v1/` or `/v1beta1/` and `projects/{p}/locations/{l}/endpoints/{name}`:
+`:predict`, `:rawPredict`, `:streamRawPredict`, and the same under
+`/deployedModels/{id}`, which pins the request to that deployed model (a local version) as
+dedicated endpoints do.
+
 Google's REST transport for `PredictionServiceClient.raw_predict` / `stream_raw_predict` does
 not send the raw body: it sends the request message as JSON,
 `{"httpBody": {"contentType": ..., "data": <base64>}}`, and parses the answer back into an
@@ -21,9 +26,50 @@ import orjson
 
 from endpointkit.serving.types import Headers
 
-__all__ = ["HttpBodyStream", "is_gapic_rest", "unwrap_http_body", "wrap_http_body"]
+__all__ = [
+    "PREFIXES",
+    "HttpBodyStream",
+    "is_gapic_rest",
+    "parse_invoke",
+    "unwrap_http_body",
+    "wrap_http_body",
+]
 
 JSON = b"application/json"
+PREFIXES = ("/v1/", "/v1beta1/")
+#: Invoke verbs -> the gateway's protocol names.
+VERBS = {"predict": "vertex", "rawPredict": "vertex-raw", "streamRawPredict": "vertex-stream"}
+
+
+def _endpoint_parts(parts: list[str]) -> bool:
+    # ['', 'v1', 'projects', p, 'locations', l, 'endpoints', name...]
+    return (
+        len(parts) >= 8
+        and parts[2] == "projects"
+        and parts[4] == "locations"
+        and parts[6] == "endpoints"
+    )
+
+
+def parse_invoke(path: str) -> tuple[str, str, str | None] | None:
+    """(protocol, endpoint, pinned deployed model or None) for a Vertex invoke path, else None."""
+    parts = path.split("/")
+    if not _endpoint_parts(parts):
+        return None
+    if len(parts) == 8:
+        name, _, verb = parts[7].partition(":")
+        pinned = None
+    elif len(parts) == 10 and parts[8] == "deployedModels":
+        name = parts[7]
+        pinned, _, verb = parts[9].partition(":")
+        if not pinned:
+            return None
+    else:
+        return None
+    proto = VERBS.get(verb)
+    if proto is None or not name:
+        return None
+    return proto, name, pinned
 
 
 def is_gapic_rest(query: bytes) -> bool:

@@ -5,7 +5,8 @@ It speaks three front doors on one port and translates errors into each one's ow
 - SageMaker runtime: `POST /endpoints/{name}/invocations` (Target-Variant, custom attributes,
   `x-Amzn-Invoked-Production-Variant`, model errors as 424 `ModelError`);
 - Vertex AI: `POST /v1/projects/{p}/locations/{l}/endpoints/{name}:predict` and `:rawPredict`
-  (`deployedModelId` in the answer, `X-Vertex-AI-Deployed-Model-Id` to pin a version);
+  (`deployedModelId` in the answer; `.../endpoints/{name}/deployedModels/{id}:predict` or
+  `X-Vertex-AI-Deployed-Model-Id` pin a version; paths and GAPIC REST shapes in `_google.py`);
 - plain: `POST /endpoints/{name}/predict` (pin with `X-Endpointkit-Version`), which is also what
   `LocalBackend.invoke` uses.
 
@@ -270,36 +271,22 @@ def _header(headers: Headers, name: bytes) -> bytes | None:
     return None
 
 
-def _parse(path: str) -> tuple[str, str] | None:
-    """(protocol, endpoint) for a data-plane path, or None."""
+def _parse(path: str) -> tuple[str, str, str | None] | None:
+    """(protocol, endpoint, version the path pins or None) for a data-plane path, or None."""
     if path.startswith("/endpoints/"):
         rest = path[len("/endpoints/") :]
         name, _, tail = rest.partition("/")
         if tail == "invocations":
-            return SAGEMAKER, name
+            return SAGEMAKER, name, None
         if tail == "predict":
-            return PLAIN, name
+            return PLAIN, name, None
         if tail == "invocations-response-stream":
-            return "sagemaker-stream", name
+            return "sagemaker-stream", name, None
         if tail == "predict-stream":
-            return "plain-stream", name
+            return "plain-stream", name, None
         return None
-    if path.startswith(("/v1/", "/v1beta1/")):
-        parts = path.split("/")
-        # ['', 'v1', 'projects', p, 'locations', l, 'endpoints', 'name:predict']
-        if (
-            len(parts) == 8
-            and parts[2] == "projects"
-            and parts[4] == "locations"
-            and parts[6] == "endpoints"
-        ):
-            name, _, verb = parts[7].partition(":")
-            if verb == "predict":
-                return VERTEX, name
-            if verb == "rawPredict":
-                return VERTEX_RAW, name
-            if verb == "streamRawPredict":
-                return "vertex-stream", name
+    if path.startswith(_google.PREFIXES):
+        return _google.parse_invoke(path)
     return None
 
 
@@ -349,7 +336,7 @@ class Gateway:
                 [(b"content-type", JSON)],
                 orjson.dumps({"error": f"no route {method} {path}", "code": "no_route"}),
             )
-        proto, name = parsed
+        proto, name, pinned = parsed
         streaming = proto in STREAMING
         if streaming:
             proto = STREAMING[proto]
@@ -387,7 +374,9 @@ class Gateway:
                     f"burst {bucket.burst:g}); retry after {retry_after.decode()} s.",
                     extra=[(b"retry-after", retry_after)],
                 )
-        if proto == SAGEMAKER:
+        if pinned is not None:  # Vertex .../deployedModels/{id}:predict
+            target: bytes | None = pinned.encode()
+        elif proto == SAGEMAKER:
             target = _header(headers, b"x-amzn-sagemaker-target-variant")
         elif proto == PLAIN:
             target = _header(headers, b"x-endpointkit-version")
