@@ -5,6 +5,14 @@ Invoke paths, under `/v1/` or `/v1beta1/` and `projects/{p}/locations/{l}/endpoi
 `/deployedModels/{id}`, which pins the request to that deployed model (a local version) as
 dedicated endpoints do.
 
+Read-only control plane, enough for the SDK to invoke (`aiplatform.Endpoint(name)` GETs the
+endpoint first, `Endpoint.list_models()` and `aiplatform.Model(...)` read the rest):
+GetEndpoint (`deployedModels` and `trafficSplit` from the gateway's routes: one deployed model
+per local version, its id the version name) and GetModel (`models/{endpoint}@{version}`: model
+id = endpoint name, version id = version name, as `:predict` answers name them). Any other
+Vertex path answers UNIMPLEMENTED in Google's error shape: the local backend is managed with
+endpointkit, not with the Vertex control plane.
+
 Google's REST transport for `PredictionServiceClient.raw_predict` / `stream_raw_predict` does
 not send the raw body: it sends the request message as JSON,
 `{"httpBody": {"contentType": ..., "data": <base64>}}`, and parses the answer back into an
@@ -19,8 +27,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
-from urllib.parse import unquote_to_bytes
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import unquote, unquote_to_bytes
 
 import orjson
 
@@ -29,14 +37,33 @@ from endpointkit.serving.types import Headers
 __all__ = [
     "PREFIXES",
     "HttpBodyStream",
+    "error",
     "is_gapic_rest",
     "parse_invoke",
+    "resource",
     "unwrap_http_body",
     "wrap_http_body",
 ]
 
 JSON = b"application/json"
 PREFIXES = ("/v1/", "/v1beta1/")
+#: HTTP status -> Google's canonical status name (google.rpc.Code), as Google's REST errors carry.
+CANONICAL = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+#: Endpoint name -> (deployed versions, traffic split), or None if there is no such endpoint.
+Lookup = Callable[[str], "tuple[list[str], dict[str, int]] | None"]
+Answer = tuple[int, Headers, bytes]
 #: Invoke verbs -> the gateway's protocol names.
 VERBS = {"predict": "vertex", "rawPredict": "vertex-raw", "streamRawPredict": "vertex-stream"}
 
@@ -70,6 +97,87 @@ def parse_invoke(path: str) -> tuple[str, str, str | None] | None:
     if proto is None or not name:
         return None
     return proto, name, pinned
+
+
+def error(status: int, message: str, canonical: str | None = None) -> Answer:
+    """Google's REST error: `{"error": {"code", "message", "status"}}`, which
+    `google.api_core.exceptions.from_http_response` turns into the exception for `status`."""
+    name = canonical or CANONICAL.get(status, "INTERNAL" if status >= 500 else "UNKNOWN")
+    body = {"error": {"code": status, "message": message, "status": name}}
+    return status, [(b"content-type", JSON)], orjson.dumps(body)
+
+
+def _ok(payload: dict[str, object]) -> Answer:
+    return 200, [(b"content-type", JSON)], orjson.dumps(payload)
+
+
+def resource(method: str, path: str, lookup: Lookup) -> Answer:
+    """A Vertex control-plane path: GetEndpoint and GetModel from the gateway's routes, 404
+    for what does not exist, UNIMPLEMENTED for anything else."""
+    parts = unquote(path).split("/")
+    if method == "GET" and _endpoint_parts(parts) and len(parts) == 8 and ":" not in parts[7]:
+        return _get_endpoint("/".join(parts[2:8]), parts[7], lookup)
+    if (
+        method == "GET"
+        and len(parts) == 8
+        and parts[2] == "projects"
+        and parts[4] == "locations"
+        and parts[6] == "models"
+        and ":" not in parts[7]
+    ):
+        return _get_model("/".join(parts[2:6]), parts[7], lookup)
+    return error(
+        501,
+        f"{method} {path} is not served by the endpointkit local gateway: it answers invoke "
+        "calls and reads (GetEndpoint, GetModel); manage local endpoints with endpointkit "
+        "('endpointkit deploy|traffic|delete --backend local').",
+    )
+
+
+def _get_endpoint(name: str, endpoint: str, lookup: Lookup) -> Answer:
+    found = lookup(endpoint)
+    if found is None:
+        return error(404, f"Endpoint `{name}` not found on the endpointkit local backend.")
+    deployed, traffic = found
+    parent = name.rsplit("/endpoints/", 1)[0]
+    return _ok(
+        {
+            "name": name,
+            "displayName": endpoint,
+            "deployedModels": [
+                {
+                    "id": version,
+                    "model": f"{parent}/models/{endpoint}",
+                    "modelVersionId": version,
+                    "displayName": version,
+                }
+                for version in deployed
+            ],
+            "trafficSplit": {v: w for v, w in traffic.items() if w},
+        }
+    )
+
+
+def _get_model(parent: str, model: str, lookup: Lookup) -> Answer:
+    endpoint, _, version = model.partition("@")
+    found = lookup(endpoint)
+    name = f"{parent}/models/{endpoint}"
+    if found is None or (version and version not in found[0]) or not found[0]:
+        return error(404, f"Model `{name}@{version or 'default'}` not found on the local backend.")
+    deployed, traffic = found
+    if not version:  # the default version: the one with the most traffic
+        version = max(deployed, key=lambda v: traffic.get(v, 0))
+    return _ok(
+        {
+            "name": name,
+            "displayName": endpoint,
+            "versionId": version,
+            "versionAliases": [version] + (["default"] if traffic.get(version) else []),
+            "deployedModels": [
+                {"endpoint": f"{parent}/endpoints/{endpoint}", "deployedModelId": version}
+            ],
+        }
+    )
 
 
 def is_gapic_rest(query: bytes) -> bool:

@@ -253,6 +253,14 @@ class Router:
                 return upstream
         return candidates[-1][0]
 
+    def describe(self, endpoint: str) -> tuple[list[str], dict[str, int]] | None:
+        """(deployed versions, traffic split) of `endpoint`, or None if it is not routed."""
+        route = self.routes.get(endpoint)
+        if route is None:
+            return None
+        deployed = [v for v, u in route.upstreams.items() if not u.draining]
+        return deployed, dict(route.traffic)
+
     def stats(self) -> dict[str, Any]:
         return {
             name: {
@@ -331,6 +339,10 @@ class Gateway:
                 return await self._control(path, query, headers, body)
             if path in ("/ping", "/healthz"):
                 return 200, [(b"content-type", JSON)], b'{"status":"ok"}'
+            if path.startswith(_google.PREFIXES):  # Vertex control plane: reads only
+                if self.token is not None and not self._authorized(headers):
+                    return self._fail(VERTEX, 401, "unauthorized", "missing or wrong token.")
+                return _google.resource(method, path, self.router.describe)
             return (
                 404,
                 [(b"content-type", JSON)],
