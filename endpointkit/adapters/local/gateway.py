@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from endpointkit.adapters.local import _google
+from endpointkit.adapters.local import _aws, _google
 from endpointkit.adapters.local._http.client import (
     Pool,
     StreamBody,
@@ -320,6 +320,8 @@ class Gateway:
         self.control = control
         self.status = status
         self.on_upstream_failure: Callable[[str, str], None] | None = None
+        # The access key boto3 signs with (SigV4) where a token is required; see _aws.py.
+        self.aws_credentials: _aws.AwsCredentials | None = None
         self._shadow_tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -354,7 +356,11 @@ class Gateway:
             proto = STREAMING[proto]
         if method != "POST":
             return self._fail(proto, 405, "method_not_allowed", f"{path} accepts POST")
-        if self.token is not None and not self._authorized(headers):
+        if self.token is not None and _aws.is_signed(headers):
+            denied = self._sigv4_denied(method, path, query, headers, body)
+            if denied is not None:
+                return self._fail(proto, denied.status, denied.code, denied.message)
+        elif self.token is not None and not self._authorized(headers):
             return self._fail(
                 proto,
                 401,
@@ -494,6 +500,15 @@ class Gateway:
         value = _header(headers, b"authorization") or b""
         scheme, _, credential = value.partition(b" ")
         return scheme.lower() == b"bearer" and hmac.compare_digest(credential.strip(), self.token)
+
+    def _sigv4_denied(
+        self, method: str, path: str, query: bytes, headers: Headers, body: bytes
+    ) -> _aws.Denied | None:
+        if self.aws_credentials is None:
+            return _aws.Denied(
+                403, "UnrecognizedClientException", "this gateway has no AWS access key."
+            )
+        return _aws.verify_sigv4(self.aws_credentials, method, path, query, headers, body)
 
     def _mirror(self, route: Route, forward: Headers, body: bytes) -> None:
         assert route.shadow is not None
@@ -663,7 +678,10 @@ class Gateway:
         """An error raised by the gateway itself, in the protocol's own shape."""
         headers: Headers = [(b"content-type", JSON), (b"x-endpointkit-error", code.encode())]
         if proto == SAGEMAKER:
-            kind = SAGEMAKER_ERROR.get(status, "InternalFailure" if status >= 500 else "Error")
+            kind = code if code[:1].isupper() else None  # already an AWS code (SigV4 refusals)
+            kind = kind or SAGEMAKER_ERROR.get(
+                status, "InternalFailure" if status >= 500 else "Error"
+            )
             headers.append((b"x-amzn-errortype", kind.encode()))
             body = orjson.dumps({"message": message})
         elif proto in (VERTEX, VERTEX_RAW):
