@@ -1,4 +1,4 @@
-"""Developer sessions: tests, lint, typecheck, quickstart, bench, container.
+"""Developer sessions: tests, lint, typecheck, quickstart, bench, container, docs.
 
 Every session builds its own virtual environment with uv, so a fresh machine needs only
 `python -m pip install nox uv` (the README's commands do that).
@@ -78,3 +78,18 @@ def container(session: nox.Session) -> None:
         *(session.posargs or ["-q"]),
         env={"ENDPOINTKIT_CONTAINER_IMAGE": CONTAINER_IMAGE},
     )
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Execute the quickstart notebook, then build the site strictly into build/site.
+
+    Any warning fails the build: a broken link, a docstring mkdocstrings cannot resolve, a
+    notebook cell that raises. `nox -s docs -- --dirty` passes arguments to `mkdocs build`;
+    `mkdocs serve` (in the session's environment) previews it.
+    """
+    session.install("-e", ".[docs]")
+    # Material prints a banner about its successor on every build; it is not a warning.
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    session.run("python", "docs/scripts/notebook.py", env=env)
+    session.run("mkdocs", "build", "--strict", *session.posargs, env=env)

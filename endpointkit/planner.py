@@ -8,7 +8,7 @@ spec is a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -307,11 +307,13 @@ def apply(
     timeout: float = DEFAULT_TIMEOUT_S,
     progress: Progress = None,
     tags: Mapping[str, str] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> ApplyResult:
     """Execute the plan for a spec (or a Plan made earlier), waiting after each step.
 
     Stops at the first failure, leaving the endpoint serving; running apply again continues
-    from wherever the endpoint is.
+    from wherever the endpoint is. `on_plan` is called once with the plan that runs: after a
+    change still running is waited out, that is a new plan from where it ended.
     """
     if isinstance(spec_or_plan, EndpointSpec):
         spec = spec_or_plan
@@ -334,6 +336,8 @@ def apply(
             else:
                 target.wait(the_plan.endpoint, timeout=timeout, progress=callback)
         the_plan = plan(spec, target)
+    if on_plan is not None:
+        on_plan(the_plan)
     handle = Endpoint(the_plan.endpoint, target)
     state: EndpointState | None = the_plan.current
     options: dict[str, Any] = {"timeout": timeout, "progress": progress}

@@ -241,16 +241,34 @@ def state_html(state: EndpointState) -> str:
 
 
 def _change(event: Event) -> str:
-    if event.kind in ("traffic", "rollback") and event.traffic_after is not None:
-        return f"{_split(event.traffic_before)} -> {_split(event.traffic_after)}"
-    return ""
+    if event.traffic_after is None:
+        return ""
+    return f"{_split(event.traffic_before)} -> {_split(event.traffic_after)}"
+
+
+#: Events every backend records with the same structured fields: their wording is made here
+#: from those fields, so the same change reads the same on every backend (a backend's own
+#: detail stays in `Event.message`, shown in JSON output).
+_CANONICAL = {
+    "created": "endpoint created",
+    "deleted": "endpoint deleted",
+    "deployed": "deployed {version}",
+    "undeployed": "undeployed {version}",
+    "traffic": "traffic",
+    "rollback": "rolled back",
+}
 
 
 def event_message(event: Event) -> str:
-    """The event's first line, plus the split change for traffic events."""
-    message = first_line(event.message)
+    """What happened, in words every backend shares, with the split before -> after where
+    the event changed it; other events (health, failures, scaling) say it in their own."""
     change = _change(event)
-    return f"{message}: {change}" if message and change else message or change
+    template = _CANONICAL.get(event.kind)
+    if template is None:
+        message = first_line(event.message)
+        return f"{message}: {change}" if message and change else message or change
+    head = template.format(version=event.version or "").rstrip()
+    return f"{head}: {change}" if change else head
 
 
 def event_line(event: Event, version_width: int = 0) -> str:

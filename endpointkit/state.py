@@ -24,12 +24,16 @@ class Status(str, Enum):
     CREATING = "Creating"
     UPDATING = "Updating"
     IN_SERVICE = "InService"
+    #: Serving with the versions it has, while one could not (re)start: that version says
+    #: Failed with its reason; the spec is untouched, and the endpoint accepts changes.
+    DEGRADED = "Degraded"
     FAILED = "Failed"
     DELETING = "Deleting"
 
     @property
     def is_terminal(self) -> bool:
-        return self in (Status.IN_SERVICE, Status.FAILED)
+        """Settled: no change is running (waiting stops here)."""
+        return self in (Status.IN_SERVICE, Status.DEGRADED, Status.FAILED)
 
     def __str__(self) -> str:
         return self.value

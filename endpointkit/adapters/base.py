@@ -381,7 +381,8 @@ class Backend(abc.ABC):
         sleep: Sleep | None = None,
         clock: Clock | None = None,
     ) -> EndpointState:
-        """Poll `get` until the endpoint is InService and return it.
+        """Poll `get` until the endpoint is InService (or Degraded: serving, with a version
+        that could not start) and return it.
 
         Raises DeploymentFailed with the platform's reason (and where to read logs) if it ends
         Failed, and Timeout naming the last status seen if `timeout` seconds pass first.
@@ -408,7 +409,7 @@ class Backend(abc.ABC):
 
         state = self._poll(
             fetch,
-            lambda s: s.status in (Status.IN_SERVICE, Status.FAILED),
+            lambda s: s.status.is_terminal,
             timeout=timeout,
             expired=expired,
             sleep=sleep,

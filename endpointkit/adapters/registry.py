@@ -100,7 +100,7 @@ def get_backend_class(name: str) -> type[Backend]:
             raise
         raise MissingDependency(
             f"the {name} backend needs packages that are not installed ({exc.name}).",
-            hint=f"pip install '{extra}'",
+            hint=_hint(extra),
             backend=name,
         ) from exc
     cls: type[Backend] = getattr(module, attr)
@@ -133,3 +133,12 @@ def override_backends(backend: Backend) -> Iterator[Backend]:
         yield backend
     finally:
         _overrides.remove(backend)
+
+
+def _hint(extra: str) -> str:
+    """How to install a backend's requirement; endpointkit's own extras as installed here."""
+    if extra.startswith("endpointkit[") and extra.endswith("]"):
+        from endpointkit.extras import install_hint
+
+        return install_hint(extra.removeprefix("endpointkit[").removesuffix("]"))
+    return f"pip install '{extra}'"

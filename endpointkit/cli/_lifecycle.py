@@ -32,15 +32,21 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     backend = backend_for(args, spec)
-    the_plan = plan(spec, backend)
-    if output_format(args) == "text":
-        print(the_plan.diff())
-    result = apply(the_plan, backend, spec=spec, timeout=args.timeout, progress=show_progress(args))
-    if output_format(args) == "json":
+    text = output_format(args) == "text"
+    result = apply(
+        plan(spec, backend),
+        backend,
+        spec=spec,
+        timeout=args.timeout,
+        progress=show_progress(args),
+        # what runs: after waiting out a change still running, apply plans again
+        on_plan=(lambda ran: print(ran.diff(), flush=True)) if text else None,
+    )
+    if not text:
         print_json(
-            {**the_plan.to_dict(), "state": state_dict(result.state) if result.state else None}
+            {**result.plan.to_dict(), "state": state_dict(result.state) if result.state else None}
         )
-    elif result.state is not None and the_plan:
+    elif result.state is not None and result.plan:
         render_state(result.state)
     return 0
 

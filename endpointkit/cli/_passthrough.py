@@ -14,10 +14,11 @@ def serve(argv: list[str]) -> int:
         from endpointkit.serving.__main__ import main as serve_main
     except ImportError as exc:
         from endpointkit.errors import MissingDependency
+        from endpointkit.extras import install_hint
 
         raise MissingDependency(
             f"the serving server needs packages that are not installed ({exc.name}).",
-            hint="pip install 'endpointkit[serve]'",
+            hint=install_hint("serve"),
         ) from exc
     try:
         code = int(serve_main(argv))

@@ -18,6 +18,7 @@ FLAGS: tuple[tuple[str, str, type, str], ...] = (
         int,
         "port (default AIP_HTTP_PORT, SAGEMAKER_BIND_TO_PORT, 8080)",
     ),
+    ("--grpc-port", "ENDPOINTKIT_GRPC_PORT", int, "also serve OIP v2 over gRPC on this port"),
     ("--model-dir", "ENDPOINTKIT_MODEL_DIR", str, "model directory or s3:// gs:// URI"),
     ("--workers", "ENDPOINTKIT_WORKERS", int, "worker processes (default: CPU cores)"),
     ("--predictor", "ENDPOINTKIT_PREDICTOR", str, "explicit predictor, module:Class"),

@@ -1,5 +1,6 @@
 """The ASGI application: a dict router in front of the three contracts, plus request ids,
-payload limits, the in-flight limit, error rendering, metrics and request logs.
+payload limits, the in-flight limit, error rendering, metrics and request logs. With
+``ENDPOINTKIT_GRPC_PORT`` its lifespan also runs OIP v2 over gRPC (``grpc_server.py``).
 
 No framework on the hot path: one coroutine per request, headers looked up in a dict of bytes,
 JSON through orjson.
@@ -15,7 +16,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import codecs, streaming
 from .contracts import oip, sagemaker, vertex
@@ -26,6 +27,9 @@ from .reqlog import FLUSH_EVERY_S, RequestLog
 from .runtime import EXIT_STUCK, ModelRuntime
 from .settings import Settings
 from .types import Headers, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from .grpc_server import GrpcServer
 
 Handler = Callable[["ServingApp", Request], Awaitable[Response]]
 
@@ -64,6 +68,7 @@ class ServingApp:
         )
         self.runtime = ModelRuntime(settings, self.log, self.metrics)
         self._flusher: asyncio.Task[None] | None = None
+        self.grpc: GrpcServer | None = None  # with ENDPOINTKIT_GRPC_PORT, once started
         self._rid_prefix = os.urandom(4).hex() + "-"
         self._rid_next = 0
         base: Headers = (
@@ -113,11 +118,18 @@ class ServingApp:
                 if not self.runtime.ready:
                     self.runtime.start_loading(loop)
                 self._flusher = loop.create_task(self._flush_logs())
+                if self.settings.grpc_port:
+                    failure = await self._start_grpc()
+                    if failure is not None:
+                        await send({"type": "lifespan.startup.failed", "message": failure})
+                        return
                 self.log.event("info", "server_started", pid=os.getpid())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._flusher is not None:
                     self._flusher.cancel()
+                if self.grpc is not None:  # its calls still in flight need the model thread
+                    await self.grpc.stop()
                 runtime = self.runtime
                 # a call still holding the model thread would keep the process alive at exit
                 # (the interpreter joins that thread): leave without waiting for it
@@ -131,6 +143,20 @@ class ServingApp:
                     sys.stderr.flush()
                     os._exit(EXIT_STUCK if stuck else 0)
                 return
+
+    async def _start_grpc(self) -> str | None:
+        """Serve OIP v2 over gRPC too (``grpc_server.py``); the reason when it cannot."""
+        from .grpc_server import GrpcServer, GrpcStartError
+
+        server = GrpcServer(self)
+        try:
+            port = await server.start()
+        except GrpcStartError as exc:
+            self.log.event("error", "grpc_start_failed", error=str(exc))
+            return str(exc)
+        self.grpc = server
+        self.log.event("info", "grpc_started", port=port)
+        return None
 
     async def _flush_logs(self) -> None:
         while True:

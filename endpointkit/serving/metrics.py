@@ -49,7 +49,8 @@ def _escape(value: str) -> str:
 
 
 class Metrics:
-    """Requests by route and status, latency per route, batch sizes, in-flight, readiness."""
+    """Requests by route and status, latency per route, the same for gRPC calls by method,
+    batch sizes, in-flight (HTTP and gRPC together), readiness."""
 
     def __init__(self, version: str | None) -> None:
         base = f'worker="{os.getpid()}"'
@@ -59,6 +60,8 @@ class Metrics:
         self.requests: dict[tuple[str, int], int] = {}
         self.latency: dict[str, Histogram] = {}
         self.batch_sizes = Histogram(BATCH_BUCKETS)
+        self.grpc_requests: dict[tuple[str, str], int] = {}
+        self.grpc_latency: dict[str, Histogram] = {}
         self.in_flight = 0
         self.ready = False
         self.predict_inline = False
@@ -70,6 +73,15 @@ class Metrics:
         hist = self.latency.get(route)
         if hist is None:
             hist = self.latency[route] = Histogram(LATENCY_BUCKETS)
+        hist.observe(seconds)
+
+    def observe_grpc(self, method: str, code: str, seconds: float) -> None:
+        """Count one finished gRPC call (``code``: the status name, ``OK``...)."""
+        key = (method, code)
+        self.grpc_requests[key] = self.grpc_requests.get(key, 0) + 1
+        hist = self.grpc_latency.get(method)
+        if hist is None:
+            hist = self.grpc_latency[method] = Histogram(LATENCY_BUCKETS)
         hist.observe(seconds)
 
     def render(self) -> bytes:
@@ -91,6 +103,24 @@ class Metrics:
             out += hist.render(
                 "endpointkit_request_duration_seconds", f'{b},route="{_escape(route)}"'
             )
+        if self.grpc_requests:
+            out += [
+                "# HELP endpointkit_grpc_requests_total gRPC calls by method and status code.",
+                "# TYPE endpointkit_grpc_requests_total counter",
+            ]
+            for (method, code), n in sorted(self.grpc_requests.items()):
+                out.append(
+                    f'endpointkit_grpc_requests_total{{{b},method="{_escape(method)}",'
+                    f'code="{code}"}} {n}'
+                )
+            out += [
+                "# HELP endpointkit_grpc_request_duration_seconds gRPC call latency by method.",
+                "# TYPE endpointkit_grpc_request_duration_seconds histogram",
+            ]
+            for method, hist in sorted(self.grpc_latency.items()):
+                out += hist.render(
+                    "endpointkit_grpc_request_duration_seconds", f'{b},method="{_escape(method)}"'
+                )
         out += [
             "# HELP endpointkit_batch_size Instances per predict call.",
             "# TYPE endpointkit_batch_size histogram",

@@ -81,6 +81,7 @@ class Settings:
 
     host: str = "0.0.0.0"
     port: int = 8080
+    grpc_port: int | None = None  # OIP v2 over gRPC on this port too (grpc_server.py); off
     model_dir: str = "/opt/ml/model"
     workers: int = 1
     predictor: str | None = None
@@ -125,8 +126,12 @@ class Settings:
         latency = _float(env, -1.0, "ENDPOINTKIT_MAX_LATENCY_MS")
         raw_strategy = env.get("SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD").upper().replace("_", "")
         strategy = raw_strategy.replace("RECORD", "_RECORD")
+        grpc_port = _int(env, 0, "ENDPOINTKIT_GRPC_PORT")
+        if not 0 <= grpc_port <= 65535:
+            raise ValueError(f"ENDPOINTKIT_GRPC_PORT must be a port number, got {grpc_port}")
         return cls(
             host=env.get("ENDPOINTKIT_HOST") or "0.0.0.0",
+            grpc_port=grpc_port or None,
             port=_int(env, 8080, "ENDPOINTKIT_PORT", "AIP_HTTP_PORT", "SAGEMAKER_BIND_TO_PORT"),
             model_dir=_first(env, "ENDPOINTKIT_MODEL_DIR", "AIP_STORAGE_URI", "SM_MODEL_DIR")
             or "/opt/ml/model",

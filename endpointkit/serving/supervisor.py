@@ -8,6 +8,7 @@
   that has answered the parent's health check as started is replaced whatever its exit code
   (predictor code may call ``os._exit(3)``); a worker that exits 3 before it ever started
   means the app cannot start, and then the parent stops and exits 3, not 0 (``gave_up``).
+- drain: a worker's gRPC server (``grpc_server.py``) starts draining when its HTTP side does.
 - drain: the parent holds the listening socket too, so after SIGTERM the kernel kept
   accepting connections that no worker would serve (they hung until the parent exited). The
   parent now closes its copy before signalling the workers, which close theirs: new
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -31,7 +33,13 @@ logger = logging.getLogger("uvicorn.error")
 
 
 class GracefulServer(Server):
-    """uvicorn.Server that exits 0 after a graceful SIGTERM."""
+    """uvicorn.Server that exits 0 after a graceful SIGTERM, and drains gRPC with HTTP."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        from .grpc_server import begin_drain
+
+        begin_drain()  # gRPC stops taking calls now, not after HTTP has drained
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 from endpointkit.adapters.local import LocalBackend
 from endpointkit.adapters.local.commands import main as local_main
 from endpointkit.adapters.local.state import Store
+from endpointkit.spec import VersionSpec
 
 
 def pids_of(home: Path) -> set[int]:
@@ -70,3 +72,24 @@ def local_backend(home: Path, **settings: Any) -> Iterator[LocalBackend]:
         backend.close()
         survivors = stop_everything(home, seen)
     assert not survivors, f"processes left running after local stop: {survivors}"
+
+
+MODELS = Path(__file__).parent / "models"
+
+
+def faulty(root: Path, name: str, **env: str) -> VersionSpec:
+    """A version whose instances say how to misbehave (models/faulty_predictor.py)."""
+    model_dir = root / f"{name}-faulty"
+    if not model_dir.exists():
+        model_dir.mkdir(parents=True)
+        shutil.copy(MODELS / "faulty_predictor.py", model_dir / "faulty_predictor.py")
+        (model_dir / "answer.txt").write_text(name)
+    return VersionSpec(
+        name=name, model=str(model_dir), predictor="faulty_predictor:Faulty", env=env
+    )
+
+
+def deaths(spec: VersionSpec) -> int:
+    """How many processes of a `faulty` version were killed by a "die" instance."""
+    assert spec.model is not None
+    return len(list(Path(spec.model).glob("died-*")))

@@ -144,3 +144,31 @@ def test_concurrent_callers_share_one_gateway(tmp_path: Path) -> None:
         store = Store(home)
         assert store.gateway().pid in pids
         store.close()
+
+
+def test_default_home_is_one_per_user_unless_a_project_or_the_environment_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """State once lived in ./.endpointkit of whatever folder a command ran in, so `list`
+    from another folder showed nothing while the first gateway ran (issue 19.4)."""
+    from endpointkit.adapters.local.state import default_home
+
+    monkeypatch.delenv("ENDPOINTKIT_HOME", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    one, two = tmp_path / "one", tmp_path / "two" / "deeper"
+    for folder in (one, two):
+        folder.mkdir(parents=True)
+    homes = set()
+    for folder in (one, two):
+        monkeypatch.chdir(folder)
+        homes.add(default_home())
+    assert homes == {tmp_path / "state" / "endpointkit"}
+
+    project = tmp_path / "project"
+    (project / ".endpointkit").mkdir(parents=True)
+    (project / "src" / "models").mkdir(parents=True)
+    monkeypatch.chdir(project / "src" / "models")
+    assert default_home() == project / ".endpointkit"  # found upward, as git finds .git
+
+    monkeypatch.setenv("ENDPOINTKIT_HOME", str(tmp_path / "explicit"))
+    assert default_home() == tmp_path / "explicit"

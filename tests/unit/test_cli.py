@@ -310,3 +310,40 @@ def test_scale_errors_are_one_line_with_exit_codes(
     assert "max_replicas (2) is below min_replicas (4)" in capsys.readouterr().err
     assert main(["scale", "churn", "v9", "--min", "2"]) == 3
     assert "version 'v9' is not deployed" in capsys.readouterr().err
+
+
+class ShowsOldStateWhileUpdating(MockBackend):
+    """Reports a snapshot as Updating for a few reads, as SageMaker's DescribeEndpoint shows
+    the old variants until an update completes."""
+
+    stale: list[Any]
+
+    def get(self, name: str) -> Any:
+        if self.stale:
+            return self.stale.pop()
+        return super().get(name)
+
+
+def test_apply_prints_the_plan_it_runs_after_waiting_out_a_running_change(
+    spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """apply once printed its first plan while it ran a second one, made after waiting out a
+    change still running (issue 12.19)."""
+    from endpointkit.spec import load_spec
+    from endpointkit.state import Status
+
+    backend = ShowsOldStateWhileUpdating()
+    backend.stale = []
+    for name in ("v1", "v2"):
+        backend.register(name, answer(name))
+    spec = load_spec(spec_file)
+    backend.create("churn", spec.version("v1"))
+    backend.deploy("churn", spec.version("v2"), 0)
+    old = backend.get("churn").model_copy(update={"status": Status.UPDATING})
+    backend.set_traffic("churn", {"v1": 80, "v2": 20})  # the change still "running"
+    backend.stale = [old, old]
+    with override_backends(backend):
+        assert main(["apply", str(spec_file)]) == 0
+    out = capsys.readouterr().out
+    assert "no changes" in out  # what ran: the running change got there
+    assert "traffic" not in out  # the plan made against the old state is not shown

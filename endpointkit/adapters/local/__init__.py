@@ -1,6 +1,7 @@
 """The local backend: real serving processes on this machine behind one gateway.
 
-State lives in SQLite under `ENDPOINTKIT_HOME` (default `./.endpointkit/`); a gateway daemon,
+State lives in SQLite under `ENDPOINTKIT_HOME` (default: a project's `.endpointkit/` folder
+if there is one, else `~/.local/state/endpointkit/`); a gateway daemon,
 started on demand, supervises one serving process per version and routes requests by the
 traffic split over the SageMaker runtime, Vertex AI and plain HTTP paths.
 """

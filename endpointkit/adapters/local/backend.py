@@ -25,6 +25,7 @@ from endpointkit.adapters.local import commands
 from endpointkit.adapters.local.commands import pid_alive
 from endpointkit.adapters.local.state import (
     DRAINING,
+    FAILED,
     STARTING,
     EndpointRow,
     GatewayRow,
@@ -54,7 +55,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 class LocalBackend(Backend):
     """Real serving processes on this machine behind one gateway.
 
-    Settings: `home` (state folder; default `ENDPOINTKIT_HOME` or `./.endpointkit`), `host` and
+    Settings: `home` (state folder; default `ENDPOINTKIT_HOME`, else a `.endpointkit` folder in this
+    project, else `~/.local/state/endpointkit`: see `state.default_home`), `host` and
     `port` of the gateway (default 127.0.0.1 and a free port, remembered), `token` (bearer
     token the gateway requires; default `ENDPOINTKIT_LOCAL_TOKEN`), `seed` (routing and shadow
     sampling), `start_timeout` (seconds a version may take to answer its health check),
@@ -299,10 +301,27 @@ class LocalBackend(Backend):
     # -- primitives -------------------------------------------------------------------------------
 
     def get(self, name: str) -> EndpointState:
+        self._revive()
         return self._state(self._row(name, "get"))
 
     def list_endpoints(self) -> list[EndpointState]:
+        self._revive()
         return [self._state(row) for row in self.store.endpoints()]
+
+    def _revive(self) -> None:
+        """A gateway that died without stopping (killed, OOM) leaves state saying its versions
+        serve: record that it died, mark them down, and start a new one (not waited for; it
+        starts the versions again from state)."""
+        row = self.store.gateway()
+        if row.pid is None:
+            return
+        if self._daemon is not None:
+            self._daemon.poll()  # reap our own child, so it reads as gone
+        if commands.running(row.pid):
+            return
+        if self.store.gateway_died(row.pid):
+            self._gateway = None
+            self._spawn_daemon()
 
     def delete(self, name: str) -> None:
         self._row(name, "delete")
@@ -315,13 +334,13 @@ class LocalBackend(Backend):
         return self.store.events(name)
 
     def _create(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> EndpointState:
-        self.store.insert_endpoint(name, version, tags)
+        self.store.insert_endpoint(name, _resolved(version), tags, spec_hash=version.spec_hash)
         return self._reconcile(name)
 
     def _deploy(
         self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
     ) -> EndpointState:
-        self.store.add_version(name, version, traffic)
+        self.store.add_version(name, _resolved(version), traffic, spec_hash=version.spec_hash)
         return self._reconcile(name)
 
     def _undeploy(self, name: str, version: str, traffic: TrafficSplit) -> EndpointState:
@@ -580,6 +599,8 @@ class LocalBackend(Backend):
                 if v.phase == STARTING
                 else Status.DELETING
                 if v.phase == DRAINING
+                else Status.FAILED
+                if v.phase == FAILED
                 else Status.IN_SERVICE
             )
             versions.append(
@@ -598,6 +619,7 @@ class LocalBackend(Backend):
                         "healthy": v.healthy,
                         "restarts": v.restarts,
                         "log": v.log_path,
+                        **({"failure_reason": v.failure_reason} if v.phase == FAILED else {}),
                     },
                 )
             )
@@ -613,11 +635,15 @@ class LocalBackend(Backend):
         pending = [v.name for v in versions if v.details["phase"] in (STARTING, DRAINING)]
         if pending:
             details["pending"] = pending
+        # A settled endpoint with a version that could not start again serves with the
+        # rest: Degraded (settled as far as waiting goes; the version says Failed).
+        degraded = row.status is Status.IN_SERVICE and any(v.phase == FAILED for v in row.versions)
+        status = Status.DEGRADED if degraded else row.status
         return EndpointState(
             name=row.name,
             backend=self.name,
-            status=row.status,
-            raw_status=row.status.value,
+            status=status,
+            raw_status=status.value,
             versions=live,
             traffic=row.traffic,
             shadow=row.shadow,
@@ -627,6 +653,16 @@ class LocalBackend(Backend):
             url=f"{gateway.url}/endpoints/{row.name}/invocations" if gateway.url else None,
             details=details,
         )
+
+
+def _resolved(version: VersionSpec) -> VersionSpec:
+    """`version` with a relative local model path made absolute against the working directory
+    of the deploy: the gateway starts versions again later, from wherever it runs. (Its
+    identity, `spec_hash`, stays that of the spec as given.)"""
+    model = version.model
+    if model is None or "://" in model or os.path.isabs(model):
+        return version
+    return version.model_copy(update={"model": str(Path(model).resolve())})
 
 
 def _dt(seconds: float) -> datetime:

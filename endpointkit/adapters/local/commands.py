@@ -26,7 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("action", choices=("status", "stop", "credentials"))
     parser.add_argument("endpoint", nargs="?", help="status: show only this endpoint")
-    parser.add_argument("--home", help="state folder (default ENDPOINTKIT_HOME or ./.endpointkit)")
+    parser.add_argument(
+        "--home",
+        help="state folder (default ENDPOINTKIT_HOME, a project's .endpointkit, or "
+        "~/.local/state/endpointkit)",
+    )
     parser.add_argument("--output", "-o", choices=("text", "json"), default=None)
     parser.add_argument("--timeout", type=float, default=30.0, help="stop: seconds to wait")
     return parser
@@ -159,6 +163,11 @@ def pid_alive(pid: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie does not)."""
+    return _alive(pid)
 
 
 def _alive(pid: int) -> bool:

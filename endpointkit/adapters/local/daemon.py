@@ -26,8 +26,8 @@ from typing import Any
 from endpointkit.adapters.local import _aws
 from endpointkit.adapters.local._http.server import HttpServer
 from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
-from endpointkit.adapters.local.state import DRAINING, READY, STARTING, Store
-from endpointkit.adapters.local.supervisor import VersionProcess
+from endpointkit.adapters.local.state import DRAINING, FAILED, READY, STARTING, Store
+from endpointkit.adapters.local.supervisor import VersionProcess, kill_group
 from endpointkit.state import Status
 
 __all__ = ["Daemon", "main"]
@@ -79,6 +79,8 @@ class Daemon:
         self.deleting: set[str] = set()  # endpoints being torn down (one task each)
         self.draining: set[tuple[str, str]] = set()  # versions being drained (one task each)
         self.resizing: set[tuple[str, str]] = set()  # versions changing worker count
+        # Failed versions this daemon already tried to start again (once per daemon).
+        self.gave_up: set[tuple[str, str]] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.ready = False
         self.started_at = time.time()
@@ -142,6 +144,7 @@ class Daemon:
                 if b"endpointkit.serving" in cmdline and f"{version.port}".encode() in cmdline:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(version.pid, signal.SIGKILL)
+                    kill_group(version.pid)  # its workers and resource tracker too
 
     def _spawn_task(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -215,7 +218,10 @@ class Daemon:
             for version in row.versions:
                 key = (name, version.name)
                 upstream = route.upstream(version.name)
-                if version.phase in (STARTING, READY):
+                if version.phase == FAILED:
+                    if key not in self.procs and key not in self.gave_up:
+                        self._start(name, version.spec, upstream)
+                elif version.phase in (STARTING, READY):
                     if key not in self.procs:
                         self._start(name, version.spec, upstream)
                     elif (
@@ -278,6 +284,13 @@ class Daemon:
             version = row.version(spec.name) if row is not None else None
             if version is not None and version.phase == STARTING:
                 self.store.commit_deploy(name, spec.name, proc.start_seconds)
+            elif version is not None and version.phase == FAILED:
+                self.store.recover(
+                    name,
+                    spec.name,
+                    f"version {spec.name} started again by gateway pid {os.getpid()} after "
+                    f"failing (ready in {proc.start_seconds:.2f} s)",
+                )
             elif version is not None and first:
                 # Ready in state but new here: this gateway started it again (after a stop or
                 # a crash of the previous gateway).
@@ -295,6 +308,16 @@ class Daemon:
 
         async def on_failed(reason: str, log_path: str) -> None:
             self.procs.pop(key, None)
+            row = self.store.endpoint(name)
+            version = row.version(spec.name) if row is not None else None
+            if version is not None and version.phase in (READY, FAILED):
+                # Deployed before, started again from state (a new gateway): it keeps its
+                # place and share in the spec, shown failed; the next gateway tries again.
+                self.gave_up.add(key)
+                upstream.healthy = False
+                self.store.fail_restart(name, spec.name, reason, log_path)
+                await self.reconcile(name)
+                return
             upstream.draining = True
             self.store.fail_deploy(name, spec.name, reason, log_path)
             route = self.router.routes.get(name)

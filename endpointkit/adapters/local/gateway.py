@@ -3,7 +3,8 @@
 It speaks three front doors on one port and translates errors into each one's own shape:
 
 - SageMaker runtime: `POST /endpoints/{name}/invocations` (Target-Variant, custom attributes,
-  `x-Amzn-Invoked-Production-Variant`, model errors as 424 `ModelError`);
+  `x-Amzn-Invoked-Production-Variant`, model errors as 424 `ModelError`, a version's 429/503
+  as `ThrottlingException`/`ServiceUnavailable` with its Retry-After);
 - Vertex AI: `POST /v1/projects/{p}/locations/{l}/endpoints/{name}:predict` and `:rawPredict`
   (`deployedModelId` in the answer; `.../endpoints/{name}/deployedModels/{id}:predict` or
   `X-Vertex-AI-Deployed-Model-Id` pin a version; paths and GAPIC REST shapes in `_google.py`);
@@ -56,6 +57,7 @@ StreamedResponse = tuple[int, Headers, bytes | AsyncIterator[bytes]]
 ControlHandler = Callable[[str, dict[str, str], bytes], Awaitable[tuple[int, Any]]]
 
 JSON = b"application/json"
+RETRY: Headers = [(b"retry-after", b"1")]  # the gateway's own 503s: restarts take seconds
 SAGEMAKER, VERTEX, VERTEX_RAW, PLAIN = "sagemaker", "vertex", "vertex-raw", "plain"
 # Streaming twins, answered like their non-streaming protocol (errors, version headers).
 STREAMING = {
@@ -89,6 +91,8 @@ VERTEX_STATUS = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
+#: A version's answers that mean "too busy now", not "the model failed".
+OVERLOAD = frozenset({429, 503})
 SAGEMAKER_ERROR = {
     400: "ValidationError",
     401: "UnrecognizedClientException",
@@ -427,7 +431,13 @@ class Gateway:
             try:
                 upstream = self.router.pick(route, target.decode() if target else None, sticky)
             except NoRoute as exc:
-                return self._fail(proto, exc.status, exc.code, exc.message)
+                return self._fail(
+                    proto,
+                    exc.status,
+                    exc.code,
+                    exc.message,
+                    extra=RETRY if exc.status == 503 else None,
+                )
             if upstream.name in tried:
                 return self._fail(
                     proto,
@@ -435,6 +445,7 @@ class Gateway:
                     "no_healthy_version",
                     f"no version of endpoint {name!r} could be reached; the supervisor is "
                     "restarting it. Retry shortly.",
+                    extra=RETRY,
                 )
             tried.add(upstream.name)
             pool = upstream.pool
@@ -550,7 +561,7 @@ class Gateway:
         ctype = _header(headers, b"content-type") or JSON
         vbytes = version.encode()
         if status >= 400:
-            return self._model_error(proto, endpoint, version, status, ctype, body)
+            return self._model_error(proto, endpoint, version, status, headers, ctype, body)
         if proto == SAGEMAKER:
             out = [(b"content-type", ctype), (b"x-amzn-invoked-production-variant", vbytes)]
             attrs = _header(headers, b"x-amzn-sagemaker-custom-attributes")
@@ -621,15 +632,48 @@ class Gateway:
             out.append((b"x-amzn-sagemaker-custom-attributes", attrs))
         return 200, out, body
 
+    def _overloaded(
+        self,
+        proto: str,
+        endpoint: str,
+        version: str,
+        status: int,
+        headers: Headers,
+        ctype: bytes,
+        body: bytes,
+    ) -> Response:
+        """A version's 429 or 503 is back-pressure, not a model error: answered as the platform
+        answers overload (SageMaker's ThrottlingException / ServiceUnavailable, Google's
+        RESOURCE_EXHAUSTED / UNAVAILABLE), with the version's Retry-After (1 s if it gave
+        none), so clients back off instead of treating it as a failure of the model."""
+        retry_after = _header(headers, b"retry-after") or b"1"
+        extra = [(b"retry-after", retry_after)]
+        if proto == PLAIN:
+            out = [(b"content-type", ctype), (b"x-endpointkit-version", version.encode())]
+            return status, out + extra, body
+        busy = "is over its capacity" if status == 503 else "is throttling requests"
+        return self._fail(
+            proto,
+            status,
+            "overloaded" if status == 503 else "throttled",
+            f"version {version!r} of endpoint {endpoint!r} {busy}; retry after "
+            f"{retry_after.decode('latin-1')} s.",
+            version=version,
+            extra=extra,
+        )
+
     def _model_error(
         self,
         proto: str,
         endpoint: str,
         version: str,
         status: int,
+        headers: Headers,
         ctype: bytes,
         body: bytes,
     ) -> Response:
+        if status in OVERLOAD:
+            return self._overloaded(proto, endpoint, version, status, headers, ctype, body)
         text = body[:4000].decode("utf-8", "replace")
         vbytes = version.encode()
         if proto == SAGEMAKER:

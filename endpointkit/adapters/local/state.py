@@ -25,6 +25,7 @@ from endpointkit.spec import Shadow, TrafficSplit, VersionSpec
 from endpointkit.state import Event, Status
 
 __all__ = [
+    "FAILED",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "EndpointRow",
@@ -86,17 +87,35 @@ MIGRATIONS: tuple[str, ...] = (
         ready INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 1 -> 2: why a failed version (phase "failed") could not start again.
+    """
+    ALTER TABLE versions ADD COLUMN failure_reason TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Version phases: "starting" (deploy in progress, no traffic yet), "ready" (serving or idle),
-# "draining" (undeployed: no new requests, in-flight ones finish, then the process stops).
-STARTING, READY, DRAINING = "starting", "ready", "draining"
+# "draining" (undeployed: no new requests, in-flight ones finish, then the process stops),
+# "failed" (was ready, but a gateway started from state could not start it again: it keeps
+# its place and its share in the spec, gets no requests, and the next gateway tries again).
+STARTING, READY, DRAINING, FAILED = "starting", "ready", "draining", "failed"
 
 
 def default_home() -> Path:
-    """`ENDPOINTKIT_HOME`, else `./.endpointkit` in the working directory."""
-    return Path(os.environ.get("ENDPOINTKIT_HOME") or ".endpointkit").absolute()
+    """Where local state lives unless `home=` says: `ENDPOINTKIT_HOME`; else a project's own
+    `.endpointkit` folder, found in the working directory or above it (as git finds `.git`);
+    else one per user, `$XDG_STATE_HOME/endpointkit` (`~/.local/state/endpointkit`), so
+    commands from any folder see the same endpoints and gateway."""
+    configured = os.environ.get("ENDPOINTKIT_HOME")
+    if configured:
+        return Path(configured).absolute()
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        project = folder / ".endpointkit"
+        if project.is_dir():
+            return project
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state).absolute() / "endpointkit"
 
 
 def _dumps(value: Any) -> str:
@@ -126,6 +145,7 @@ class VersionRow:
     healthy: bool
     restarts: int
     log_path: str | None
+    failure_reason: str | None = None  # phase "failed": why it could not start again
 
 
 @dataclass(frozen=True)
@@ -284,6 +304,7 @@ class Store:
                     healthy=bool(v["healthy"]),
                     restarts=v["restarts"],
                     log_path=v["log_path"],
+                    failure_reason=v["failure_reason"],
                 )
                 for v in versions
             ),
@@ -376,8 +397,16 @@ class Store:
             (*encoded.values(), time.time(), name),
         )
 
-    def insert_endpoint(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> None:
-        """A new endpoint (Creating) whose first version starts with 100% once ready."""
+    def insert_endpoint(
+        self,
+        name: str,
+        version: VersionSpec,
+        tags: Mapping[str, str],
+        *,
+        spec_hash: str | None = None,
+    ) -> None:
+        """A new endpoint (Creating) whose first version starts with 100% once ready;
+        `spec_hash` identifies the version if not `version`'s own (see `add_version`)."""
         now = time.time()
         with self.transaction() as db:
             db.execute(
@@ -393,23 +422,43 @@ class Store:
                     now,
                 ),
             )
-            self._insert_version(db, name, version, now)
+            self._insert_version(db, name, version, now, spec_hash)
             self.record(db, name, "created", "endpoint created", version=version.name)
 
     @staticmethod
     def _insert_version(
-        db: sqlite3.Connection, endpoint: str, version: VersionSpec, now: float
+        db: sqlite3.Connection,
+        endpoint: str,
+        version: VersionSpec,
+        now: float,
+        spec_hash: str | None = None,
     ) -> None:
         db.execute(
             "INSERT INTO versions (endpoint, name, spec, spec_hash, phase, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (endpoint, version.name, version.model_dump_json(), version.spec_hash, STARTING, now),
+            (
+                endpoint,
+                version.name,
+                version.model_dump_json(),
+                spec_hash or version.spec_hash,
+                STARTING,
+                now,
+            ),
         )
 
-    def add_version(self, name: str, version: VersionSpec, traffic: TrafficSplit) -> None:
-        """Start deploying `version`; `traffic` takes effect once it is ready."""
+    def add_version(
+        self,
+        name: str,
+        version: VersionSpec,
+        traffic: TrafficSplit,
+        *,
+        spec_hash: str | None = None,
+    ) -> None:
+        """Start deploying `version`; `traffic` takes effect once it is ready. `spec_hash`
+        identifies the version as the caller gave it, when `version` is stored changed (a
+        model path made absolute), so deploying the same spec again stays a no-op."""
         with self.transaction() as db:
-            self._insert_version(db, name, version, time.time())
+            self._insert_version(db, name, version, time.time(), spec_hash)
             self.update_endpoint(
                 db, name, status=Status.UPDATING, pending_traffic=traffic, failure_reason=None
             )
@@ -518,6 +567,34 @@ class Store:
             self.update_endpoint(db, name, **fields)
             self.record(db, name, "failed", reason, version=version)
 
+    def fail_restart(self, name: str, version: str, reason: str, log_hint: str) -> None:
+        """A ready version could not be started again (by a gateway started from state): it
+        stays in the spec with its share, shown failed with `reason`; nothing else changes."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE versions SET phase = ?, healthy = 0, pid = NULL, port = NULL, "
+                "failure_reason = ? WHERE endpoint = ? AND name = ?",
+                (FAILED, reason, name, version),
+            )
+            self.update_endpoint(db, name, failure_reason=reason, log_hint=log_hint)
+            self.record(db, name, "failed", reason, version=version)
+
+    def recover(self, name: str, version: str, message: str) -> None:
+        """A failed version started again: ready, and the endpoint's failure is cleared once
+        no version is failed any more."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE versions SET phase = ?, healthy = 1, failure_reason = NULL "
+                "WHERE endpoint = ? AND name = ?",
+                (READY, name, version),
+            )
+            left = db.execute(
+                "SELECT COUNT(*) FROM versions WHERE endpoint = ? AND phase = ?", (name, FAILED)
+            ).fetchone()[0]
+            if not left:
+                self.update_endpoint(db, name, failure_reason=None, log_hint=None)
+            self.record(db, name, "restarted", message, version=version)
+
     def drop_version(self, name: str, version: str) -> None:
         """A drained version's process has stopped: forget it."""
         with self.transaction() as db:
@@ -589,6 +666,27 @@ class Store:
     def set_gateway_ready(self, pid: int) -> None:
         with self.transaction() as db:
             db.execute("UPDATE gateway SET ready = 1 WHERE id = 1 AND pid = ?", (pid,))
+
+    def gateway_died(self, pid: int) -> bool:
+        """The daemon `pid` died without clearing its record: clear it, mark every version
+        down, and say so in each endpoint's history. False if another caller already did."""
+        with self.transaction() as db:
+            gone = db.execute(
+                "UPDATE gateway SET pid = NULL, secret = NULL, ready = 0 WHERE id = 1 AND pid = ?",
+                (pid,),
+            ).rowcount
+            if not gone:
+                return False
+            db.execute("UPDATE versions SET pid = NULL, port = NULL, healthy = 0")
+            for (name,) in db.execute("SELECT name FROM endpoints").fetchall():
+                self.record(
+                    db,
+                    name,
+                    "health",
+                    f"the gateway (pid {pid}) died without stopping; its versions are down "
+                    "until it is started again (done now, by the command that read state)",
+                )
+        return True
 
     def clear_gateway(self, pid: int) -> None:
         """The daemon `pid` is exiting: keep its port (reused next start), drop the rest."""

@@ -5,6 +5,10 @@ Each version runs `python -m endpointkit.serving` (the container's own server) o
 loopback port, as a child of the gateway daemon. A version is ready only when `GET /ping`
 answers 200. On Linux the child gets SIGTERM if the daemon dies (PR_SET_PDEATHSIG), so a killed
 gateway leaves no orphans; the next daemon starts the versions again from state.
+
+Each version process leads a process group of its own: what it starts (uvicorn's worker
+processes, multiprocessing's resource tracker) is in that group, and ending a version ends the
+group, so nothing it started outlives it re-parented to PID 1.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ if TYPE_CHECKING:
     from endpointkit.adapters.local.state import Store
     from endpointkit.spec import VersionSpec
 
-__all__ = ["VersionProcess", "free_port", "log_tail"]
+__all__ = ["VersionProcess", "free_port", "kill_group", "log_tail"]
 
 PR_SET_PDEATHSIG = 1
 #: Seconds one health check may take unless the version's `health.timeout_s` says otherwise
@@ -302,6 +306,7 @@ class VersionProcess:
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
+                start_new_session=True,  # its own process group: see _end
             )
 
     async def _ping(self, pool: Pool, timeout: float) -> tuple[int, bytes]:
@@ -521,17 +526,29 @@ class VersionProcess:
 
 
 async def _end(proc: asyncio.subprocess.Process, sig: int, grace: float) -> None:
-    """Send `sig` and wait for the process to exit; SIGKILL it after `grace` seconds."""
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(sig)
-    try:
-        await asyncio.wait_for(proc.wait(), grace)
-    except asyncio.TimeoutError:
+    """Send `sig` to the process and wait for it to exit (SIGKILL after `grace` seconds);
+    then SIGKILL whatever is left of its process group (workers, the resource tracker). A
+    SIGTERM goes to the leader only: uvicorn's supervisor drains its workers itself."""
+    if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
+            if sig == signal.SIGKILL:
+                kill_group(proc.pid)
+            else:
+                proc.send_signal(sig)
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+    kill_group(proc.pid)
+
+
+def kill_group(leader: int) -> None:
+    """SIGKILL the process group `leader` leads (a no-op once the group is empty). The
+    group's id stays reserved while any member lives, so this never hits another group."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader, signal.SIGKILL)
 
 
 def _load_failure(body: bytes) -> str | None:

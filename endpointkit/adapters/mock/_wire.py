@@ -8,28 +8,16 @@ endpointkit's pytest plugin in every user's test session.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import itertools
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-from endpointkit.errors import MissingDependency, ModelError
+from endpointkit.errors import ModelError
 from endpointkit.invocation import JSON, InvokeRequest
 
 Handler = Callable[..., Any]
-
-
-def require_serving() -> None:
-    """Raise MissingDependency unless the serving codecs can load (they need orjson)."""
-    if importlib.util.find_spec("orjson") is None:
-        raise MissingDependency(
-            "the mock backend answers with the serving container's own codecs and framing, "
-            "which need orjson.",
-            hint="pip install 'endpointkit[serve]'",
-            backend="mock",
-        )
 
 
 def answer(

@@ -26,7 +26,6 @@ from endpointkit.adapters.mock._state import MockEndpoint, MockVersion, now
 from endpointkit.adapters.mock._wire import (
     Handler,
     answer,
-    require_serving,
     start_stream,
     stream_kind,
 )
@@ -319,7 +318,6 @@ class MockBackend(Backend):
         """Stream as the endpointkit server does, with its own negotiation and framing: items
         as server-sent events or JSON lines when `accept` prefers one; any other Accept gets
         the whole answer as one chunk. Shadows get no copy of streamed requests."""
-        require_serving()
         kind = stream_kind(request.accept)
         if kind is None:
             whole = self._invoke(request)
@@ -435,7 +433,6 @@ class MockBackend(Backend):
     def _run(
         self, handler: Handler, version: str, request: InvokeRequest, *, shadow: bool
     ) -> InvokeResult:
-        require_serving()
         endpoint = request.endpoint
         record = partial(self._record_call, request, version, shadow=shadow)
         context = {

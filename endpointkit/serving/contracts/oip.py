@@ -78,11 +78,17 @@ def _model_route(app: ServingApp, path: str) -> tuple[str, str | None, str]:
     action = rest[0] if rest else ""
     if len(rest) > 1 or action not in ("", "ready", "infer"):
         raise NotFound(f"No route {path}")
+    check_model(app, name, version)
+    return name, version, action
+
+
+def check_model(app: ServingApp, name: str, version: str | None) -> None:
+    """NotFound unless ``name`` (and ``version``, when both it and the server's are set) is
+    the model this server serves."""
     if name != app.settings.model_name:
         raise NotFound(f"Unknown model {name!r}; this server serves {app.settings.model_name!r}")
-    if version is not None and app.settings.version is not None and version != app.settings.version:
+    if version and app.settings.version is not None and version != app.settings.version:
         raise NotFound(f"Unknown version {version!r} of model {name!r}")
-    return name, version, action
 
 
 # the outputs infer returned (name, datatype, shape with -1 for the batch), per runtime
@@ -326,16 +332,6 @@ async def infer(app: ServingApp, req: Request) -> Response:
     for tensor in request["inputs"]:
         arr, offset = _to_array(tensor, binary, offset)
         arrays[tensor["name"]] = arr
-    declared_inputs = _declared(app, "inputs")
-    if declared_inputs is not None:  # Triton: "unexpected inference input"
-        known = [t.get("name") for t in declared_inputs]
-        unknown = [n for n in arrays if n not in known]
-        if unknown:
-            raise BadRequest(
-                f"Unknown input {unknown[0]!r} for model {app.settings.model_name!r}; its "
-                f"inputs are {', '.join(map(str, known))}",
-                code="bad_tensor",
-            )
     parameters = request.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise BadRequest('"parameters" must be a JSON object', code="bad_parameters")
@@ -349,13 +345,7 @@ async def infer(app: ServingApp, req: Request) -> Response:
                 p = out.get("parameters")
                 if isinstance(p, dict) and p.get("binary_data"):
                     want_binary = True
-    if parameters is not None:
-        parameters = {k: v for k, v in parameters.items() if k not in ("timeout", "priority")}
-    instances: Any = next(iter(arrays.values())) if len(arrays) == 1 else arrays
-    predictions = await runtime.predict(instances, parameters or None)
-    runtime.check_count(instances, predictions)
-    produced = _output_tensors(app, predictions, names, want_binary)
-    _learn(app, [t for t, _ in produced])
+    produced = await infer_arrays(app, arrays, parameters, names, want_binary)
     tensors = [t for t, _ in produced]
     chunks = [raw for _, raw in produced if raw is not None]
     response: dict[str, Any] = {
@@ -374,3 +364,33 @@ async def infer(app: ServingApp, req: Request) -> Response:
         b"application/octet-stream",
         [(b"inference-header-content-length", str(len(head)).encode())],
     )
+
+
+async def infer_arrays(
+    app: ServingApp,
+    arrays: dict[str, Any],
+    parameters: dict[str, Any] | None,
+    names: list[str],
+    binary: bool,
+) -> list[tuple[dict[str, Any], bytes | None]]:
+    """The inference both transports share: input tensors by name (numpy arrays) -> the
+    output tensors (``_output_tensor``'s pairs; raw bytes when ``binary``)."""
+    runtime = app.runtime
+    declared_inputs = _declared(app, "inputs")
+    if declared_inputs is not None:  # Triton: "unexpected inference input"
+        known = [t.get("name") for t in declared_inputs]
+        unknown = [n for n in arrays if n not in known]
+        if unknown:
+            raise BadRequest(
+                f"Unknown input {unknown[0]!r} for model {app.settings.model_name!r}; its "
+                f"inputs are {', '.join(map(str, known))}",
+                code="bad_tensor",
+            )
+    if parameters is not None:
+        parameters = {k: v for k, v in parameters.items() if k not in ("timeout", "priority")}
+    instances: Any = next(iter(arrays.values())) if len(arrays) == 1 else arrays
+    predictions = await runtime.predict(instances, parameters or None)
+    runtime.check_count(instances, predictions)
+    produced = _output_tensors(app, predictions, names, binary)
+    _learn(app, [t for t, _ in produced])
+    return produced

@@ -63,3 +63,27 @@ class LifecycleScenarios(SuiteBase):
         assert events[-1].traffic_after is not None
         assert {k: v for k, v in events[-1].traffic_after.items() if v} == {"v2": 100}
         assert events == sorted(events, key=lambda e: e.time)
+
+    def test_history_reads_the_same_on_every_backend(
+        self, endpoint: Endpoint, versions: Versions
+    ) -> None:
+        """Every event names what changed, and backends word the same change the same way
+        (promote and rollback once both read "traffic changed"; one backend said "deployed"
+        where another said "deployed with 100% of traffic")."""
+        from endpointkit.render import event_message
+
+        endpoint.deploy(versions.echo("v2"), traffic=10, timeout=120)
+        endpoint.set_traffic({"v1": 50, "v2": 50}, timeout=120)
+        endpoint.promote("v2", timeout=120)
+        endpoint.rollback(timeout=120)
+        endpoint.undeploy("v1", timeout=120)
+        lines = [event_message(e) for e in endpoint.history() if e.kind not in ("health",)]
+        assert lines == [
+            "endpoint created",
+            "deployed v1: no traffic -> v1=100%",
+            "deployed v2: v1=100% -> v1=90%, v2=10%",
+            "traffic: v1=90%, v2=10% -> v1=50%, v2=50%",
+            "traffic: v1=50%, v2=50% -> v2=100%",
+            "traffic: v2=100% -> v1=50%, v2=50%",
+            "undeployed v1: v1=50%, v2=50% -> v2=100%",
+        ]

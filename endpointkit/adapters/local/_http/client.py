@@ -22,13 +22,20 @@ __all__ = ["Pool", "StreamBody", "UpstreamError", "UpstreamTimeout"]
 Answer = tuple[int, Headers, bytes]
 _P = TypeVar("_P", bound=asyncio.Protocol)
 MAX_IDLE = 64
+#: Seconds a pooled connection may sit idle before it is dropped rather than reused: well
+#: below the version server's keep-alive (75 s), so the server never closes one under a
+#: request we are writing (such a request could not be told from one that killed it).
+IDLE_S = 30.0
 STREAM_BUFFER = 1 << 20  # bytes of a streamed answer held before reading from it pauses
 
 
 class UpstreamError(Exception):
     """The version server could not be reached, or closed the connection mid-answer.
 
-    `sent` is False when the request certainly never reached the server (safe to resend)."""
+    `sent` is False only when no connection could be made, so the request certainly never
+    reached the server (safe to send elsewhere). Once a request is written it is never
+    resent: a connection lost before the answer may be a request that killed its server, and
+    replaying it would kill the next one too (a query of death)."""
 
     def __init__(self, message: str, *, sent: bool) -> None:
         super().__init__(message)
@@ -49,9 +56,9 @@ class _Conn(asyncio.Protocol):
         self.waiter: asyncio.Future[Answer] | None = None
         self.headers: Headers = []
         self.body: list[bytes] = []
-        self.got_bytes = False
         self.keep_alive = True
         self.lost = False
+        self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods
@@ -63,13 +70,13 @@ class _Conn(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(
                 UpstreamError(
-                    f"127.0.0.1:{self.port} closed the connection" + (f": {exc}" if exc else ""),
-                    sent=self.got_bytes,
+                    f"127.0.0.1:{self.port} closed the connection before answering"
+                    + (f": {exc}" if exc else ""),
+                    sent=True,
                 )
             )
 
     def data_received(self, data: bytes) -> None:
-        self.got_bytes = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -94,7 +101,6 @@ class _Conn(asyncio.Protocol):
     def send(self, payload: bytes) -> asyncio.Future[Answer]:
         self.headers = []
         self.body = []
-        self.got_bytes = False
         self.waiter = asyncio.get_running_loop().create_future()
         assert self.transport is not None
         self.transport.write(payload)
@@ -131,26 +137,20 @@ class Pool:
     ) -> Answer:
         """Send one request; return (status, headers with lower-case names, body).
 
-        A stale pooled connection is retried on the next one (the request never reached the
-        server). Raises UpstreamError or UpstreamTimeout.
+        The request is written once, on a live pooled connection or a new one, and never
+        resent. Raises UpstreamError (`sent` False only if no connection could be made) or
+        UpstreamTimeout.
         """
         payload = self._payload(method, path, headers, body)
-        while self._idle:
-            conn = self._idle.pop()
-            if conn.lost:
-                continue
-            try:
-                return await self._exchange(conn, payload, timeout)
-            except UpstreamError as exc:
-                if exc.sent:
-                    raise
-                # a keep-alive connection the server had closed: try the next one
-        conn = await self._connect(_Conn)
-        try:
-            return await self._exchange(conn, payload, timeout)
-        except UpstreamError as exc:
-            exc.sent = True  # a fresh connection accepted it: it may have been processed
-            raise
+        idle = self._idle
+        if idle:
+            oldest = asyncio.get_running_loop().time() - IDLE_S
+            while idle:
+                conn = idle.pop()
+                if not conn.lost and conn.idle_since > oldest:
+                    return await self._exchange(conn, payload, timeout)
+                conn.close()  # closed by the server, or idle long enough that it may be
+        return await self._exchange(await self._connect(_Conn), payload, timeout)
 
     async def stream(
         self,
@@ -215,6 +215,7 @@ class Pool:
             if timer is not None:
                 timer.cancel()
         if conn.keep_alive and not conn.lost and not self.closed and len(self._idle) < MAX_IDLE:
+            conn.idle_since = asyncio.get_running_loop().time()
             self._idle.append(conn)
         else:
             conn.close()

@@ -3,8 +3,15 @@
 Measured on the 2-core dev machine: uvicorn's ASGI cycle costs about 110 us a request more
 than a bare protocol (169 vs 56 us p50 for a constant answer), which is most of what the
 gateway adds in front of a version server; so the daemon serves its handler directly.
-Keep-alive and pipelining (answered in order), `Expect: 100-continue`, a body limit, and
-graceful close: `shutdown()` stops accepting and waits for requests in flight. A handler may
+Keep-alive and pipelining (answered in order), `Expect: 100-continue`, and graceful close:
+`shutdown()` stops accepting and waits for requests in flight.
+
+Hostile or broken clients are bounded: a head over MAX_HEADER_BYTES or MAX_HEADERS gets 431;
+a declared Content-Length over MAX_BODY gets 413 before any of the body is read; a request
+still incomplete BODY_TIMEOUT_S after its first byte gets 408; all connections together hold
+at most MAX_BUFFERED bytes of request bodies (beyond it, 503 with Retry-After); and a
+connection that goes away frees what it held at once. The timer is armed only for a request
+that does not arrive in one read, so the usual small request costs nothing extra. A handler may
 answer with an async iterator of chunks instead of bytes: it is sent with chunked transfer
 encoding as the chunks come, and a failure mid-stream closes the connection without the last
 chunk, so the client sees a broken answer rather than a short one.
@@ -23,11 +30,24 @@ import httptools
 from endpointkit.retry import apoll_until
 from endpointkit.serving.types import Headers, Receive, Scope, Send
 
-__all__ = ["MAX_BODY", "HttpServer", "drained", "serve_asgi"]
+__all__ = [
+    "BODY_TIMEOUT_S",
+    "MAX_BODY",
+    "MAX_BUFFERED",
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
+    "HttpServer",
+    "drained",
+    "serve_asgi",
+]
 
 Body = bytes | AsyncIterator[bytes]
 Handler = Callable[[str, str, bytes, Headers, bytes], Awaitable[tuple[int, Headers, Body]]]
-MAX_BODY = 64 * 1024 * 1024
+MAX_BODY = 64 * 1024 * 1024  # one request's body
+MAX_BUFFERED = 256 * 1024 * 1024  # request bodies held by all connections together
+MAX_HEADER_BYTES = 64 * 1024  # a request's head: URL, names and values (the server's limit)
+MAX_HEADERS = 100
+BODY_TIMEOUT_S = 30.0  # from a request's first byte to its last
 _STATUS_LINES = {
     int(s): f"HTTP/1.1 {int(s)} {s.phrase}\r\n".encode()
     for s in http.HTTPStatus.__members__.values()
@@ -50,6 +70,11 @@ class _Connection(asyncio.Protocol):
         self.headers: Headers = []
         self.body: list[bytes] = []
         self.size = 0
+        self.head_size = 0  # bytes of the current request's head (URL, names, values)
+        self.in_head = False  # between the current request's first byte and its headers' end
+        self.in_message = False  # between its first byte and its last
+        self.timer: asyncio.TimerHandle | None = None  # BODY_TIMEOUT_S for a partial request
+        self.held = 0  # body bytes this connection holds (partial, queued or being handled)
         self.queue: list[tuple[str, bytes, Headers, bytes, bool]] = []
         self.busy = False
         self.closing = False
@@ -67,6 +92,12 @@ class _Connection(asyncio.Protocol):
         self.server.connections.discard(self)
         self.closing = True
         self.transport = None
+        self._disarm()
+        # Free what an aborted upload or a pipelined queue held, now rather than with us.
+        self.body = []
+        self.queue.clear()
+        self.server.buffered -= self.held
+        self.held = 0
         self.resume_writing()  # a stream waiting for the client to read must not hang
         if self.streaming is not None:
             # A stream waiting for its next chunk would only notice with that chunk (or its
@@ -82,12 +113,26 @@ class _Connection(asyncio.Protocol):
         self.drained = None
 
     def data_received(self, data: bytes) -> None:
+        was_in_head = self.in_head
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._reject(400, b"upgrades are not supported")
+            return
         except httptools.HttpParserError:
-            self._reject(400, b"malformed HTTP request")
+            if not self.closing:
+                self._reject(400, b"malformed HTTP request")
+            return
+        if self.in_message and not self.closing:
+            if was_in_head and self.in_head:
+                # all of `data` belongs to a head still incomplete: httptools holds a header
+                # in pieces until it ends, so count here, not only in on_header
+                self.head_size += len(data)
+                if self.head_size > MAX_HEADER_BYTES:
+                    self._too_large_head()
+                    return
+            if self.timer is None:
+                self.timer = self.loop.call_later(self.server.body_timeout, self._timed_out)
 
     # -- httptools callbacks ----------------------------------------------------------------
 
@@ -96,26 +141,63 @@ class _Connection(asyncio.Protocol):
         self.headers = []
         self.body = []
         self.size = 0
+        self.head_size = 0
+        self.in_head = self.in_message = True
 
     def on_url(self, url: bytes) -> None:
         self.url += url
+        self.head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.closing:
+            return
         self.headers.append((name.lower(), value))
+        self.head_size += len(name) + len(value)
+        if len(self.headers) > MAX_HEADERS or self.head_size > MAX_HEADER_BYTES:
+            self._too_large_head()
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
+        if self.closing:
+            return
+        declared = None
+        for name, value in self.headers:
+            if name == b"content-length":
+                declared = int(value) if value.isdigit() else None
+        if declared is not None and declared > MAX_BODY:
+            # answered before any of the body is read: the client need not send it
+            self._reject(
+                413,
+                b"request body of %d bytes is over the gateway's limit of %d bytes"
+                % (declared, MAX_BODY),
+            )
+            return
+        if declared is not None and self.server.buffered + declared > MAX_BUFFERED:
+            self._busy()
+            return
         for name, value in self.headers:
             if name == b"expect" and value.lower() == b"100-continue" and self.transport:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
-        self.size += len(body)
-        if self.size > MAX_BODY:
-            self._reject(413, b"request body is over the gateway's limit")
+        if self.closing:
             return
+        size = len(body)
+        self.size += size
+        if self.size > MAX_BODY:
+            self._reject(413, b"request body is over the gateway's limit of %d bytes" % MAX_BODY)
+            return
+        server = self.server
+        if server.buffered + size > MAX_BUFFERED:
+            self._busy()
+            return
+        server.buffered += size
+        self.held += size
         self.body.append(body)
 
     def on_message_complete(self) -> None:
+        self.in_message = False
+        self._disarm()
         if self.closing:
             return
         method = self.parser.get_method().decode("latin-1")
@@ -146,6 +228,8 @@ class _Connection(asyncio.Protocol):
                     out = f'{{"error":"gateway error: {type(exc).__name__}"}}'.encode()
                 finally:
                     server.in_flight -= 1
+                    self._release(len(body))
+                    del body  # the handler's answer no longer needs it
                 keep_alive = keep_alive and not server.stopping
                 if type(out) is bytes:
                     self._write(status, out_headers, out, keep_alive, method == "HEAD")
@@ -219,10 +303,51 @@ class _Connection(asyncio.Protocol):
                 with contextlib.suppress(Exception):
                     await closer()
 
-    def _reject(self, status: int, message: bytes) -> None:
+    def _release(self, size: int) -> None:
+        """A request's body is no longer held (once; connection_lost may have freed it)."""
+        size = min(size, self.held)
+        self.held -= size
+        self.server.buffered -= size
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        if self.in_message and not self.closing:
+            self._reject(
+                408,
+                b"the request did not arrive within %g s of its first byte"
+                % self.server.body_timeout,
+            )
+
+    def _too_large_head(self) -> None:
+        self._reject(
+            431,
+            b"request headers are over the gateway's limits (%d bytes, %d headers)"
+            % (MAX_HEADER_BYTES, MAX_HEADERS),
+        )
+
+    def _busy(self) -> None:
+        self._reject(
+            503,
+            b"the gateway holds too many request bodies right now; retry shortly",
+            [(b"retry-after", b"1")],
+        )
+
+    def _reject(self, status: int, message: bytes, extra: Headers | None = None) -> None:
+        """Answer an error the client caused (or overload) and close the connection: the rest
+        of what it sends is not read."""
+        if self.closing:
+            return
         body = b'{"error":"' + message + b'"}'
-        self._write(status, [(b"content-type", b"application/json")], body, False, False)
+        headers: Headers = [(b"content-type", b"application/json")] + (extra or [])
+        self._write(status, headers, body, False, False)
         self._close()
+        partial, self.body = self.body, []
+        self._release(sum(map(len, partial)))
 
     def _close(self) -> None:
         self.closing = True
@@ -237,10 +362,12 @@ class _Connection(asyncio.Protocol):
 class HttpServer:
     """Serve `handler(method, path, query, headers, body) -> (status, headers, body)`."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, *, body_timeout: float = BODY_TIMEOUT_S) -> None:
         self.handler = handler
+        self.body_timeout = body_timeout
         self.connections: set[_Connection] = set()
         self.in_flight = 0
+        self.buffered = 0  # request body bytes held by all connections
         self.stopping = False
         self._server: asyncio.Server | None = None
 
