@@ -9,6 +9,12 @@ query, the signed headers, the body, the client's `X-Amz-Date`) with botocore's 
 compares the signatures in constant time; a date more than 15 minutes off is refused, as AWS
 does. Failures answer the codes AWS answers: `MissingAuthenticationTokenException`,
 `IncompleteSignatureException`, `UnrecognizedClientException`, `InvalidSignatureException`.
+
+The gateway's own refusals on the SageMaker-runtime paths answer with the codes and HTTP
+statuses of botocore's `sagemaker-runtime` service model, so boto3 raises its modeled
+exceptions (`client.exceptions.ValidationError`, ...): an unknown endpoint or variant is a 400
+`ValidationError` there, not a 404; a timeout is a `ModelError` (424) whose original status is 0,
+as SageMaker answers a container that does not answer in time.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ __all__ = [
     "error",
     "is_signed",
     "load_credentials",
+    "runtime_error",
     "verify_sigv4",
 ]
 
@@ -200,6 +207,40 @@ def verify_sigv4(
             "Check your AWS Secret Access Key and signing method.",
         )
     return None
+
+
+#: The gateway's own HTTP statuses -> (status, code) as sagemaker-runtime answers them.
+RUNTIME = {
+    400: (400, "ValidationError"),
+    401: (403, "MissingAuthenticationTokenException"),
+    404: (400, "ValidationError"),
+    405: (404, "UnknownOperationException"),
+    413: (400, "ValidationError"),
+    415: (400, "ValidationError"),
+    422: (400, "ValidationError"),
+    429: (429, "ThrottlingException"),
+    500: (500, "InternalFailure"),
+    502: (500, "InternalFailure"),
+    503: (503, "ServiceUnavailable"),
+}
+
+
+def runtime_error(status: int, code: str, message: str) -> tuple[int, Headers, bytes]:
+    """The gateway's refusal (`status`, and `code` when it is already an AWS code, as SigV4
+    refusals are) in sagemaker-runtime's shape."""
+    if code[:1].isupper():
+        return error(status, code, message)
+    if status == 504:
+        payload = {
+            "message": f'Received server error (0) with message "{message}"',
+            "OriginalStatusCode": 0,
+            "OriginalMessage": message,
+        }
+        headers: Headers = [(b"content-type", JSON), (b"x-amzn-errortype", b"ModelError")]
+        return 424, headers, orjson.dumps(payload)
+    found = RUNTIME.get(status) or ((500, "InternalFailure") if status >= 500 else None)
+    aws_status, aws_code = found or (400, "ValidationError")
+    return error(aws_status, aws_code, message)
 
 
 def error(status: int, code: str, message: str) -> tuple[int, Headers, bytes]:

@@ -38,7 +38,9 @@ __all__ = [
     "PREFIXES",
     "HttpBodyStream",
     "error",
+    "gateway_error",
     "is_gapic_rest",
+    "model_error",
     "parse_invoke",
     "resource",
     "unwrap_http_body",
@@ -60,6 +62,14 @@ CANONICAL = {
     501: "UNIMPLEMENTED",
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
+}
+#: The gateway's own HTTP statuses -> (HTTP status, canonical code) as Google answers them.
+GATEWAY = {
+    405: (404, "NOT_FOUND"),
+    413: (400, "FAILED_PRECONDITION"),
+    415: (400, "INVALID_ARGUMENT"),
+    422: (400, "FAILED_PRECONDITION"),
+    502: (500, "INTERNAL"),
 }
 #: Endpoint name -> (deployed versions, traffic split), or None if there is no such endpoint.
 Lookup = Callable[[str], "tuple[list[str], dict[str, int]] | None"]
@@ -105,6 +115,32 @@ def error(status: int, message: str, canonical: str | None = None) -> Answer:
     name = canonical or CANONICAL.get(status, "INTERNAL" if status >= 500 else "UNKNOWN")
     body = {"error": {"code": status, "message": message, "status": name}}
     return status, [(b"content-type", JSON)], orjson.dumps(body)
+
+
+def gateway_error(status: int, message: str) -> Answer:
+    """The gateway's refusal (`status`) as Google's error, at the canonical code's status."""
+    found = GATEWAY.get(status)
+    if found is not None:
+        return error(found[0], message, found[1])
+    if status not in CANONICAL:
+        status = 500 if status >= 500 else 400
+    return error(status, message)
+
+
+def model_error(version: str, status: int, body: bytes) -> Answer:
+    """A version's 4xx/5xx answer to a predict call, as Vertex answers it: 400
+    FAILED_PRECONDITION for a 4xx, 500 INTERNAL for a 5xx, the model's message kept."""
+    text = body[:4000].decode("utf-8", "replace")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        payload = None
+    if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+        text = payload["error"]
+    message = f"version {version!r} answered {status}: {text}"
+    if status < 500:
+        return error(400, message, "FAILED_PRECONDITION")
+    return error(500, message, "INTERNAL")
 
 
 def _ok(payload: dict[str, object]) -> Answer:

@@ -75,33 +75,8 @@ FORWARD = frozenset(
         b"x-request-id",
     }
 )
-VERTEX_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    413: "INVALID_ARGUMENT",
-    415: "INVALID_ARGUMENT",
-    422: "FAILED_PRECONDITION",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 #: A version's answers that mean "too busy now", not "the model failed".
 OVERLOAD = frozenset({429, 503})
-SAGEMAKER_ERROR = {
-    400: "ValidationError",
-    401: "UnrecognizedClientException",
-    404: "ValidationError",
-    413: "ValidationError",
-    429: "ThrottlingException",
-    503: "ServiceUnavailable",
-    504: "ServiceUnavailable",
-}
 
 
 class TokenBucket:
@@ -696,17 +671,11 @@ class Gateway:
                 ],
                 orjson.dumps(payload),
             )
-        if proto == VERTEX:
-            return self._fail(
-                proto,
-                status,
-                "model_error",
-                f"version {version!r} answered {status}: {text}",
-                version=version,
-            )
+        if proto in (VERTEX, VERTEX_RAW):
+            status, out, body = _google.model_error(version, status, body)
+            out += [(b"x-endpointkit-version", vbytes), (b"x-vertex-ai-deployed-model-id", vbytes)]
+            return status, out, body
         out = [(b"content-type", ctype), (b"x-endpointkit-version", vbytes)]
-        if proto == VERTEX_RAW:
-            out.append((b"x-vertex-ai-deployed-model-id", vbytes))
         return status, out, body
 
     def _fail(
@@ -720,21 +689,14 @@ class Gateway:
         extra: Headers | None = None,
     ) -> Response:
         """An error raised by the gateway itself, in the protocol's own shape."""
-        headers: Headers = [(b"content-type", JSON), (b"x-endpointkit-error", code.encode())]
-        if proto == SAGEMAKER:
-            kind = code if code[:1].isupper() else None  # already an AWS code (SigV4 refusals)
-            kind = kind or SAGEMAKER_ERROR.get(
-                status, "InternalFailure" if status >= 500 else "Error"
-            )
-            headers.append((b"x-amzn-errortype", kind.encode()))
-            body = orjson.dumps({"message": message})
-        elif proto in (VERTEX, VERTEX_RAW):
-            canonical = VERTEX_STATUS.get(status, "INTERNAL" if status >= 500 else "UNKNOWN")
-            body = orjson.dumps(
-                {"error": {"code": status, "message": message, "status": canonical}}
-            )
+        if proto == SAGEMAKER:  # botocore's codes and statuses (see _aws.py)
+            status, headers, body = _aws.runtime_error(status, code, message)
+        elif proto in (VERTEX, VERTEX_RAW):  # Google's shape and canonical codes (_google.py)
+            status, headers, body = _google.gateway_error(status, message)
         else:
+            headers = [(b"content-type", JSON)]
             body = orjson.dumps({"error": message, "code": code})
+        headers.append((b"x-endpointkit-error", code.encode()))
         if version is not None:
             headers.append((b"x-endpointkit-version", version.encode()))
         if extra:
