@@ -156,7 +156,8 @@ def test_bearer_token_protects_every_front_door(tmp_path: Path, versions: Versio
             )
             assert wrong.status_code == 401
             sm = http.post("/endpoints/guarded/invocations", content=BODY)
-            assert sm.status_code == 401
+            assert sm.status_code == 403  # as AWS answers an unsigned request
+            assert sm.headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
             assert "x-amzn-errortype" in sm.headers
             vx = http.post("/v1/projects/p/locations/l/endpoints/guarded:predict", content=BODY)
             assert vx.json()["error"]["status"] == "UNAUTHENTICATED"

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from endpointkit.adapters.local import _aws
 from endpointkit.adapters.local.state import Store, default_home
 from endpointkit.retry import poll_until
 
@@ -20,9 +21,10 @@ __all__ = ["main", "pid_alive"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="endpointkit local", description="Inspect or stop the local backend's gateway."
+        prog="endpointkit local",
+        description="Inspect or stop the local backend's gateway, or show its AWS access key.",
     )
-    parser.add_argument("action", choices=("status", "stop"))
+    parser.add_argument("action", choices=("status", "stop", "credentials"))
     parser.add_argument("endpoint", nargs="?", help="status: show only this endpoint")
     parser.add_argument(
         "--home",
@@ -178,11 +180,39 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def credentials(home: Path, output: str) -> int:
+    """Show the AWS access key boto3 signs with for this state folder (made on first use)."""
+    found = _aws.load_credentials(home)
+    assert found is not None  # created when missing
+    path = home / _aws.CREDENTIALS_FILE
+    if output == "json":
+        print(
+            json.dumps(
+                {
+                    "aws_access_key_id": found.access_key_id,
+                    "aws_secret_access_key": found.secret_access_key,
+                    "file": str(path),
+                    "profile": _aws.PROFILE,
+                }
+            )
+        )
+    else:
+        print(f"aws_access_key_id = {found.access_key_id}")
+        print(f"aws_secret_access_key = {found.secret_access_key}")
+        print(
+            f"# boto3: AWS_SHARED_CREDENTIALS_FILE={path} with profile_name={_aws.PROFILE!r},"
+            "\n# or pass both keys to boto3.client('sagemaker-runtime', endpoint_url=...)."
+        )
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Entry point for `endpointkit local ...`; returns the exit code."""
     args = _parser().parse_args(argv)
     home = Path(args.home).absolute() if args.home else default_home()
     output = str(args.output or os.environ.get("ENDPOINTKIT_OUTPUT") or "text")
+    if args.action == "credentials":
+        return credentials(home, output)
     if not (home / "state.db").exists():  # read-only commands never create a state folder
         if output == "json":
             empty: dict[str, Any] = {"home": str(home), "gateway": None, "endpoints": {}}

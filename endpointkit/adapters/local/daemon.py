@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from endpointkit.adapters.local import queue
+from endpointkit.adapters.local import _aws, queue
 from endpointkit.adapters.local._http.server import HttpServer
 from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
 from endpointkit.adapters.local.state import DRAINING, FAILED, READY, STARTING, Store
@@ -68,6 +68,8 @@ class Daemon:
             status=self.health,
         )
         self.gateway.on_upstream_failure = self._upstream_failed
+        if token:  # boto3 cannot send the token: it signs with the folder's AWS key instead
+            self.gateway.aws_credentials = _aws.load_credentials(home)
         self.start_timeout = start_timeout
         self.health_interval = health_interval
         self.health_time_scale = health_time_scale

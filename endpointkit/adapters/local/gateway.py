@@ -6,7 +6,8 @@ It speaks three front doors on one port and translates errors into each one's ow
   `x-Amzn-Invoked-Production-Variant`, model errors as 424 `ModelError`, a version's 429/503
   as `ThrottlingException`/`ServiceUnavailable` with its Retry-After);
 - Vertex AI: `POST /v1/projects/{p}/locations/{l}/endpoints/{name}:predict` and `:rawPredict`
-  (`deployedModelId` in the answer, `X-Vertex-AI-Deployed-Model-Id` to pin a version);
+  (`deployedModelId` in the answer; `.../endpoints/{name}/deployedModels/{id}:predict` or
+  `X-Vertex-AI-Deployed-Model-Id` pin a version; paths and GAPIC REST shapes in `_google.py`);
 - plain: `POST /endpoints/{name}/predict` (pin with `X-Endpointkit-Version`), which is also what
   `LocalBackend.invoke` uses.
 
@@ -38,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from endpointkit.adapters.local import _aws, _google
 from endpointkit.adapters.local._http.client import (
     Pool,
     StreamBody,
@@ -55,7 +57,7 @@ StreamedResponse = tuple[int, Headers, bytes | AsyncIterator[bytes]]
 ControlHandler = Callable[[str, dict[str, str], bytes], Awaitable[tuple[int, Any]]]
 # Routes other modules add (queue.py: async-invocations): (method, path, query, headers, body)
 # -> a response, or None when the path is not theirs.
-Fallback = Callable[[str, str, bytes, Headers, bytes], Awaitable["Response | None"]]
+Fallback = Callable[[str, str, bytes, Headers, bytes], Awaitable["StreamedResponse | None"]]
 
 JSON = b"application/json"
 RETRY: Headers = [(b"retry-after", b"1")]  # the gateway's own 503s: restarts take seconds
@@ -76,33 +78,8 @@ FORWARD = frozenset(
         b"x-request-id",
     }
 )
-VERTEX_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    413: "INVALID_ARGUMENT",
-    415: "INVALID_ARGUMENT",
-    422: "FAILED_PRECONDITION",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 #: A version's answers that mean "too busy now", not "the model failed".
 OVERLOAD = frozenset({429, 503})
-SAGEMAKER_ERROR = {
-    400: "ValidationError",
-    401: "UnrecognizedClientException",
-    404: "ValidationError",
-    413: "ValidationError",
-    429: "ThrottlingException",
-    503: "ServiceUnavailable",
-    504: "ServiceUnavailable",
-}
 
 
 class TokenBucket:
@@ -258,6 +235,14 @@ class Router:
                 return upstream
         return candidates[-1][0]
 
+    def describe(self, endpoint: str) -> tuple[list[str], dict[str, int]] | None:
+        """(deployed versions, traffic split) of `endpoint`, or None if it is not routed."""
+        route = self.routes.get(endpoint)
+        if route is None:
+            return None
+        deployed = [v for v, u in route.upstreams.items() if not u.draining]
+        return deployed, dict(route.traffic)
+
     def stats(self) -> dict[str, Any]:
         return {
             name: {
@@ -276,36 +261,22 @@ def _header(headers: Headers, name: bytes) -> bytes | None:
     return None
 
 
-def _parse(path: str) -> tuple[str, str] | None:
-    """(protocol, endpoint) for a data-plane path, or None."""
+def _parse(path: str) -> tuple[str, str, str | None] | None:
+    """(protocol, endpoint, version the path pins or None) for a data-plane path, or None."""
     if path.startswith("/endpoints/"):
         rest = path[len("/endpoints/") :]
         name, _, tail = rest.partition("/")
         if tail == "invocations":
-            return SAGEMAKER, name
+            return SAGEMAKER, name, None
         if tail == "predict":
-            return PLAIN, name
+            return PLAIN, name, None
         if tail == "invocations-response-stream":
-            return "sagemaker-stream", name
+            return "sagemaker-stream", name, None
         if tail == "predict-stream":
-            return "plain-stream", name
+            return "plain-stream", name, None
         return None
-    if path.startswith(("/v1/", "/v1beta1/")):
-        parts = path.split("/")
-        # ['', 'v1', 'projects', p, 'locations', l, 'endpoints', 'name:predict']
-        if (
-            len(parts) == 8
-            and parts[2] == "projects"
-            and parts[4] == "locations"
-            and parts[6] == "endpoints"
-        ):
-            name, _, verb = parts[7].partition(":")
-            if verb == "predict":
-                return VERTEX, name
-            if verb == "rawPredict":
-                return VERTEX_RAW, name
-            if verb == "streamRawPredict":
-                return "vertex-stream", name
+    if path.startswith(_google.PREFIXES):
+        return _google.parse_invoke(path)
     return None
 
 
@@ -332,6 +303,8 @@ class Gateway:
         self.status = status
         self.on_upstream_failure: Callable[[str, str], None] | None = None
         self.fallback: Fallback | None = None
+        # The access key boto3 signs with (SigV4) where a token is required; see _aws.py.
+        self.aws_credentials: _aws.AwsCredentials | None = None
         self._shadow_tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -348,33 +321,31 @@ class Gateway:
         parsed = _parse(path)
         if parsed is None:
             if self.fallback is not None:
-                answer = await self.fallback(method, path, query, headers, body)
-                if answer is not None:
-                    return answer
+                handled = await self.fallback(method, path, query, headers, body)
+                if handled is not None:
+                    return handled
             if path.startswith("/-/"):
                 return await self._control(path, query, headers, body)
             if path in ("/ping", "/healthz"):
                 return 200, [(b"content-type", JSON)], b'{"status":"ok"}'
+            if path.startswith(_google.PREFIXES):  # Vertex control plane: reads only
+                if self.token is not None and not self._authorized(headers):
+                    return self._fail(VERTEX, 401, "unauthorized", "missing or wrong token.")
+                return _google.resource(method, path, self.router.describe)
             return (
                 404,
                 [(b"content-type", JSON)],
                 orjson.dumps({"error": f"no route {method} {path}", "code": "no_route"}),
             )
-        proto, name = parsed
+        proto, name, pinned = parsed
         streaming = proto in STREAMING
         if streaming:
             proto = STREAMING[proto]
         if method != "POST":
             return self._fail(proto, 405, "method_not_allowed", f"{path} accepts POST")
-        if self.token is not None and not self._authorized(headers):
-            return self._fail(
-                proto,
-                401,
-                "unauthorized",
-                "missing or wrong bearer token: send 'Authorization: Bearer <token>' (the token "
-                "the gateway was started with, ENDPOINTKIT_LOCAL_TOKEN).",
-                extra=[(b"www-authenticate", b'Bearer realm="endpointkit"')],
-            )
+        refused = self.refusal(proto, method, path, query, headers, body)
+        if refused is not None:
+            return refused
         route = self.router.routes.get(name)
         if route is None:
             if proto == SAGEMAKER:
@@ -398,7 +369,9 @@ class Gateway:
                     f"burst {bucket.burst:g}); retry after {retry_after.decode()} s.",
                     extra=[(b"retry-after", retry_after)],
                 )
-        if proto == SAGEMAKER:
+        if pinned is not None:  # Vertex .../deployedModels/{id}:predict
+            target: bytes | None = pinned.encode()
+        elif proto == SAGEMAKER:
             target = _header(headers, b"x-amzn-sagemaker-target-variant")
         elif proto == PLAIN:
             target = _header(headers, b"x-endpointkit-version")
@@ -417,6 +390,14 @@ class Gateway:
             if accept is not None:
                 forward = [(k, v) for k, v in forward if k != b"accept"]
                 forward.append((b"accept", accept))
+        gapic = proto == VERTEX_RAW and _google.is_gapic_rest(query)
+        if gapic:  # GAPIC REST sends (and expects back) the raw body inside an HttpBody
+            unwrapped = _google.unwrap_http_body(body)
+            gapic = unwrapped is not None
+            if unwrapped is not None:
+                body, ctype = unwrapped
+                forward = [(k, v) for k, v in forward if k != b"content-type"]
+                forward += [(b"content-type", ctype)] if ctype else []
         tried: set[str] = set()
         out_body: bytes | StreamBody
         while True:
@@ -491,15 +472,50 @@ class Gateway:
         upstream.served += 1
         if route.shadow is not None:
             self._mirror(route, forward, body)
+        answer: StreamedResponse
         if isinstance(out_body, StreamBody):
-            return self._answer_stream(proto, name, upstream, out_headers, out_body)
-        return self._answer(proto, name, upstream.name, status, out_headers, out_body)
+            answer = self._answer_stream(proto, name, upstream, out_headers, out_body)
+        else:
+            answer = self._answer(proto, name, upstream.name, status, out_headers, out_body)
+        return _google.wrap_http_body(*answer) if gapic else answer
+
+    def refusal(
+        self, proto: str, method: str, path: str, query: bytes, headers: Headers, body: bytes
+    ) -> StreamedResponse | None:
+        """The answer to a request this gateway must refuse (a token is required and the
+        request has neither the bearer token nor a valid SigV4 signature), else None."""
+        if self.token is None:
+            return None
+        if _aws.is_signed(headers):
+            denied = self._sigv4_denied(method, path, query, headers, body)
+            if denied is None:
+                return None
+            return self._fail(proto, denied.status, denied.code, denied.message)
+        if self._authorized(headers):
+            return None
+        return self._fail(
+            proto,
+            401,
+            "unauthorized",
+            "missing or wrong bearer token: send 'Authorization: Bearer <token>' (the token "
+            "the gateway was started with, ENDPOINTKIT_LOCAL_TOKEN).",
+            extra=[(b"www-authenticate", b'Bearer realm="endpointkit"')],
+        )
 
     def _authorized(self, headers: Headers) -> bool:
         assert self.token is not None
         value = _header(headers, b"authorization") or b""
         scheme, _, credential = value.partition(b" ")
         return scheme.lower() == b"bearer" and hmac.compare_digest(credential.strip(), self.token)
+
+    def _sigv4_denied(
+        self, method: str, path: str, query: bytes, headers: Headers, body: bytes
+    ) -> _aws.Denied | None:
+        if self.aws_credentials is None:
+            return _aws.Denied(
+                403, "UnrecognizedClientException", "this gateway has no AWS access key."
+            )
+        return _aws.verify_sigv4(self.aws_credentials, method, path, query, headers, body)
 
     def _mirror(self, route: Route, forward: Headers, body: bytes) -> None:
         assert route.shadow is not None
@@ -676,17 +692,11 @@ class Gateway:
                 ],
                 orjson.dumps(payload),
             )
-        if proto == VERTEX:
-            return self._fail(
-                proto,
-                status,
-                "model_error",
-                f"version {version!r} answered {status}: {text}",
-                version=version,
-            )
+        if proto in (VERTEX, VERTEX_RAW):
+            status, out, body = _google.model_error(version, status, body)
+            out += [(b"x-endpointkit-version", vbytes), (b"x-vertex-ai-deployed-model-id", vbytes)]
+            return status, out, body
         out = [(b"content-type", ctype), (b"x-endpointkit-version", vbytes)]
-        if proto == VERTEX_RAW:
-            out.append((b"x-vertex-ai-deployed-model-id", vbytes))
         return status, out, body
 
     def _fail(
@@ -700,18 +710,14 @@ class Gateway:
         extra: Headers | None = None,
     ) -> Response:
         """An error raised by the gateway itself, in the protocol's own shape."""
-        headers: Headers = [(b"content-type", JSON), (b"x-endpointkit-error", code.encode())]
-        if proto == SAGEMAKER:
-            kind = SAGEMAKER_ERROR.get(status, "InternalFailure" if status >= 500 else "Error")
-            headers.append((b"x-amzn-errortype", kind.encode()))
-            body = orjson.dumps({"message": message})
-        elif proto in (VERTEX, VERTEX_RAW):
-            canonical = VERTEX_STATUS.get(status, "INTERNAL" if status >= 500 else "UNKNOWN")
-            body = orjson.dumps(
-                {"error": {"code": status, "message": message, "status": canonical}}
-            )
+        if proto == SAGEMAKER:  # botocore's codes and statuses (see _aws.py)
+            status, headers, body = _aws.runtime_error(status, code, message)
+        elif proto in (VERTEX, VERTEX_RAW):  # Google's shape and canonical codes (_google.py)
+            status, headers, body = _google.gateway_error(status, message)
         else:
+            headers = [(b"content-type", JSON)]
             body = orjson.dumps({"error": message, "code": code})
+        headers.append((b"x-endpointkit-error", code.encode()))
         if version is not None:
             headers.append((b"x-endpointkit-version", version.encode()))
         if extra:

@@ -43,6 +43,7 @@ from urllib.parse import quote, unquote
 import orjson
 
 from endpointkit.adapters.local._http.client import UpstreamError, UpstreamTimeout
+from endpointkit.adapters.local.gateway import SAGEMAKER
 from endpointkit.async_invocation import AsyncInvocation, AsyncOutcome, InvocationStatus
 from endpointkit.errors import EndpointKitError, ModelError, NotFound, Unavailable
 from endpointkit.invocation import InvokeRequest, InvokeResult
@@ -50,7 +51,7 @@ from endpointkit.spec import AsyncInference, VersionSpec
 
 if TYPE_CHECKING:
     from endpointkit.adapters.base import Backend
-    from endpointkit.adapters.local.gateway import Gateway, Router
+    from endpointkit.adapters.local.gateway import Gateway, Router, StreamedResponse
     from endpointkit.serving.types import Headers
 
 __all__ = ["Dispatcher", "QueueStore", "QueuedRow", "locations"]
@@ -615,8 +616,8 @@ class Dispatcher:
     # -- the gateway route ------------------------------------------------------------------------
 
     async def handle(
-        self, gateway: Gateway, method: str, path: str, headers: Headers, body: bytes
-    ) -> tuple[int, Headers, bytes] | None:
+        self, gateway: Gateway, method: str, path: str, query: bytes, headers: Headers, body: bytes
+    ) -> StreamedResponse | None:
         """SageMaker's InvokeEndpointAsync, `POST /endpoints/{name}/async-invocations`; None
         for any other path."""
         if not path.startswith("/endpoints/") or not path.endswith("/async-invocations"):
@@ -624,8 +625,9 @@ class Dispatcher:
         name = path[len("/endpoints/") : -len("/async-invocations")]
         if method != "POST":
             return _error(405, "ValidationError", f"{path} accepts POST")
-        if gateway.token is not None and not gateway._authorized(headers):
-            return _error(401, "UnrecognizedClientException", "missing or wrong bearer token")
+        refused = gateway.refusal(SAGEMAKER, method, path, query, headers, body)
+        if refused is not None:  # the bearer token or a SigV4 signature, as for InvokeEndpoint
+            return refused
         if name not in self.router.routes:
             return _error(404, "ValidationError", f"Endpoint {name} of account local not found.")
         get = dict(headers).get
@@ -713,8 +715,8 @@ def attach(daemon: Any) -> Dispatcher:
 
     async def route(
         method: str, path: str, query: bytes, headers: Headers, body: bytes
-    ) -> tuple[int, Headers, bytes] | None:
-        return await dispatcher.handle(gateway, method, path, headers, body)
+    ) -> StreamedResponse | None:
+        return await dispatcher.handle(gateway, method, path, query, headers, body)
 
     gateway.fallback = route
     return dispatcher
