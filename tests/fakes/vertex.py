@@ -575,9 +575,14 @@ class VertexFake:
                 if endpoint is None:
                     failure = ApiError("NOT_FOUND", f"Endpoint {endpoint_id} was deleted.")
                 else:
+                    # DeployedModel.model keeps the version the request named: "The resource
+                    # name may contain version id or version alias to specify the version"
+                    # (aiplatform_v1 types/endpoint.py DeployedModel.model; research/vertex.md
+                    # 2.4). modelVersionId is the version it resolved to.
+                    _, ref = self._split_model_name(deployed.get("model", ""))
                     entry = {
                         "id": dm_id,
-                        "model": model["name"].split("@")[0],
+                        "model": model["name"] + (f"@{ref}" if ref else ""),
                         "modelVersionId": model["versionId"],
                         "displayName": display,
                         "createTime": _now(),

@@ -30,6 +30,7 @@ __all__ = [
     "ModelRegistry",
     "as_datetime",
     "live_scaling",
+    "version_ref",
 ]
 
 MANAGED_BY = ("managed-by", "endpointkit")
@@ -142,7 +143,7 @@ class ModelRegistry:
             created_at=as_datetime(deployed.create_time),
             details={
                 "deployed_model_id": deployed.id,
-                "model": deployed.model,
+                "model": deployed.model.partition("@")[0],
                 "model_version_id": deployed.model_version_id,
                 "machine_type": resources.machine_spec.machine_type,
             },
@@ -151,8 +152,9 @@ class ModelRegistry:
     # -- Model versions -----------------------------------------------------------------------
 
     def model_version(self, model: str, version_id: str, endpoint: str) -> Any:
-        """The Model version `model@version_id` (cached: versions are immutable)."""
-        key = (model.split("/")[-1], version_id)
+        """The Model version `model@version_id` (cached: versions are immutable); `model` may
+        carry a version suffix already (DeployedModel.model does), which is dropped."""
+        key = (model_id(model), version_id)
         cached = self._versions.get(key)
         if cached is None:
             cached = self._get(f"{self._conn.model_path(key[0])}@{version_id}", "get", endpoint)
@@ -277,7 +279,7 @@ class ModelRegistry:
             endpoint=name,
         )
         with self._lock:
-            self._versions.pop((model_path.split("/")[-1], version_id), None)
+            self._versions.pop((model_id(model_path), version_id), None)
 
     def delete_model(self, name: str) -> None:
         """Delete endpoint `name`'s Model with every version (nothing if there is none)."""
@@ -292,7 +294,7 @@ class ModelRegistry:
                 operation=operation,
                 endpoint=endpoint,
             )
-        model = model_path.split("/")[-1]
+        model = model_id(model_path)
         with self._lock:
             for key in [k for k in self._versions if k[0] == model]:
                 del self._versions[key]
@@ -311,6 +313,18 @@ class ModelRegistry:
             return self._get(ref, operation, endpoint)
         except NotFound:
             return None
+
+
+def model_id(model: str) -> str:
+    """The Model ID in a resource name, without any `@version` or `@alias` suffix."""
+    return model.split("/")[-1].partition("@")[0]
+
+
+def version_ref(model: str, version_id: str) -> str:
+    """`model@version_id`. DeployedModel.model may already name a version ("The resource name
+    may contain version id or version alias", aiplatform_v1 DeployedModel.model): the version
+    is taken from `version_id` (modelVersionId, what it resolved to), never appended twice."""
+    return f"{model.partition('@')[0]}@{version_id}"
 
 
 def live_scaling(resources: Any) -> Scaling | None:

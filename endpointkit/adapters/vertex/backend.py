@@ -27,6 +27,7 @@ from endpointkit.adapters.vertex._registry import (
     MANAGED_BY,
     ModelRegistry,
     as_datetime,
+    version_ref,
 )
 from endpointkit.adapters.vertex._runtime import (
     STREAM_HINT,
@@ -487,7 +488,7 @@ class VertexBackend(Backend):
 
         def work() -> None:
             self._undeploy_model(name, ids[version], version, "undeploy", split)
-            model = f"{target.details['model']}@{target.details['model_version_id']}"
+            model = version_ref(target.details["model"], target.details["model_version_id"])
             self._registry.delete_version(name, model)
             if target.spec is not None:
                 self._storage.delete_staged(name, target.spec)
