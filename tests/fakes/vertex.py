@@ -130,7 +130,9 @@ class Fault:
     """Answer `rpc` (e.g. "RawPredict", "DeployModel", "*") with `http_status` `times` times.
 
     With `after=True` the request takes effect and only the answer is lost, as when a response
-    times out: the case where blindly re-sending a create would create twice.
+    times out: the case where blindly re-sending a create would create twice. With
+    `drop=True` no answer comes at all: the connection is closed mid-call (the client sees a
+    reset, not a status).
     """
 
     rpc: str
@@ -138,6 +140,7 @@ class Fault:
     times: int = 1
     message: str = ""
     after: bool = False  # handle the request first, then answer the error (a lost response)
+    drop: bool = False  # close the connection instead of answering
     fired: int = 0
 
     def matches(self, rpc: str) -> bool:
@@ -275,9 +278,14 @@ class VertexFake:
         times: int = 1,
         message: str = "",
         after: bool = False,
+        drop: bool = False,
     ) -> Fault:
-        """Answer the next `times` calls of `rpc` ("RawPredict", "*", ...) with an error."""
-        fault = Fault(rpc=rpc, http_status=http_status, times=times, message=message, after=after)
+        """Answer the next `times` calls of `rpc` ("RawPredict", "*", ...) with an error; with
+        `after`, once the call took effect (a lost answer); with `drop`, by closing the
+        connection without any answer."""
+        fault = Fault(
+            rpc=rpc, http_status=http_status, times=times, message=message, after=after, drop=drop
+        )
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -1402,6 +1410,7 @@ class _Handler(BaseHTTPRequestHandler):
     fake: VertexFake
     protocol_version = "HTTP/1.1"
     _discard = False
+    dropped = False  # the last request's connection was closed without an answer (Fault.drop)
 
     def setup(self) -> None:
         super().setup()
@@ -1491,6 +1500,10 @@ class _Handler(BaseHTTPRequestHandler):
                         handler(query, raw)
                 finally:
                     self._discard = False
+            if fault is not None and fault.drop:
+                self.dropped = True
+                self.close_connection = True  # no status line: the client sees a reset
+                return
             if fault is not None:
                 status = _STATUS_BY_HTTP.get(fault.http_status, "UNAVAILABLE")
                 raise ApiError(

@@ -512,7 +512,11 @@ class VertexBackend(Backend):
         operation: str,
         split: Mapping[str, int] | None = None,
     ) -> None:
-        """Undeploy one DeployedModel (with the split left for the others) and wait for it."""
+        """Undeploy one DeployedModel (with the split left for the others) and wait for it.
+
+        A retry first looks whether the DeployedModel is gone already: an UndeployModel whose
+        answer was lost would otherwise be sent again and refused NOT_FOUND.
+        """
         request = {
             "endpoint": self._endpoint_path(name),
             "deployed_model_id": deployed_id,
@@ -525,7 +529,21 @@ class VertexBackend(Backend):
             operation=operation,
             endpoint=name,
             version=version,
+            done=lambda: deployed_id not in self._deployed_ids(name),
         )
+
+    def _deployed_ids(self, name: str) -> set[str]:
+        """The IDs of the DeployedModels on endpoint `name` now (none if it is gone); other
+        errors are raised as they are, for the caller's `Connection.call` to translate."""
+        from google.api_core.exceptions import NotFound as GoogleNotFound
+
+        try:
+            endpoint = self._conn.client("endpoints").get_endpoint(
+                name=self._endpoint_path(name), retry=None, timeout=self.call_timeout_s
+            )
+        except GoogleNotFound:
+            return set()
+        return {d.id for d in endpoint.deployed_models}
 
     def held_scaling(self, scaling: Scaling) -> Scaling:
         """Vertex AI holds replica counts and metric targets, not cooldowns."""
