@@ -3,8 +3,11 @@ it refuses before and after a change, and what is checked before any call."""
 
 from __future__ import annotations
 
+import pytest
+
 from endpointkit.adapters.vertex import VertexBackend
 from endpointkit.endpoint import Endpoint
+from endpointkit.errors import ValidationError
 from tests.conformance.suite import Versions
 from tests.fakes.vertex import VertexFake
 
@@ -29,3 +32,29 @@ def test_a_model_name_with_a_version_suffix_keeps_the_versions_hash(
     assert again.version_names == ["v1", "v2"]
     ep.undeploy("v1")
     assert list(fake.models["flow"]) == ["2"]  # the undeployed version's Model version is gone
+
+
+def staged(fake: VertexFake, name: str) -> list[str]:
+    return [o for o in fake.gcs_objects(BUCKET) if "/artifacts/" in o and f"/{name}/" in o]
+
+
+def test_a_refused_upload_leaves_nothing_behind(
+    fake: VertexFake, backend: VertexBackend, versions: Versions
+) -> None:
+    refusal = "Model.container_spec.image_uri is not in Artifact Registry (simulated)."
+    fake.inject("UploadModel", 400, message=refusal)
+    with pytest.raises(ValidationError, match="simulated"):
+        Endpoint.create("refused", versions.echo("v1"), backend=backend, timeout=60)
+    assert "refused" not in fake.endpoints  # no empty endpoint
+    assert "refused" not in fake.models
+    assert staged(fake, "refused") == []  # the staged model directory is removed again
+
+    ep = Endpoint.create("refused", versions.echo("v1"), backend=backend, timeout=60)
+    fake.inject("UploadModel", 400, message=refusal)
+    with pytest.raises(ValidationError, match="simulated"):
+        ep.deploy(versions.echo("v2"), traffic=10, timeout=60)
+    assert [o for o in staged(fake, "refused") if "/v2-" in o] == []
+    assert list(fake.models["refused"]) == ["1"]
+    state = ep.status()
+    assert state.version_names == ["v1"]
+    assert state.failure_reason is None  # nothing ran: the refusal was the whole answer

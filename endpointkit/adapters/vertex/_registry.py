@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,7 +19,7 @@ from endpointkit.adapters.vertex._clients import Connection
 from endpointkit.adapters.vertex._errors import BACKEND
 from endpointkit.adapters.vertex._health import CONTAINER_PORT, HEALTH_ROUTE, apply_health
 from endpointkit.adapters.vertex._operations import Operations
-from endpointkit.errors import NotFound, ValidationError
+from endpointkit.errors import EndpointKitError, NotFound, ValidationError
 from endpointkit.spec import Autoscaling, Scaling, VersionSpec
 from endpointkit.state import VersionState
 
@@ -28,6 +29,7 @@ __all__ = [
     "MANAGED_BY",
     "PREDICT_ROUTE",
     "ModelRegistry",
+    "Upload",
     "as_datetime",
     "live_scaling",
     "version_ref",
@@ -40,6 +42,18 @@ HASH_LABEL = "endpointkit-hash"
 PREDICT_ROUTE = "/predict"  # endpointkit.serving's AIP_PREDICT_ROUTE default
 CPU_METRIC = "aiplatform.googleapis.com/prediction/online/cpu/utilization"
 REQUEST_METRIC = "aiplatform.googleapis.com/prediction/online/request_count"
+
+
+@dataclass
+class Upload:
+    """A Model version upload of `version` on endpoint `endpoint`: its operation while it
+    runs, then the version ID; `created` is False when a leftover version was reused."""
+
+    endpoint: str
+    version: str
+    op: Any = None
+    version_id: str | None = None
+    created: bool = True
 
 
 class ModelRegistry:
@@ -162,10 +176,11 @@ class ModelRegistry:
                 self._versions[key] = cached
         return cached
 
-    def upload(
+    def start_upload(
         self, name: str, version: VersionSpec, artifact: str, *, dedicated: bool
-    ) -> tuple[str, str | None]:
-        """Upload `version` as a Model version; returns (model@version, what this call created).
+    ) -> Upload:
+        """Send the UploadModel request for `version` (a refusal raises here, before anything
+        else changes); `finish_upload` waits for its operation.
 
         A leftover version with the same alias (an interrupted earlier attempt) is reused when
         its content hash matches and removed otherwise.
@@ -175,7 +190,7 @@ class ModelRegistry:
         existing = self.find_alias(name, version.name)
         if existing is not None:
             if dict(existing.labels).get(HASH_LABEL) == version.spec_hash:
-                return f"{model_path}@{existing.version_id}", None
+                return Upload(name, version.name, version_id=existing.version_id, created=False)
             self.delete_version(name, f"{model_path}@{existing.version_id}")
         env = {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name}
         container = types.ModelContainerSpec(
@@ -227,12 +242,29 @@ class ModelRegistry:
             recheck=uploaded,
         )
         if isinstance(op, tuple):
-            version_id = op[1]
-        else:
-            response = self._operations.wait(op, "upload model", name, version.name)
-            version_id = response.model_version_id
-        ref = f"{model_path}@{version_id}"
-        return ref, ref
+            return Upload(name, version.name, version_id=op[1])
+        return Upload(name, version.name, op=op)
+
+    def finish_upload(self, upload: Upload) -> tuple[str, str | None]:
+        """Wait for the upload; returns (model@version, the version it created or None)."""
+        if upload.version_id is None:
+            response = self._operations.wait(
+                upload.op, "upload model", upload.endpoint, upload.version
+            )
+            upload.version_id = str(response.model_version_id)
+            upload.op = None
+        ref = f"{self._conn.model_path(upload.endpoint)}@{upload.version_id}"
+        return ref, ref if upload.created else None
+
+    def created_version(self, upload: Upload) -> str | None:
+        """The Model version `upload` created (waiting for it if it still runs), or None: it
+        reused a leftover version, or it failed and created none."""
+        if not upload.created:
+            return None
+        try:
+            return self.finish_upload(upload)[1]
+        except EndpointKitError:
+            return None
 
     def find_alias(self, name: str, alias: str) -> Any:
         """The Model version of endpoint `name` with `alias`, or None."""

@@ -26,6 +26,7 @@ from endpointkit.adapters.vertex._registry import (
     ENDPOINT_LABEL,
     MANAGED_BY,
     ModelRegistry,
+    Upload,
     as_datetime,
     version_ref,
 )
@@ -328,7 +329,26 @@ class VertexBackend(Backend):
 
     def _create(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> EndpointState:
         deployed = self._registry.deployed_model(version)  # validates before any change
-        artifact = self._storage.stage(name, version)
+        # The Model version first: a refused upload leaves no empty endpoint behind.
+        upload = self._start_upload(name, version, dedicated=self.dedicated_endpoint)
+        try:
+            self._create_endpoint(name, tags)
+        except EndpointKitError:
+            self._undo_upload(name, version, upload)
+            raise
+        self._storage.record(
+            name, "created", version=version.name, message="endpoint created", fresh=True
+        )
+        split = TrafficSplit({version.name: 100})
+
+        def work() -> None:
+            self._deploy_version(name, version, deployed, upload, split, {})
+
+        self._operations.start(name, Status.CREATING, f"create {name} with {version.name}", work)
+        return self.get(name)
+
+    def _create_endpoint(self, name: str, tags: Mapping[str, str]) -> None:
+        """CreateEndpoint `name`, labelled as endpointkit's, and wait for it."""
         types = self._conn.types()
         labels = {**dict(tags), MANAGED_BY[0]: MANAGED_BY[1], ENDPOINT_LABEL: name}
         path = self._endpoint_path(name)
@@ -358,16 +378,6 @@ class VertexBackend(Backend):
         )
         if not isinstance(op, types.Endpoint):
             self._operations.wait(op, "create", name)
-        self._storage.record(
-            name, "created", version=version.name, message="endpoint created", fresh=True
-        )
-        split = TrafficSplit({version.name: 100})
-
-        def work() -> None:
-            self._deploy_version(name, version, deployed, artifact, split, {})
-
-        self._operations.start(name, Status.CREATING, f"create {name} with {version.name}", work)
-        return self.get(name)
 
     def _deploy(
         self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
@@ -375,11 +385,11 @@ class VertexBackend(Backend):
         deployed = self._registry.deployed_model(version)
         state = self.get(name)
         ids = dict(state.details["deployed_model_ids"])
-        artifact = self._storage.stage(name, version)
+        upload = self._start_upload(name, version, dedicated=self._runtime.is_dedicated(name))
 
         def work() -> None:
             self._deploy_version(
-                name, version, deployed, artifact, traffic, ids, before=state.traffic
+                name, version, deployed, upload, traffic, ids, before=state.traffic
             )
 
         self._operations.start(name, Status.UPDATING, f"deploy {version.name}", work)
@@ -390,16 +400,14 @@ class VertexBackend(Backend):
         name: str,
         version: VersionSpec,
         deployed: Any,
-        artifact: str,
+        upload: Upload,
         traffic: TrafficSplit,
         ids: Mapping[str, str],
         before: TrafficSplit | None = None,
     ) -> None:
-        """Upload the Model version, deploy it with the split; undo the upload on failure."""
+        """Wait for the Model version's upload, deploy it with the split; undo the upload on
+        failure."""
         started = _now()
-        dedicated = self._runtime.is_dedicated(name)
-        model, uploaded = self._registry.upload(name, version, artifact, dedicated=dedicated)
-        deployed.model = model
         split = {("0" if v == version.name else ids[v]): p for v, p in traffic.items() if p > 0}
         endpoint_path = self._endpoint_path(name)
         endpoints = self._conn.client("endpoints")
@@ -411,6 +419,7 @@ class VertexBackend(Backend):
             )
 
         try:
+            deployed.model = self._registry.finish_upload(upload)[0]
             op = self._conn.call(
                 "deploy",
                 lambda: endpoints.deploy_model(
@@ -430,7 +439,7 @@ class VertexBackend(Backend):
                 result = self._operations.wait(op, "deploy", name, version.name)
                 result_id = result.deployed_model.id
         except EndpointKitError as exc:
-            left = self._undo_upload(name, version, uploaded)
+            left = self._undo_upload(name, version, upload)
             reason = self._failure_reason(name, exc, started, left)
             self._storage.record(name, "failed", version=version.name, message=reason)
             raise DeploymentFailed(
@@ -465,18 +474,30 @@ class VertexBackend(Backend):
             reason += f" {left}"
         return reason
 
-    def _undo_upload(self, name: str, version: VersionSpec, uploaded: str | None) -> str:
-        """Delete the Model version this deploy uploaded; say what could not be removed."""
-        if uploaded is None:
-            return ""
+    def _start_upload(self, name: str, version: VersionSpec, *, dedicated: bool) -> Upload:
+        """Stage the model directory and send the UploadModel request; if either is refused,
+        what was staged is removed again before the error is raised."""
         try:
-            self._registry.delete_version(name, uploaded)
+            artifact = self._storage.stage(name, version)
+            return self._registry.start_upload(name, version, artifact, dedicated=dedicated)
+        except EndpointKitError:
+            with contextlib.suppress(EndpointKitError):  # the refusal is the error to report
+                self._storage.delete_staged(name, version)
+            raise
+
+    def _undo_upload(self, name: str, version: VersionSpec, upload: Upload) -> str:
+        """Delete the Model version this change uploaded (once its upload ends) and the staged
+        model directory; say what was removed, or what could not be."""
+        uploaded = self._registry.created_version(upload)
+        try:
+            if uploaded is not None:
+                self._registry.delete_version(name, uploaded)
             self._storage.delete_staged(name, version)
         except EndpointKitError as exc:
-            return (
-                f"The uploaded model version {uploaded} could not be removed ({exc}); "
-                "delete it yourself."
-            )
+            what = f"model version {uploaded}" if uploaded else "staged model directory"
+            return f"The uploaded {what} could not be removed ({exc}); delete it yourself."
+        if uploaded is None:
+            return ""
         return "The uploaded model version was removed; the traffic split is unchanged."
 
     def _undeploy(self, name: str, version: str, traffic: TrafficSplit) -> EndpointState:
