@@ -10,6 +10,7 @@ from endpointkit.endpoint import Endpoint
 from endpointkit.errors import ValidationError
 from tests.conformance.suite import Versions
 from tests.fakes.vertex import VertexFake
+from tests.fakes.vertex_support import make_backend
 
 BUCKET = "endpointkit-staging"
 
@@ -58,3 +59,30 @@ def test_a_refused_upload_leaves_nothing_behind(
     state = ep.status()
     assert state.version_names == ["v1"]
     assert state.failure_reason is None  # nothing ran: the refusal was the whole answer
+
+
+def test_a_version_without_an_image_is_refused_before_any_call(
+    fake: VertexFake, versions: Versions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = make_backend(fake, serving_image=None)
+    try:
+        with pytest.raises(ValidationError) as caught:
+            backend.create("noimage", versions.echo("v1"))
+        message = f"{caught.value} {caught.value.hint}"
+        for named in ("serving_image", "ENDPOINTKIT_VERTEX_SERVING_IMAGE", "'image'", "v1"):
+            assert named in message
+        assert fake.requests == []  # nothing was sent, not even a read
+        # The version's own image, or the environment's, is enough.
+        image = "us-central1-docker.pkg.dev/p/r/serving:1"
+        backend.create("ownimage", versions.echo("v1").model_copy(update={"image": image}))
+        backend.wait("ownimage", timeout=60)
+        assert fake.models["ownimage"]["1"]["containerSpec"]["imageUri"] == image
+    finally:
+        backend.close()
+    monkeypatch.setenv("ENDPOINTKIT_VERTEX_SERVING_IMAGE", image)
+    from_env = make_backend(fake, serving_image=None)
+    try:
+        from_env.create("envimage", versions.echo("v1"))
+        from_env.wait("envimage", timeout=60)
+    finally:
+        from_env.close()

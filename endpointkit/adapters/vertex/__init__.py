@@ -30,7 +30,8 @@ Credentials; "anonymous"; a path to a service-account key file; or a Credentials
 loopback "127.0.0.1:PORT" with grpc and anonymous credentials is a plaintext gRPC emulator, whose
 rawPredict goes over the RawPredict RPC, and which needs `storage_endpoint`/`logging_endpoint`),
 `staging_bucket` (gs://bucket[/prefix]), `serving_image` (the endpointkit serving image in your
-Artifact Registry), `machine_type`, `service_account`, `deployment_timeout_s`,
+Artifact Registry; required unless every version names its own `image`: a version with
+neither is refused before any call), `machine_type`, `service_account`, `deployment_timeout_s`,
 `startup_probe` / `health_probe` (mappings of period_seconds, timeout_seconds,
 failure_threshold, success_threshold, initial_delay_seconds; HTTP GET on the health route;
 defaults that a version's `health` overrides, see `container_health`),
@@ -43,10 +44,6 @@ ENDPOINTKIT_VERTEX_SERVING_IMAGE.
 from __future__ import annotations
 
 from endpointkit.adapters.vertex._health import container_health
-from endpointkit.adapters.vertex.backend import (
-    DEFAULT_SERVING_IMAGE,
-    VertexBackend,
-    VertexDedicatedBackend,
-)
+from endpointkit.adapters.vertex.backend import VertexBackend, VertexDedicatedBackend
 
-__all__ = ["DEFAULT_SERVING_IMAGE", "VertexBackend", "VertexDedicatedBackend", "container_health"]
+__all__ = ["VertexBackend", "VertexDedicatedBackend", "container_health"]

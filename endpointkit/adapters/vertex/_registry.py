@@ -64,7 +64,7 @@ class ModelRegistry:
         conn: Connection,
         operations: Operations,
         *,
-        serving_image: str,
+        serving_image: str | None,
         machine_type: str,
         service_account: str | None,
         startup_probe: Mapping[str, int],

@@ -42,17 +42,15 @@ from endpointkit.errors import (
     EndpointKitError,
     NotFound,
     Unsupported,
+    ValidationError,
 )
 from endpointkit.invocation import InvokeRequest, InvokeResult, Prediction, StreamResult
 from endpointkit.retry import Clock, Sleep
 from endpointkit.spec import Autoscaling, Scaling, TrafficSplit, VersionSpec
 from endpointkit.state import EndpointState, Event, Status, VersionState
 
-__all__ = ["DEFAULT_SERVING_IMAGE", "VertexBackend"]
+__all__ = ["VertexBackend"]
 
-#: Placeholder: push the endpointkit serving image to Artifact Registry in the Model's region and
-#: set `serving_image` (or ENDPOINTKIT_VERTEX_SERVING_IMAGE) to it.
-DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/YOUR_PROJECT/endpointkit/serving:latest"
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_MACHINE_TYPE = "n1-standard-2"  # Vertex's own default for a DeployedModel
 
@@ -125,9 +123,7 @@ class VertexBackend(Backend):
         self._registry = ModelRegistry(
             self._conn,
             self._operations,
-            serving_image=serving_image
-            or os.environ.get("ENDPOINTKIT_VERTEX_SERVING_IMAGE")
-            or DEFAULT_SERVING_IMAGE,
+            serving_image=serving_image or os.environ.get("ENDPOINTKIT_VERTEX_SERVING_IMAGE"),
             machine_type=machine_type,
             service_account=service_account,
             startup_probe=probe_settings("startup_probe", startup_probe),
@@ -326,6 +322,25 @@ class VertexBackend(Backend):
         super().wait_deleted(name, timeout=remaining, sleep=sleep, clock=clock)
 
     # -- changes ------------------------------------------------------------------------------
+
+    def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
+        """The base checks, then what Vertex AI needs before any call: an image to run."""
+        super()._validate_version(endpoint, version)
+        if not (version.image or self._registry.serving_image):
+            # UploadModel requires containerSpec.imageUri; there is no default image to fall
+            # back on (research/vertex.md 1.6: an Artifact Registry image in the Model's region).
+            raise ValidationError(
+                f"version {version.name!r} names no serving image and the vertex backend has no "
+                "'serving_image' setting, so Vertex AI would have no container to run; nothing "
+                "was sent.",
+                hint="Push the endpointkit serving image to Artifact Registry in "
+                f"{self.location} and set serving_image=<image URI> (--set serving_image=..., "
+                "or ENDPOINTKIT_VERTEX_SERVING_IMAGE), or give the version an 'image'.",
+                backend=self.name,
+                operation="deploy",
+                endpoint=endpoint,
+                version=version.name,
+            )
 
     def _create(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> EndpointState:
         deployed = self._registry.deployed_model(version)  # validates before any change
