@@ -45,7 +45,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -220,6 +220,7 @@ class VertexFake:
         self.containers: dict[str, _Container] = {}  # deployed model id -> process
         self._stopped_logs: list[tuple[str, str, Path]] = []
         self.faults: list[Fault] = []
+        self._interleaved: list[tuple[str, Callable[[], object]]] = []
         self._deploy_faults: list[_DeployFault] = []
         self.requests: list[tuple[str, str, str]] = []  # (HTTP method, decoded path, rpc)
         self.gcs_root = self.root / "gcs"
@@ -289,6 +290,12 @@ class VertexFake:
         with self._lock:
             self.faults.append(fault)
         return fault
+
+    def interleave(self, rpc: str, change: Callable[[], object]) -> None:
+        """Run `change` once, just before the next `rpc` request is handled: another client's
+        change landing between a read and a write (e.g. `lambda: fake.update_endpoint(...)`)."""
+        with self._lock:
+            self._interleaved.append((rpc, change))
 
     def finish_operations(self) -> None:
         """Mark every operation done (ends a test that left an adapter polling)."""
@@ -469,9 +476,14 @@ class VertexFake:
             raise ApiError("INVALID_ARGUMENT", "update_mask is required.")
         with self._lock:
             endpoint = self._get_endpoint(endpoint_id)
+            # Endpoint.etag: "Used to perform consistent read-modify-write updates. If not
+            # set, a blind 'overwrite' update happens" (aiplatform_v1 types/endpoint.py); a
+            # stale one is refused ABORTED (https://google.aip.dev/154). Wording ours.
             if body.get("etag") and body["etag"] != endpoint["etag"]:
                 raise ApiError(
-                    "ABORTED", "The etag does not match the current etag of the endpoint."
+                    "ABORTED",
+                    f"The etag {body['etag']} does not match the current etag of endpoint "
+                    f"{endpoint['name']}: it was changed since it was read.",
                 )
             for path in mask:
                 key = _camel(path)
@@ -1492,6 +1504,11 @@ class _Handler(BaseHTTPRequestHandler):
             fault = next((f for f in fake.faults if f.matches(rpc)), None)
             if fault is not None:
                 fault.fired += 1
+            change = next((c for c in fake._interleaved if c[0] == rpc), None)
+            if change is not None:
+                fake._interleaved.remove(change)
+        if change is not None:
+            change[1]()
         try:
             if fault is not None and fault.after and handler is not None:
                 self._discard = True  # the request takes effect; its answer is lost

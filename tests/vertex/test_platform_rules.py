@@ -7,7 +7,7 @@ import pytest
 
 from endpointkit.adapters.vertex import VertexBackend
 from endpointkit.endpoint import Endpoint
-from endpointkit.errors import ValidationError
+from endpointkit.errors import Conflict, ValidationError
 from tests.conformance.suite import Versions
 from tests.fakes.vertex import VertexFake
 from tests.fakes.vertex_support import make_backend
@@ -86,3 +86,29 @@ def test_a_version_without_an_image_is_refused_before_any_call(
         from_env.wait("envimage", timeout=60)
     finally:
         from_env.close()
+
+
+def test_traffic_changes_send_the_etag_and_a_lost_race_is_a_conflict(
+    fake: VertexFake, backend: VertexBackend, versions: Versions
+) -> None:
+    ep = Endpoint.create("race", versions.echo("v1"), backend=backend)
+    ep.deploy(versions.echo("v2"), traffic=10)
+    ids = {d["displayName"]: d["id"] for d in fake.endpoints["race"]["deployedModels"]}
+    # Another writer moves traffic between endpointkit's read and its write.
+    theirs = {ids["v1"]: 30, ids["v2"]: 70}
+    fake.interleave(
+        "UpdateEndpoint",
+        lambda: fake.update_endpoint(
+            "race", {"updateMask": "trafficSplit"}, {"trafficSplit": theirs}
+        ),
+    )
+    with pytest.raises(Conflict) as caught:
+        ep.set_traffic({"v1": 50, "v2": 50})
+    assert fake.endpoints["race"]["trafficSplit"] == theirs  # theirs is not overwritten
+    message = str(caught.value)
+    assert "another writer made it v1=30, v2=70" in message  # it names the other change
+    assert "it was v1=90, v2=10" in message
+    assert caught.value.provider_code == "ABORTED"
+    # Read again, write again: it goes through.
+    ep.set_traffic({"v1": 50, "v2": 50})
+    assert fake.endpoints["race"]["trafficSplit"] == {ids["v1"]: 50, ids["v2"]: 50}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -131,6 +132,7 @@ class VertexBackend(Backend):
             deployment_timeout_s=deployment_timeout_s,
         )
         self._runtime = Runtime(self._conn, dedicated=dedicated_endpoint, refresh=self.get)
+        self._last_read = threading.local()  # see _read_for_change
 
     # -- settings -----------------------------------------------------------------------------
 
@@ -219,6 +221,7 @@ class VertexBackend(Backend):
                 "labels": dict(endpoint.labels),
                 "log_hint": logs_url(self._conn.known_project, name),
                 "dedicated_endpoint_dns": dns or None,
+                "etag": endpoint.etag,
             },
         )
 
@@ -243,7 +246,20 @@ class VertexBackend(Backend):
         )
 
     def get(self, name: str) -> EndpointState:
-        return self._state(name, self._fetch(name, "get"))
+        state = self._state(name, self._fetch(name, "get"))
+        self._last_read.state = state
+        return state
+
+    def _read_for_change(self, name: str) -> EndpointState:
+        """The state this thread just read to decide a change (the base class reads it right
+        before calling `_set_traffic`), so the write is conditional on what the decision saw
+        (its etag); a fresh read if there is none. Taken once: never reused later."""
+        state: EndpointState | None = getattr(self._last_read, "state", None)
+        self._last_read.state = None
+        if state is None or state.name != name:
+            state = self.get(name)
+            self._last_read.state = None
+        return state
 
     def list_endpoints(self) -> list[EndpointState]:
         def fetch() -> list[Any]:
@@ -640,28 +656,76 @@ class VertexBackend(Backend):
         return self.get(name)
 
     def _set_traffic(self, name: str, traffic: TrafficSplit) -> EndpointState:
-        state = self.get(name)
+        """Read-modify-write: UpdateEndpoint carries the etag of the state the change was
+        decided on, so a change another writer made since is refused, not overwritten."""
+        state = self._read_for_change(name)
         ids = dict(state.details["deployed_model_ids"])
-        self._update_split(name, {ids[v]: p for v, p in traffic.items() if p > 0})
+        split = {ids[v]: p for v, p in traffic.items() if p > 0}
+        self._update_split(name, split, read=state)
         self._operations.clear_failure(name)
         self._storage.record(
             name, "traffic", message="traffic changed", before=state.traffic, after=traffic
         )
         return self.get(name)
 
-    def _update_split(self, name: str, split: Mapping[str, int]) -> Any:
+    def _update_split(
+        self, name: str, split: Mapping[str, int], *, read: EndpointState | None = None
+    ) -> Any:
+        """UpdateEndpoint(trafficSplit), conditional on `read`'s etag (None: a blind write).
+
+        A retry first looks whether the split is in place already: the first attempt's answer
+        may have been lost after it took effect, and its etag is stale then. A stale etag is a
+        Conflict that names the other writer's split.
+        """
         types = self._conn.types()
         from google.protobuf import field_mask_pb2
 
-        return self._conn.call(
-            "set_traffic",
-            lambda: self._conn.client("endpoints").update_endpoint(
-                endpoint=types.Endpoint(name=self._endpoint_path(name), traffic_split=dict(split)),
-                update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
-                retry=None,
-                timeout=self.call_timeout_s,
-            ),
+        endpoints = self._conn.client("endpoints")
+        path = self._endpoint_path(name)
+        etag = str(read.details.get("etag") or "") if read is not None else ""
+
+        def applied() -> Any:
+            current = endpoints.get_endpoint(name=path, retry=None, timeout=self.call_timeout_s)
+            return current if dict(current.traffic_split) == dict(split) else None
+
+        try:
+            return self._conn.call(
+                "set_traffic",
+                lambda: endpoints.update_endpoint(
+                    endpoint=types.Endpoint(name=path, traffic_split=dict(split), etag=etag),
+                    update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
+                    retry=None,
+                    timeout=self.call_timeout_s,
+                ),
+                endpoint=name,
+                recheck=applied,
+            )
+        except Conflict as exc:
+            if read is None or exc.provider_code != "ABORTED":
+                raise
+            raise self._lost_race(name, read) from exc
+
+    def _lost_race(self, name: str, read: EndpointState) -> Conflict:
+        """The Conflict for a traffic change refused for a stale etag, naming the change that
+        came in between."""
+        try:
+            now = self.get(name)
+        except EndpointKitError:
+            current = "something endpointkit could not read back"
+        else:
+            current = _describe_split(now.traffic)
+            if now.updated_at is not None:
+                current += f" (updated {now.updated_at.isoformat(timespec='seconds')})"
+        return Conflict(
+            f"the traffic split of endpoint {name!r} changed after endpointkit read it, so "
+            f"Vertex AI refused this change (stale etag): it was {_describe_split(read.traffic)}"
+            f", another writer made it {current}. Nothing was changed by this call.",
+            hint=f"Check it with 'endpointkit status {name} --backend vertex', then set the "
+            "traffic again if you still want the change.",
+            backend=self.name,
+            operation="set_traffic",
             endpoint=name,
+            provider_code="ABORTED",
         )
 
     def delete(self, name: str) -> None:
@@ -670,7 +734,7 @@ class VertexBackend(Backend):
 
         def work() -> None:
             if dict(endpoint.traffic_split):
-                self._update_split(name, {})
+                self._update_split(name, {})  # blind: whatever the split now, it goes
             for deployed_id, version in deployed:
                 self._undeploy_model(name, deployed_id, version, "delete")
             self._operations.run(
@@ -736,6 +800,11 @@ class VertexDedicatedBackend(VertexBackend):
             stacklevel=2,
         )
         super().__init__(**{**settings, "dedicated_endpoint": True})
+
+
+def _describe_split(split: TrafficSplit) -> str:
+    """e.g. "v1=30, v2=70" (only versions with traffic), or "no traffic"."""
+    return ", ".join(f"{v}={p}" for v, p in split.items() if p > 0) or "no traffic"
 
 
 def _now() -> datetime:
