@@ -292,23 +292,31 @@ class ModelRegistry:
             self._delete(model_path, "delete model", name)
             return
         if "default" in target.version_aliases:
-            newest = max(others, key=lambda v: int(v.version_id))
+            newest = f"{model_path}@{max(int(v.version_id) for v in others)}"
+
+            def moved() -> Any:  # a retry looks first: the lost answer may have moved it
+                found = self._look(newest)
+                return found if found is not None and "default" in found.version_aliases else None
+
             self._conn.call(
                 operation,
                 lambda: models.merge_version_aliases(
-                    name=f"{model_path}@{newest.version_id}",
+                    name=newest,
                     version_aliases=["default"],
                     retry=None,
                     timeout=self._conn.call_timeout_s,
                 ),
                 endpoint=name,
+                recheck=moved,
             )
+        gone = f"{model_path}@{target.version_id}"
         self._operations.run(
             "models",
             "delete_model_version",
-            {"name": f"{model_path}@{target.version_id}"},
+            {"name": gone},
             operation=operation,
             endpoint=name,
+            done=lambda: self._look(gone) is None,
         )
         with self._lock:
             self._versions.pop((model_id(model_path), version_id), None)
@@ -325,6 +333,7 @@ class ModelRegistry:
                 {"name": model_path},
                 operation=operation,
                 endpoint=endpoint,
+                done=lambda: self._look(model_path) is None,
             )
         model = model_id(model_path)
         with self._lock:
@@ -339,6 +348,18 @@ class ModelRegistry:
             ),
             endpoint=endpoint,
         )
+
+    def _look(self, ref: str) -> Any:
+        """GetModel `ref` once, as a retry's check does (None if it does not exist); other
+        errors are raised as they are, for the caller's `Connection.call` to translate."""
+        from google.api_core.exceptions import NotFound as GoogleNotFound
+
+        try:
+            return self._conn.client("models").get_model(
+                name=ref, retry=None, timeout=self._conn.call_timeout_s
+            )
+        except GoogleNotFound:
+            return None
 
     def _find(self, ref: str, operation: str, endpoint: str) -> Any:
         try:

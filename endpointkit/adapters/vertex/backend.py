@@ -29,6 +29,7 @@ from endpointkit.adapters.vertex._registry import (
     ModelRegistry,
     Upload,
     as_datetime,
+    live_scaling,
     version_ref,
 )
 from endpointkit.adapters.vertex._runtime import (
@@ -581,21 +582,25 @@ class VertexBackend(Backend):
             operation=operation,
             endpoint=name,
             version=version,
-            done=lambda: deployed_id not in self._deployed_ids(name),
+            done=lambda: deployed_id not in self._deployed(name),
         )
 
-    def _deployed_ids(self, name: str) -> set[str]:
-        """The IDs of the DeployedModels on endpoint `name` now (none if it is gone); other
-        errors are raised as they are, for the caller's `Connection.call` to translate."""
+    def _look(self, name: str) -> Any:
+        """GetEndpoint once, as a retry's check does (None if it does not exist); other errors
+        are raised as they are, for the caller's `Connection.call` to translate."""
         from google.api_core.exceptions import NotFound as GoogleNotFound
 
         try:
-            endpoint = self._conn.client("endpoints").get_endpoint(
+            return self._conn.client("endpoints").get_endpoint(
                 name=self._endpoint_path(name), retry=None, timeout=self.call_timeout_s
             )
         except GoogleNotFound:
-            return set()
-        return {d.id for d in endpoint.deployed_models}
+            return None
+
+    def _deployed(self, name: str) -> dict[str, Any]:
+        """The DeployedModels on endpoint `name` now, by ID (none if it is gone)."""
+        endpoint = self._look(name)
+        return {} if endpoint is None else {d.id: d for d in endpoint.deployed_models}
 
     def held_scaling(self, scaling: Scaling) -> Scaling:
         """Vertex AI holds replica counts and metric targets, not cooldowns."""
@@ -630,6 +635,11 @@ class VertexBackend(Backend):
             ]
         )
         live = self.live_scaling(state).get(version)
+        wanted = self.held_scaling(scaling)
+
+        def scaled() -> bool:  # a retry looks first: the lost answer may have scaled it
+            current = self._deployed(name).get(deployed.id)
+            return current is not None and live_scaling(current.dedicated_resources) == wanted
 
         def work() -> None:
             self._operations.run(
@@ -643,6 +653,7 @@ class VertexBackend(Backend):
                 operation="scale",
                 endpoint=name,
                 version=version,
+                done=scaled,
             )
             self._storage.record(
                 name,
@@ -743,6 +754,7 @@ class VertexBackend(Backend):
                 {"name": self._endpoint_path(name)},
                 operation="delete",
                 endpoint=name,
+                done=lambda: self._look(name) is None,
             )
             self._registry.delete_model(name)
             self._storage.delete_staged(name, None)
