@@ -3,11 +3,14 @@ it refuses before and after a change, and what is checked before any call."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
-from endpointkit.adapters.vertex import VertexBackend
+from endpointkit.adapters.vertex import SettingIgnoredWarning, VertexBackend
 from endpointkit.endpoint import Endpoint
 from endpointkit.errors import Conflict, ValidationError
+from endpointkit.spec import Autoscaling
 from tests.conformance.suite import Versions
 from tests.fakes.vertex import VertexFake
 from tests.fakes.vertex_support import make_backend
@@ -112,3 +115,18 @@ def test_traffic_changes_send_the_etag_and_a_lost_race_is_a_conflict(
     # Read again, write again: it goes through.
     ep.set_traffic({"v1": 50, "v2": 50})
     assert fake.endpoints["race"]["trafficSplit"] == {ids["v1"]: 50, ids["v2"]: 50}
+
+
+def test_cooldowns_vertex_cannot_hold_are_warned_about(
+    fake: VertexFake, backend: VertexBackend, versions: Versions
+) -> None:
+    auto = Autoscaling(target_cpu_utilization=60, scale_in_cooldown_s=600)
+    version = versions.echo("v1").model_copy(update={"autoscaling": auto})
+    with pytest.warns(SettingIgnoredWarning, match=r"scale_in_cooldown_s.*vertex") as caught:
+        ep = Endpoint.create("cool", version, backend=backend)
+    assert "scale_out_cooldown_s" not in str(caught[0].message)  # only what was asked for
+    with pytest.warns(SettingIgnoredWarning, match="scale_out_cooldown_s"):
+        ep.scale("v1", 1, 2, autoscaling={"target_cpu_utilization": 60, "scale_out_cooldown_s": 5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SettingIgnoredWarning)  # no cooldowns asked: no warning
+        ep.scale("v1", 1, 3, autoscaling={"target_cpu_utilization": 70})

@@ -16,6 +16,9 @@ has no endpoint status), so `wait` polls `get` like any backend. A failed deploy
 Model version it uploaded, leaves the split untouched, records a "failed" event and reports
 the operation's error with the container's last error lines from Cloud Logging (`_logs`).
 
+Autoscaling holds replica counts and metric targets only: cooldowns given explicitly are not
+applied, with a `SettingIgnoredWarning` that names the field and the backend.
+
 Invocation (`_runtime`): `invoke` posts raw bytes to `:rawPredict` over HTTPS; `predict` uses
 the GAPIC client, whose protobuf Values turn **integers into floats** (and lose precision above
 2**53). Shared public endpoints accept at most 1.5 MB per request and cannot route a request to
@@ -44,6 +47,10 @@ ENDPOINTKIT_VERTEX_SERVING_IMAGE.
 from __future__ import annotations
 
 from endpointkit.adapters.vertex._health import container_health
-from endpointkit.adapters.vertex.backend import VertexBackend, VertexDedicatedBackend
+from endpointkit.adapters.vertex.backend import (
+    SettingIgnoredWarning,
+    VertexBackend,
+    VertexDedicatedBackend,
+)
 
-__all__ = ["VertexBackend", "VertexDedicatedBackend", "container_health"]
+__all__ = ["SettingIgnoredWarning", "VertexBackend", "VertexDedicatedBackend", "container_health"]

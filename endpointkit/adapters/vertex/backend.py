@@ -13,6 +13,7 @@ import contextlib
 import os
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -51,10 +52,24 @@ from endpointkit.retry import Clock, Sleep
 from endpointkit.spec import Autoscaling, Scaling, TrafficSplit, VersionSpec
 from endpointkit.state import EndpointState, Event, Status, VersionState
 
-__all__ = ["VertexBackend"]
+__all__ = ["SettingIgnoredWarning", "VertexBackend"]
 
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_MACHINE_TYPE = "n1-standard-2"  # Vertex's own default for a DeployedModel
+
+
+class SettingIgnoredWarning(UserWarning):
+    """A setting was asked for that Vertex AI has no place for, so it is not applied.
+
+    A warning, not an error: the change is still valid without it (Vertex AI scales with its
+    own fixed windows). A UserWarning subclass rather than a log line, so that it shows in
+    notebooks and scripts by default and can be filtered by class or turned into an error.
+    """
+
+
+#: Autoscaling fields Vertex AI cannot hold: DedicatedResources has replica counts and
+#: autoscalingMetricSpecs (metric + target) only (research/vertex.md 2.4).
+_COOLDOWNS = ("scale_in_cooldown_s", "scale_out_cooldown_s")
 
 
 class VertexBackend(Backend):
@@ -343,6 +358,7 @@ class VertexBackend(Backend):
     def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
         """The base checks, then what Vertex AI needs before any call: an image to run."""
         super()._validate_version(endpoint, version)
+        self._warn_ignored(version.autoscaling, endpoint, version.name)
         if not (version.image or self._registry.serving_image):
             # UploadModel requires containerSpec.imageUri; there is no default image to fall
             # back on (research/vertex.md 1.6: an Artifact Registry image in the Model's region).
@@ -602,6 +618,23 @@ class VertexBackend(Backend):
         endpoint = self._look(name)
         return {} if endpoint is None else {d.id: d for d in endpoint.deployed_models}
 
+    def _warn_ignored(self, autoscaling: Autoscaling | None, endpoint: str, version: str) -> None:
+        """Warn (SettingIgnoredWarning) about the cooldowns `autoscaling` sets explicitly."""
+        asked = [f for f in _COOLDOWNS if autoscaling and f in autoscaling.model_fields_set]
+        if asked:
+            warnings.warn(
+                f"autoscaling {' and '.join(asked)} of version {version!r} on endpoint "
+                f"{endpoint!r} is not applied: the vertex backend cannot hold cooldowns "
+                "(Vertex AI autoscaling takes only replica counts and metric targets).",
+                SettingIgnoredWarning,
+                stacklevel=3,
+            )
+
+    def scale(self, name: str, version: str, scaling: Scaling) -> EndpointState:
+        """As the base; cooldowns in `scaling` are warned about and left out."""
+        self._warn_ignored(scaling.autoscaling, name, version)
+        return super().scale(name, version, scaling)
+
     def held_scaling(self, scaling: Scaling) -> Scaling:
         """Vertex AI holds replica counts and metric targets, not cooldowns."""
         if scaling.autoscaling is None:
@@ -804,8 +837,6 @@ class VertexDedicatedBackend(VertexBackend):
     """Deprecated: use `VertexBackend(dedicated_endpoint=True)`."""
 
     def __init__(self, **settings: Any) -> None:
-        import warnings
-
         warnings.warn(
             "VertexDedicatedBackend is deprecated; use VertexBackend(dedicated_endpoint=True).",
             DeprecationWarning,
