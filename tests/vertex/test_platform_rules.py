@@ -3,7 +3,9 @@ it refuses before and after a change, and what is checked before any call."""
 
 from __future__ import annotations
 
+import time
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from endpointkit.adapters.vertex import SettingIgnoredWarning, VertexBackend
 from endpointkit.endpoint import Endpoint
 from endpointkit.errors import Conflict, ValidationError
 from endpointkit.spec import Autoscaling
+from endpointkit.state import Status
 from tests.conformance.suite import Versions
 from tests.fakes.vertex import VertexFake
 from tests.fakes.vertex_support import make_backend
@@ -130,3 +133,28 @@ def test_cooldowns_vertex_cannot_hold_are_warned_about(
     with warnings.catch_warnings():
         warnings.simplefilter("error", SettingIgnoredWarning)  # no cooldowns asked: no warning
         ep.scale("v1", 1, 3, autoscaling={"target_cpu_utilization": 70})
+
+
+def test_a_deploy_takes_time_and_the_endpoint_keeps_serving_meanwhile(
+    tmp_path: Path, versions: Versions
+) -> None:
+    with VertexFake(tmp_path / "slow-fake", deploy_seconds=1.0) as fake:
+        backend = make_backend(fake)
+        try:
+            ep = Endpoint.create("window", versions.echo("v1"), backend=backend, timeout=60)
+            backend.deploy("window", versions.echo("v2"), 10)
+            deadline = time.monotonic() + 30
+            while not fake.running_operations() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            # The DeployModel operation runs: v2 is not on the endpoint yet, v1 serves all.
+            assert fake.running_operations()
+            assert [d["displayName"] for d in fake.endpoints["window"]["deployedModels"]] == ["v1"]
+            state = backend.get("window")
+            assert state.status is Status.UPDATING
+            assert "operation" in (state.raw_status or "")
+            assert state.version_names == ["v1"]
+            assert ep.predict([[1.0]]).version == "v1"
+            state = ep.wait(timeout=60)
+            assert state.traffic.serving() == {"v1": 90, "v2": 10}
+        finally:
+            backend.close()
