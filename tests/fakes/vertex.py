@@ -21,7 +21,15 @@ the high-level SDK talk to. It follows research/vertex.md section 2.7:
   wording ours) and the Invoke API relay a container's chunked answer as each chunk arrives; a
   stream the container breaks off is broken off to the client too (what Vertex sends then is
   not documented).
-- Faults: `inject(rpc, status)` answers an RPC with 429/503/...; `fail_deploy()` fails a deploy.
+- Faults: `inject(rpc, status)` answers an RPC with 429/503/...; with `after=True` once the call
+  took effect (every mutating call can lose its answer), with `drop=True` by closing the
+  connection with no answer; `fail_deploy()` fails a deploy; `interleave(rpc, change)` lands
+  another writer's change between a read and a write.
+- Time: with `deploy_seconds` (x `time_scale`) a DeployModel answers at once with an operation
+  that is not done, and its DeployedModel appears only when it is: a deploying window.
+- Rules with the service's refusals, each citing its source where it is checked: the endpoint
+  etag (a stale one is ABORTED, AIP-154), DeployedModel.model keeping its `@version`, traffic
+  split keys and sums, undeploying a model that keeps traffic, image_uri required on upload.
 - GCS JSON API (media and multipart upload, download, list, delete) for staged artifacts and
   history, and Cloud Logging `entries:list` serving the containers' logs.
 
@@ -45,7 +53,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -130,7 +138,9 @@ class Fault:
     """Answer `rpc` (e.g. "RawPredict", "DeployModel", "*") with `http_status` `times` times.
 
     With `after=True` the request takes effect and only the answer is lost, as when a response
-    times out: the case where blindly re-sending a create would create twice.
+    times out: the case where blindly re-sending a create would create twice. With
+    `drop=True` no answer comes at all: the connection is closed mid-call (the client sees a
+    reset, not a status).
     """
 
     rpc: str
@@ -138,6 +148,7 @@ class Fault:
     times: int = 1
     message: str = ""
     after: bool = False  # handle the request first, then answer the error (a lost response)
+    drop: bool = False  # close the connection instead of answering
     fired: int = 0
 
     def matches(self, rpc: str) -> bool:
@@ -197,6 +208,7 @@ class VertexFake:
         python: str = sys.executable,
         health_timeout_s: float = DEFAULT_HEALTH_TIMEOUT_S,
         time_scale: float = 1.0,
+        deploy_seconds: float = 0.0,
     ) -> None:
         self.root = Path(root)
         self.project = project
@@ -217,6 +229,12 @@ class VertexFake:
         self.containers: dict[str, _Container] = {}  # deployed model id -> process
         self._stopped_logs: list[tuple[str, str, Path]] = []
         self.faults: list[Fault] = []
+        #: Platform seconds a DeployModel takes (times `time_scale`) before its DeployedModel
+        #: appears and its operation is done; 0: done in the answer (fast tests).
+        self.deploy_seconds = deploy_seconds
+        self._running_ops: set[str] = set()
+        self._op_threads: list[threading.Thread] = []
+        self._interleaved: list[tuple[str, Callable[[], object]]] = []
         self._deploy_faults: list[_DeployFault] = []
         self.requests: list[tuple[str, str, str]] = []  # (HTTP method, decoded path, rpc)
         self.gcs_root = self.root / "gcs"
@@ -246,6 +264,8 @@ class VertexFake:
 
     def stop(self) -> None:
         """Stop every serving process, then the HTTP server."""
+        for thread in list(self._op_threads):  # deployments under way end first
+            thread.join(timeout=120)
         with self._lock:
             containers = list(self.containers.values())
             self.containers.clear()
@@ -275,12 +295,28 @@ class VertexFake:
         times: int = 1,
         message: str = "",
         after: bool = False,
+        drop: bool = False,
     ) -> Fault:
-        """Answer the next `times` calls of `rpc` ("RawPredict", "*", ...) with an error."""
-        fault = Fault(rpc=rpc, http_status=http_status, times=times, message=message, after=after)
+        """Answer the next `times` calls of `rpc` ("RawPredict", "*", ...) with an error; with
+        `after`, once the call took effect (a lost answer); with `drop`, by closing the
+        connection without any answer."""
+        fault = Fault(
+            rpc=rpc, http_status=http_status, times=times, message=message, after=after, drop=drop
+        )
         with self._lock:
             self.faults.append(fault)
         return fault
+
+    def interleave(self, rpc: str, change: Callable[[], object]) -> None:
+        """Run `change` once, just before the next `rpc` request is handled: another client's
+        change landing between a read and a write (e.g. `lambda: fake.update_endpoint(...)`)."""
+        with self._lock:
+            self._interleaved.append((rpc, change))
+
+    def running_operations(self) -> list[str]:
+        """Names of the operations under way (see `deploy_seconds`)."""
+        with self._lock:
+            return sorted(self._running_ops)
 
     def finish_operations(self) -> None:
         """Mark every operation done (ends a test that left an adapter polling)."""
@@ -374,11 +410,42 @@ class VertexFake:
             self._op_polls[name] = self.lro_polls
         return self._op_view(name, poll=False)
 
+    def _in_background(
+        self, resource: str, metadata_type: str, work: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """An operation answered at once and not done; after `deploy_seconds` x `time_scale`
+        real seconds `work` runs (its effect shows only then) and its outcome (an operation
+        of its own) becomes this one's."""
+        name = f"{resource}/operations/{next(self._ids)}"
+        now = _now()
+        metadata = _any(
+            V1 + metadata_type, {"genericMetadata": {"createTime": now, "updateTime": now}}
+        )
+        with self._lock:
+            self.operations[name] = {"name": name, "metadata": metadata, "done": False}
+            self._running_ops.add(name)
+
+        def run() -> None:
+            time.sleep(self.deploy_seconds * self.time_scale)
+            outcome = work()
+            with self._lock:
+                done = {k: v for k, v in outcome.items() if k in ("response", "error")}
+                self.operations[name].update(done, done=True)
+                self._running_ops.discard(name)
+
+        thread = threading.Thread(target=run, name="vertex-fake-operation", daemon=True)
+        with self._lock:
+            self._op_threads.append(thread)
+        thread.start()
+        return {"name": name, "metadata": metadata, "done": False}
+
     def _op_view(self, name: str, *, poll: bool) -> dict[str, Any]:
         with self._lock:
             op = self.operations.get(name)
             if op is None:
                 raise ApiError("NOT_FOUND", f"Operation {name} is not found.")
+            if name in self._running_ops:
+                return {"name": name, "metadata": op["metadata"], "done": False}
             left = self._op_polls.get(name, 0)
             if poll and left > 0:
                 self._op_polls[name] = left - 1
@@ -461,9 +528,14 @@ class VertexFake:
             raise ApiError("INVALID_ARGUMENT", "update_mask is required.")
         with self._lock:
             endpoint = self._get_endpoint(endpoint_id)
+            # Endpoint.etag: "Used to perform consistent read-modify-write updates. If not
+            # set, a blind 'overwrite' update happens" (aiplatform_v1 types/endpoint.py); a
+            # stale one is refused ABORTED (https://google.aip.dev/154). Wording ours.
             if body.get("etag") and body["etag"] != endpoint["etag"]:
                 raise ApiError(
-                    "ABORTED", "The etag does not match the current etag of the endpoint."
+                    "ABORTED",
+                    f"The etag {body['etag']} does not match the current etag of endpoint "
+                    f"{endpoint['name']}: it was changed since it was read.",
                 )
             for path in mask:
                 key = _camel(path)
@@ -559,54 +631,71 @@ class VertexFake:
                 )
             display = deployed.get("displayName") or model.get("displayName", "")
             fault = self._take_deploy_fault(display)
-        failure: ApiError | None = None
-        container: _Container | None = None
-        if fault is not None:
-            failure = ApiError(
-                "FAILED_PRECONDITION",
-                (fault.message or "Deployment failed (injected).")
-                + f" Model server logs can be found at {self._logs_url(endpoint_id)}",
-            )
-        else:
-            container, failure = self._start_container(endpoint_id, dm_id, model, resources)
-        if failure is None and container is not None:
-            with self._lock:
-                endpoint = self.endpoints.get(endpoint_id)
-                if endpoint is None:
-                    failure = ApiError("NOT_FOUND", f"Endpoint {endpoint_id} was deleted.")
-                else:
-                    entry = {
-                        "id": dm_id,
-                        "model": model["name"].split("@")[0],
-                        "modelVersionId": model["versionId"],
-                        "displayName": display,
-                        "createTime": _now(),
-                        "dedicatedResources": resources,
-                    }
-                    for key in ("serviceAccount", "disableContainerLogging", "enableAccessLogging"):
-                        if key in deployed:
-                            entry[key] = deployed[key]
-                    endpoint["deployedModels"].append(entry)
-                    if split:
-                        endpoint["trafficSplit"] = {
-                            (dm_id if k == "0" else k): v for k, v in split.items()
+
+        def finish() -> dict[str, Any]:
+            failure: ApiError | None = None
+            container: _Container | None = None
+            if fault is not None:
+                failure = ApiError(
+                    "FAILED_PRECONDITION",
+                    (fault.message or "Deployment failed (injected).")
+                    + f" Model server logs can be found at {self._logs_url(endpoint_id)}",
+                )
+            else:
+                container, failure = self._start_container(endpoint_id, dm_id, model, resources)
+            if failure is None and container is not None:
+                with self._lock:
+                    endpoint = self.endpoints.get(endpoint_id)
+                    if endpoint is None:
+                        failure = ApiError("NOT_FOUND", f"Endpoint {endpoint_id} was deleted.")
+                    else:
+                        # DeployedModel.model keeps the version the request named: "The resource
+                        # name may contain version id or version alias to specify the version"
+                        # (aiplatform_v1 types/endpoint.py DeployedModel.model; research/vertex.md
+                        # 2.4). modelVersionId is the version it resolved to.
+                        _, ref = self._split_model_name(deployed.get("model", ""))
+                        entry = {
+                            "id": dm_id,
+                            "model": model["name"] + (f"@{ref}" if ref else ""),
+                            "modelVersionId": model["versionId"],
+                            "displayName": display,
+                            "createTime": _now(),
+                            "dedicatedResources": resources,
                         }
-                    endpoint["updateTime"] = _now()
-                    endpoint["etag"] = f"etag-{next(self._ids)}"
-                    model.setdefault("deployedModels", []).append(
-                        {"endpoint": endpoint["name"], "deployedModelId": dm_id}
-                    )
-                    self.containers[dm_id] = container
-                    return self._operation(
-                        endpoint["name"],
-                        "DeployModelOperationMetadata",
-                        response=_any(V1 + "DeployModelResponse", {"deployedModel": entry}),
-                    )
-        if container is not None:
-            self._stop_container(container)
-        assert failure is not None
-        return self._operation(
-            self._endpoint_name(endpoint_id), "DeployModelOperationMetadata", error=failure
+                        kept = ("serviceAccount", "disableContainerLogging", "enableAccessLogging")
+                        for key in kept:
+                            if key in deployed:
+                                entry[key] = deployed[key]
+                        endpoint["deployedModels"].append(entry)
+                        if split:
+                            endpoint["trafficSplit"] = {
+                                (dm_id if k == "0" else k): v for k, v in split.items()
+                            }
+                        endpoint["updateTime"] = _now()
+                        endpoint["etag"] = f"etag-{next(self._ids)}"
+                        model.setdefault("deployedModels", []).append(
+                            {"endpoint": endpoint["name"], "deployedModelId": dm_id}
+                        )
+                        self.containers[dm_id] = container
+                        return self._operation(
+                            endpoint["name"],
+                            "DeployModelOperationMetadata",
+                            response=_any(V1 + "DeployModelResponse", {"deployedModel": entry}),
+                        )
+            if container is not None:
+                self._stop_container(container)
+            assert failure is not None
+            return self._operation(
+                self._endpoint_name(endpoint_id), "DeployModelOperationMetadata", error=failure
+            )
+
+        if self.deploy_seconds <= 0:
+            return finish()
+        # A deployment takes time: the operation is answered at once, not done, and the
+        # DeployedModel appears (and takes its traffic) only when it is done. How the fake
+        # reads the LRO docs (research/vertex.md 2.3), not measured against the service.
+        return self._in_background(
+            self._endpoint_name(endpoint_id), "DeployModelOperationMetadata", finish
         )
 
     def _take_deploy_fault(self, display_name: str) -> _DeployFault | None:
@@ -826,6 +915,8 @@ class VertexFake:
             raise ApiError("INVALID_ARGUMENT", "Model.display_name is required.")
         spec = model.get("containerSpec") or {}
         if not spec.get("imageUri"):
+            # ModelContainerSpec.image_uri: "Required. Immutable. URI of the Docker image to be
+            # used as the custom container" (aiplatform_v1 types/model.py; research 1.6).
             raise ApiError("INVALID_ARGUMENT", "Model.container_spec.image_uri is required.")
         if spec.get("invokeRoutePrefix") and spec.get("predictRoute"):
             raise ApiError(
@@ -1397,6 +1488,7 @@ class _Handler(BaseHTTPRequestHandler):
     fake: VertexFake
     protocol_version = "HTTP/1.1"
     _discard = False
+    dropped = False  # the last request's connection was closed without an answer (Fault.drop)
 
     def setup(self) -> None:
         super().setup()
@@ -1478,6 +1570,11 @@ class _Handler(BaseHTTPRequestHandler):
             fault = next((f for f in fake.faults if f.matches(rpc)), None)
             if fault is not None:
                 fault.fired += 1
+            change = next((c for c in fake._interleaved if c[0] == rpc), None)
+            if change is not None:
+                fake._interleaved.remove(change)
+        if change is not None:
+            change[1]()
         try:
             if fault is not None and fault.after and handler is not None:
                 self._discard = True  # the request takes effect; its answer is lost
@@ -1486,6 +1583,10 @@ class _Handler(BaseHTTPRequestHandler):
                         handler(query, raw)
                 finally:
                     self._discard = False
+            if fault is not None and fault.drop:
+                self.dropped = True
+                self.close_connection = True  # no status line: the client sees a reset
+                return
             if fault is not None:
                 status = _STATUS_BY_HTTP.get(fault.http_status, "UNAVAILABLE")
                 raise ApiError(

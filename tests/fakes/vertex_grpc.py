@@ -253,6 +253,8 @@ class VertexGrpcFake:
             (body or "").encode(),
             {"Content-Type": "application/json"},
         )
+        if answer.dropped:  # Fault(drop=True): what a broken connection is to a gRPC client
+            context.abort(grpc.StatusCode.UNAVAILABLE, "Connection reset (injected by the fake).")
         if answer.status >= 400:
             context.abort(*_grpc_code(answer.status, answer.body))
         message = rpc.response()

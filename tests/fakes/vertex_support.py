@@ -8,6 +8,8 @@ from endpointkit.adapters.vertex import VertexBackend
 from tests.fakes.vertex import VertexFake
 
 STAGING_BUCKET = "gs://endpointkit-staging/tests"
+#: The fake runs `python -m endpointkit.serving` whatever the image; the adapter needs one named.
+SERVING_IMAGE = "us-central1-docker.pkg.dev/fake-project/endpointkit/serving:test"
 
 
 def backend_settings(fake: VertexFake, **overrides: Any) -> dict[str, Any]:
@@ -19,6 +21,7 @@ def backend_settings(fake: VertexFake, **overrides: Any) -> dict[str, Any]:
         "credentials": "anonymous",
         "transport": "rest",
         "staging_bucket": STAGING_BUCKET,
+        "serving_image": SERVING_IMAGE,
         **overrides,
     }
 

@@ -29,7 +29,7 @@ from endpointkit.spec import Autoscaling, EndpointSpec, Resources, Scaling, Vers
 from endpointkit.state import Status
 from tests.conformance.suite import Versions
 from tests.fakes.vertex import VertexFake
-from tests.fakes.vertex_support import make_backend
+from tests.fakes.vertex_support import SERVING_IMAGE, make_backend
 
 BUCKET = "endpointkit-staging"
 
@@ -395,6 +395,7 @@ def _settings_json(fake: VertexFake) -> dict[str, Any]:
         "api_endpoint": fake.url,
         "credentials": "anonymous",
         "staging_bucket": f"gs://{BUCKET}/cli",
+        "serving_image": SERVING_IMAGE,
     }
 
 

@@ -16,6 +16,9 @@ has no endpoint status), so `wait` polls `get` like any backend. A failed deploy
 Model version it uploaded, leaves the split untouched, records a "failed" event and reports
 the operation's error with the container's last error lines from Cloud Logging (`_logs`).
 
+Autoscaling holds replica counts and metric targets only: cooldowns given explicitly are not
+applied, with a `SettingIgnoredWarning` that names the field and the backend.
+
 Invocation (`_runtime`): `invoke` posts raw bytes to `:rawPredict` over HTTPS; `predict` uses
 the GAPIC client, whose protobuf Values turn **integers into floats** (and lose precision above
 2**53). Shared public endpoints accept at most 1.5 MB per request and cannot route a request to
@@ -30,7 +33,8 @@ Credentials; "anonymous"; a path to a service-account key file; or a Credentials
 loopback "127.0.0.1:PORT" with grpc and anonymous credentials is a plaintext gRPC emulator, whose
 rawPredict goes over the RawPredict RPC, and which needs `storage_endpoint`/`logging_endpoint`),
 `staging_bucket` (gs://bucket[/prefix]), `serving_image` (the endpointkit serving image in your
-Artifact Registry), `machine_type`, `service_account`, `deployment_timeout_s`,
+Artifact Registry; required unless every version names its own `image`: a version with
+neither is refused before any call), `machine_type`, `service_account`, `deployment_timeout_s`,
 `startup_probe` / `health_probe` (mappings of period_seconds, timeout_seconds,
 failure_threshold, success_threshold, initial_delay_seconds; HTTP GET on the health route;
 defaults that a version's `health` overrides, see `container_health`),
@@ -44,9 +48,9 @@ from __future__ import annotations
 
 from endpointkit.adapters.vertex._health import container_health
 from endpointkit.adapters.vertex.backend import (
-    DEFAULT_SERVING_IMAGE,
+    SettingIgnoredWarning,
     VertexBackend,
     VertexDedicatedBackend,
 )
 
-__all__ = ["DEFAULT_SERVING_IMAGE", "VertexBackend", "VertexDedicatedBackend", "container_health"]
+__all__ = ["SettingIgnoredWarning", "VertexBackend", "VertexDedicatedBackend", "container_health"]

@@ -23,6 +23,8 @@ from endpointkit.state import Status
 
 __all__ = ["Operations", "Pending"]
 
+_APPLIED = object()  # a retried change found in place already
+
 
 class _Poll(Protocol):
     def __call__(
@@ -167,9 +169,20 @@ class Operations:
         operation: str,
         endpoint: str | None,
         version: str | None = None,
+        done: Callable[[], bool] | None = None,
     ) -> Any:
         """Start a long-running GAPIC call (`client.method(**request)`, retried on transient
-        errors) and return its operation's result once it is done."""
+        errors) and return its operation's result once it is done (None if `done` found it
+        done already).
+
+        `done` says whether the change is in place: before a retry it is asked first, so a
+        call whose answer was lost after it took effect (an error, or a connection dropped
+        mid-call) is checked, not sent again.
+        """
+
+        def applied() -> Any:
+            return _APPLIED if done is not None and done() else None
+
         op = self._conn.call(
             operation,
             lambda: getattr(self._conn.client(client), method)(
@@ -177,7 +190,10 @@ class Operations:
             ),
             endpoint=endpoint,
             version=version,
+            recheck=applied if done is not None else None,
         )
+        if op is _APPLIED:
+            return None
         return self.wait(op, operation, endpoint, version)
 
     def close(self) -> None:

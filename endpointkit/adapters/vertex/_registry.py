@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,7 +19,7 @@ from endpointkit.adapters.vertex._clients import Connection
 from endpointkit.adapters.vertex._errors import BACKEND
 from endpointkit.adapters.vertex._health import CONTAINER_PORT, HEALTH_ROUTE, apply_health
 from endpointkit.adapters.vertex._operations import Operations
-from endpointkit.errors import NotFound, ValidationError
+from endpointkit.errors import EndpointKitError, NotFound, ValidationError
 from endpointkit.spec import Autoscaling, Scaling, VersionSpec
 from endpointkit.state import VersionState
 
@@ -28,8 +29,10 @@ __all__ = [
     "MANAGED_BY",
     "PREDICT_ROUTE",
     "ModelRegistry",
+    "Upload",
     "as_datetime",
     "live_scaling",
+    "version_ref",
 ]
 
 MANAGED_BY = ("managed-by", "endpointkit")
@@ -41,6 +44,18 @@ CPU_METRIC = "aiplatform.googleapis.com/prediction/online/cpu/utilization"
 REQUEST_METRIC = "aiplatform.googleapis.com/prediction/online/request_count"
 
 
+@dataclass
+class Upload:
+    """A Model version upload of `version` on endpoint `endpoint`: its operation while it
+    runs, then the version ID; `created` is False when a leftover version was reused."""
+
+    endpoint: str
+    version: str
+    op: Any = None
+    version_id: str | None = None
+    created: bool = True
+
+
 class ModelRegistry:
     """Model versions of endpointkit endpoints, and the DeployedModels that serve them."""
 
@@ -49,7 +64,7 @@ class ModelRegistry:
         conn: Connection,
         operations: Operations,
         *,
-        serving_image: str,
+        serving_image: str | None,
         machine_type: str,
         service_account: str | None,
         startup_probe: Mapping[str, int],
@@ -142,7 +157,7 @@ class ModelRegistry:
             created_at=as_datetime(deployed.create_time),
             details={
                 "deployed_model_id": deployed.id,
-                "model": deployed.model,
+                "model": deployed.model.partition("@")[0],
                 "model_version_id": deployed.model_version_id,
                 "machine_type": resources.machine_spec.machine_type,
             },
@@ -151,8 +166,9 @@ class ModelRegistry:
     # -- Model versions -----------------------------------------------------------------------
 
     def model_version(self, model: str, version_id: str, endpoint: str) -> Any:
-        """The Model version `model@version_id` (cached: versions are immutable)."""
-        key = (model.split("/")[-1], version_id)
+        """The Model version `model@version_id` (cached: versions are immutable); `model` may
+        carry a version suffix already (DeployedModel.model does), which is dropped."""
+        key = (model_id(model), version_id)
         cached = self._versions.get(key)
         if cached is None:
             cached = self._get(f"{self._conn.model_path(key[0])}@{version_id}", "get", endpoint)
@@ -160,10 +176,11 @@ class ModelRegistry:
                 self._versions[key] = cached
         return cached
 
-    def upload(
+    def start_upload(
         self, name: str, version: VersionSpec, artifact: str, *, dedicated: bool
-    ) -> tuple[str, str | None]:
-        """Upload `version` as a Model version; returns (model@version, what this call created).
+    ) -> Upload:
+        """Send the UploadModel request for `version` (a refusal raises here, before anything
+        else changes); `finish_upload` waits for its operation.
 
         A leftover version with the same alias (an interrupted earlier attempt) is reused when
         its content hash matches and removed otherwise.
@@ -173,7 +190,7 @@ class ModelRegistry:
         existing = self.find_alias(name, version.name)
         if existing is not None:
             if dict(existing.labels).get(HASH_LABEL) == version.spec_hash:
-                return f"{model_path}@{existing.version_id}", None
+                return Upload(name, version.name, version_id=existing.version_id, created=False)
             self.delete_version(name, f"{model_path}@{existing.version_id}")
         env = {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name}
         container = types.ModelContainerSpec(
@@ -225,12 +242,29 @@ class ModelRegistry:
             recheck=uploaded,
         )
         if isinstance(op, tuple):
-            version_id = op[1]
-        else:
-            response = self._operations.wait(op, "upload model", name, version.name)
-            version_id = response.model_version_id
-        ref = f"{model_path}@{version_id}"
-        return ref, ref
+            return Upload(name, version.name, version_id=op[1])
+        return Upload(name, version.name, op=op)
+
+    def finish_upload(self, upload: Upload) -> tuple[str, str | None]:
+        """Wait for the upload; returns (model@version, the version it created or None)."""
+        if upload.version_id is None:
+            response = self._operations.wait(
+                upload.op, "upload model", upload.endpoint, upload.version
+            )
+            upload.version_id = str(response.model_version_id)
+            upload.op = None
+        ref = f"{self._conn.model_path(upload.endpoint)}@{upload.version_id}"
+        return ref, ref if upload.created else None
+
+    def created_version(self, upload: Upload) -> str | None:
+        """The Model version `upload` created (waiting for it if it still runs), or None: it
+        reused a leftover version, or it failed and created none."""
+        if not upload.created:
+            return None
+        try:
+            return self.finish_upload(upload)[1]
+        except EndpointKitError:
+            return None
 
     def find_alias(self, name: str, alias: str) -> Any:
         """The Model version of endpoint `name` with `alias`, or None."""
@@ -258,26 +292,34 @@ class ModelRegistry:
             self._delete(model_path, "delete model", name)
             return
         if "default" in target.version_aliases:
-            newest = max(others, key=lambda v: int(v.version_id))
+            newest = f"{model_path}@{max(int(v.version_id) for v in others)}"
+
+            def moved() -> Any:  # a retry looks first: the lost answer may have moved it
+                found = self._look(newest)
+                return found if found is not None and "default" in found.version_aliases else None
+
             self._conn.call(
                 operation,
                 lambda: models.merge_version_aliases(
-                    name=f"{model_path}@{newest.version_id}",
+                    name=newest,
                     version_aliases=["default"],
                     retry=None,
                     timeout=self._conn.call_timeout_s,
                 ),
                 endpoint=name,
+                recheck=moved,
             )
+        gone = f"{model_path}@{target.version_id}"
         self._operations.run(
             "models",
             "delete_model_version",
-            {"name": f"{model_path}@{target.version_id}"},
+            {"name": gone},
             operation=operation,
             endpoint=name,
+            done=lambda: self._look(gone) is None,
         )
         with self._lock:
-            self._versions.pop((model_path.split("/")[-1], version_id), None)
+            self._versions.pop((model_id(model_path), version_id), None)
 
     def delete_model(self, name: str) -> None:
         """Delete endpoint `name`'s Model with every version (nothing if there is none)."""
@@ -291,8 +333,9 @@ class ModelRegistry:
                 {"name": model_path},
                 operation=operation,
                 endpoint=endpoint,
+                done=lambda: self._look(model_path) is None,
             )
-        model = model_path.split("/")[-1]
+        model = model_id(model_path)
         with self._lock:
             for key in [k for k in self._versions if k[0] == model]:
                 del self._versions[key]
@@ -306,11 +349,35 @@ class ModelRegistry:
             endpoint=endpoint,
         )
 
+    def _look(self, ref: str) -> Any:
+        """GetModel `ref` once, as a retry's check does (None if it does not exist); other
+        errors are raised as they are, for the caller's `Connection.call` to translate."""
+        from google.api_core.exceptions import NotFound as GoogleNotFound
+
+        try:
+            return self._conn.client("models").get_model(
+                name=ref, retry=None, timeout=self._conn.call_timeout_s
+            )
+        except GoogleNotFound:
+            return None
+
     def _find(self, ref: str, operation: str, endpoint: str) -> Any:
         try:
             return self._get(ref, operation, endpoint)
         except NotFound:
             return None
+
+
+def model_id(model: str) -> str:
+    """The Model ID in a resource name, without any `@version` or `@alias` suffix."""
+    return model.split("/")[-1].partition("@")[0]
+
+
+def version_ref(model: str, version_id: str) -> str:
+    """`model@version_id`. DeployedModel.model may already name a version ("The resource name
+    may contain version id or version alias", aiplatform_v1 DeployedModel.model): the version
+    is taken from `version_id` (modelVersionId, what it resolved to), never appended twice."""
+    return f"{model.partition('@')[0]}@{version_id}"
 
 
 def live_scaling(resources: Any) -> Scaling | None:

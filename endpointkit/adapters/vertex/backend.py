@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
+import warnings
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -26,7 +28,10 @@ from endpointkit.adapters.vertex._registry import (
     ENDPOINT_LABEL,
     MANAGED_BY,
     ModelRegistry,
+    Upload,
     as_datetime,
+    live_scaling,
+    version_ref,
 )
 from endpointkit.adapters.vertex._runtime import (
     STREAM_HINT,
@@ -40,19 +45,31 @@ from endpointkit.errors import (
     EndpointKitError,
     NotFound,
     Unsupported,
+    ValidationError,
 )
 from endpointkit.invocation import InvokeRequest, InvokeResult, Prediction, StreamResult
 from endpointkit.retry import Clock, Sleep
 from endpointkit.spec import Autoscaling, Scaling, TrafficSplit, VersionSpec
 from endpointkit.state import EndpointState, Event, Status, VersionState
 
-__all__ = ["DEFAULT_SERVING_IMAGE", "VertexBackend"]
+__all__ = ["SettingIgnoredWarning", "VertexBackend"]
 
-#: Placeholder: push the endpointkit serving image to Artifact Registry in the Model's region and
-#: set `serving_image` (or ENDPOINTKIT_VERTEX_SERVING_IMAGE) to it.
-DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/YOUR_PROJECT/endpointkit/serving:latest"
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_MACHINE_TYPE = "n1-standard-2"  # Vertex's own default for a DeployedModel
+
+
+class SettingIgnoredWarning(UserWarning):
+    """A setting was asked for that Vertex AI has no place for, so it is not applied.
+
+    A warning, not an error: the change is still valid without it (Vertex AI scales with its
+    own fixed windows). A UserWarning subclass rather than a log line, so that it shows in
+    notebooks and scripts by default and can be filtered by class or turned into an error.
+    """
+
+
+#: Autoscaling fields Vertex AI cannot hold: DedicatedResources has replica counts and
+#: autoscalingMetricSpecs (metric + target) only (research/vertex.md 2.4).
+_COOLDOWNS = ("scale_in_cooldown_s", "scale_out_cooldown_s")
 
 
 class VertexBackend(Backend):
@@ -124,9 +141,7 @@ class VertexBackend(Backend):
         self._registry = ModelRegistry(
             self._conn,
             self._operations,
-            serving_image=serving_image
-            or os.environ.get("ENDPOINTKIT_VERTEX_SERVING_IMAGE")
-            or DEFAULT_SERVING_IMAGE,
+            serving_image=serving_image or os.environ.get("ENDPOINTKIT_VERTEX_SERVING_IMAGE"),
             machine_type=machine_type,
             service_account=service_account,
             startup_probe=probe_settings("startup_probe", startup_probe),
@@ -134,6 +149,7 @@ class VertexBackend(Backend):
             deployment_timeout_s=deployment_timeout_s,
         )
         self._runtime = Runtime(self._conn, dedicated=dedicated_endpoint, refresh=self.get)
+        self._last_read = threading.local()  # see _read_for_change
 
     # -- settings -----------------------------------------------------------------------------
 
@@ -222,6 +238,7 @@ class VertexBackend(Backend):
                 "labels": dict(endpoint.labels),
                 "log_hint": logs_url(self._conn.known_project, name),
                 "dedicated_endpoint_dns": dns or None,
+                "etag": endpoint.etag,
             },
         )
 
@@ -246,7 +263,20 @@ class VertexBackend(Backend):
         )
 
     def get(self, name: str) -> EndpointState:
-        return self._state(name, self._fetch(name, "get"))
+        state = self._state(name, self._fetch(name, "get"))
+        self._last_read.state = state
+        return state
+
+    def _read_for_change(self, name: str) -> EndpointState:
+        """The state this thread just read to decide a change (the base class reads it right
+        before calling `_set_traffic`), so the write is conditional on what the decision saw
+        (its etag); a fresh read if there is none. Taken once: never reused later."""
+        state: EndpointState | None = getattr(self._last_read, "state", None)
+        self._last_read.state = None
+        if state is None or state.name != name:
+            state = self.get(name)
+            self._last_read.state = None
+        return state
 
     def list_endpoints(self) -> list[EndpointState]:
         def fetch() -> list[Any]:
@@ -326,9 +356,48 @@ class VertexBackend(Backend):
 
     # -- changes ------------------------------------------------------------------------------
 
+    def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
+        """The base checks, then what Vertex AI needs before any call: an image to run."""
+        super()._validate_version(endpoint, version)
+        self._warn_ignored(version.autoscaling, endpoint, version.name)
+        if not (version.image or self._registry.serving_image):
+            # UploadModel requires containerSpec.imageUri; there is no default image to fall
+            # back on (research/vertex.md 1.6: an Artifact Registry image in the Model's region).
+            raise ValidationError(
+                f"version {version.name!r} names no serving image and the vertex backend has no "
+                "'serving_image' setting, so Vertex AI would have no container to run; nothing "
+                "was sent.",
+                hint="Push the endpointkit serving image to Artifact Registry in "
+                f"{self.location} and set serving_image=<image URI> (--set serving_image=..., "
+                "or ENDPOINTKIT_VERTEX_SERVING_IMAGE), or give the version an 'image'.",
+                backend=self.name,
+                operation="deploy",
+                endpoint=endpoint,
+                version=version.name,
+            )
+
     def _create(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> EndpointState:
         deployed = self._registry.deployed_model(version)  # validates before any change
-        artifact = self._storage.stage(name, version)
+        # The Model version first: a refused upload leaves no empty endpoint behind.
+        upload = self._start_upload(name, version, dedicated=self.dedicated_endpoint)
+        try:
+            self._create_endpoint(name, tags)
+        except EndpointKitError:
+            self._undo_upload(name, version, upload)
+            raise
+        self._storage.record(
+            name, "created", version=version.name, message="endpoint created", fresh=True
+        )
+        split = TrafficSplit({version.name: 100})
+
+        def work() -> None:
+            self._deploy_version(name, version, deployed, upload, split, {})
+
+        self._operations.start(name, Status.CREATING, f"create {name} with {version.name}", work)
+        return self.get(name)
+
+    def _create_endpoint(self, name: str, tags: Mapping[str, str]) -> None:
+        """CreateEndpoint `name`, labelled as endpointkit's, and wait for it."""
         types = self._conn.types()
         labels = {**dict(tags), MANAGED_BY[0]: MANAGED_BY[1], ENDPOINT_LABEL: name}
         path = self._endpoint_path(name)
@@ -358,16 +427,6 @@ class VertexBackend(Backend):
         )
         if not isinstance(op, types.Endpoint):
             self._operations.wait(op, "create", name)
-        self._storage.record(
-            name, "created", version=version.name, message="endpoint created", fresh=True
-        )
-        split = TrafficSplit({version.name: 100})
-
-        def work() -> None:
-            self._deploy_version(name, version, deployed, artifact, split, {})
-
-        self._operations.start(name, Status.CREATING, f"create {name} with {version.name}", work)
-        return self.get(name)
 
     def _deploy(
         self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
@@ -375,11 +434,11 @@ class VertexBackend(Backend):
         deployed = self._registry.deployed_model(version)
         state = self.get(name)
         ids = dict(state.details["deployed_model_ids"])
-        artifact = self._storage.stage(name, version)
+        upload = self._start_upload(name, version, dedicated=self._runtime.is_dedicated(name))
 
         def work() -> None:
             self._deploy_version(
-                name, version, deployed, artifact, traffic, ids, before=state.traffic
+                name, version, deployed, upload, traffic, ids, before=state.traffic
             )
 
         self._operations.start(name, Status.UPDATING, f"deploy {version.name}", work)
@@ -390,16 +449,14 @@ class VertexBackend(Backend):
         name: str,
         version: VersionSpec,
         deployed: Any,
-        artifact: str,
+        upload: Upload,
         traffic: TrafficSplit,
         ids: Mapping[str, str],
         before: TrafficSplit | None = None,
     ) -> None:
-        """Upload the Model version, deploy it with the split; undo the upload on failure."""
+        """Wait for the Model version's upload, deploy it with the split; undo the upload on
+        failure."""
         started = _now()
-        dedicated = self._runtime.is_dedicated(name)
-        model, uploaded = self._registry.upload(name, version, artifact, dedicated=dedicated)
-        deployed.model = model
         split = {("0" if v == version.name else ids[v]): p for v, p in traffic.items() if p > 0}
         endpoint_path = self._endpoint_path(name)
         endpoints = self._conn.client("endpoints")
@@ -411,6 +468,7 @@ class VertexBackend(Backend):
             )
 
         try:
+            deployed.model = self._registry.finish_upload(upload)[0]
             op = self._conn.call(
                 "deploy",
                 lambda: endpoints.deploy_model(
@@ -430,7 +488,7 @@ class VertexBackend(Backend):
                 result = self._operations.wait(op, "deploy", name, version.name)
                 result_id = result.deployed_model.id
         except EndpointKitError as exc:
-            left = self._undo_upload(name, version, uploaded)
+            left = self._undo_upload(name, version, upload)
             reason = self._failure_reason(name, exc, started, left)
             self._storage.record(name, "failed", version=version.name, message=reason)
             raise DeploymentFailed(
@@ -465,18 +523,30 @@ class VertexBackend(Backend):
             reason += f" {left}"
         return reason
 
-    def _undo_upload(self, name: str, version: VersionSpec, uploaded: str | None) -> str:
-        """Delete the Model version this deploy uploaded; say what could not be removed."""
-        if uploaded is None:
-            return ""
+    def _start_upload(self, name: str, version: VersionSpec, *, dedicated: bool) -> Upload:
+        """Stage the model directory and send the UploadModel request; if either is refused,
+        what was staged is removed again before the error is raised."""
         try:
-            self._registry.delete_version(name, uploaded)
+            artifact = self._storage.stage(name, version)
+            return self._registry.start_upload(name, version, artifact, dedicated=dedicated)
+        except EndpointKitError:
+            with contextlib.suppress(EndpointKitError):  # the refusal is the error to report
+                self._storage.delete_staged(name, version)
+            raise
+
+    def _undo_upload(self, name: str, version: VersionSpec, upload: Upload) -> str:
+        """Delete the Model version this change uploaded (once its upload ends) and the staged
+        model directory; say what was removed, or what could not be."""
+        uploaded = self._registry.created_version(upload)
+        try:
+            if uploaded is not None:
+                self._registry.delete_version(name, uploaded)
             self._storage.delete_staged(name, version)
         except EndpointKitError as exc:
-            return (
-                f"The uploaded model version {uploaded} could not be removed ({exc}); "
-                "delete it yourself."
-            )
+            what = f"model version {uploaded}" if uploaded else "staged model directory"
+            return f"The uploaded {what} could not be removed ({exc}); delete it yourself."
+        if uploaded is None:
+            return ""
         return "The uploaded model version was removed; the traffic split is unchanged."
 
     def _undeploy(self, name: str, version: str, traffic: TrafficSplit) -> EndpointState:
@@ -488,7 +558,7 @@ class VertexBackend(Backend):
 
         def work() -> None:
             self._undeploy_model(name, ids[version], version, "undeploy", split)
-            model = f"{target.details['model']}@{target.details['model_version_id']}"
+            model = version_ref(target.details["model"], target.details["model_version_id"])
             self._registry.delete_version(name, model)
             if target.spec is not None:
                 self._storage.delete_staged(name, target.spec)
@@ -512,7 +582,11 @@ class VertexBackend(Backend):
         operation: str,
         split: Mapping[str, int] | None = None,
     ) -> None:
-        """Undeploy one DeployedModel (with the split left for the others) and wait for it."""
+        """Undeploy one DeployedModel (with the split left for the others) and wait for it.
+
+        A retry first looks whether the DeployedModel is gone already: an UndeployModel whose
+        answer was lost would otherwise be sent again and refused NOT_FOUND.
+        """
         request = {
             "endpoint": self._endpoint_path(name),
             "deployed_model_id": deployed_id,
@@ -525,7 +599,42 @@ class VertexBackend(Backend):
             operation=operation,
             endpoint=name,
             version=version,
+            done=lambda: deployed_id not in self._deployed(name),
         )
+
+    def _look(self, name: str) -> Any:
+        """GetEndpoint once, as a retry's check does (None if it does not exist); other errors
+        are raised as they are, for the caller's `Connection.call` to translate."""
+        from google.api_core.exceptions import NotFound as GoogleNotFound
+
+        try:
+            return self._conn.client("endpoints").get_endpoint(
+                name=self._endpoint_path(name), retry=None, timeout=self.call_timeout_s
+            )
+        except GoogleNotFound:
+            return None
+
+    def _deployed(self, name: str) -> dict[str, Any]:
+        """The DeployedModels on endpoint `name` now, by ID (none if it is gone)."""
+        endpoint = self._look(name)
+        return {} if endpoint is None else {d.id: d for d in endpoint.deployed_models}
+
+    def _warn_ignored(self, autoscaling: Autoscaling | None, endpoint: str, version: str) -> None:
+        """Warn (SettingIgnoredWarning) about the cooldowns `autoscaling` sets explicitly."""
+        asked = [f for f in _COOLDOWNS if autoscaling and f in autoscaling.model_fields_set]
+        if asked:
+            warnings.warn(
+                f"autoscaling {' and '.join(asked)} of version {version!r} on endpoint "
+                f"{endpoint!r} is not applied: the vertex backend cannot hold cooldowns "
+                "(Vertex AI autoscaling takes only replica counts and metric targets).",
+                SettingIgnoredWarning,
+                stacklevel=3,
+            )
+
+    def scale(self, name: str, version: str, scaling: Scaling) -> EndpointState:
+        """As the base; cooldowns in `scaling` are warned about and left out."""
+        self._warn_ignored(scaling.autoscaling, name, version)
+        return super().scale(name, version, scaling)
 
     def held_scaling(self, scaling: Scaling) -> Scaling:
         """Vertex AI holds replica counts and metric targets, not cooldowns."""
@@ -560,6 +669,11 @@ class VertexBackend(Backend):
             ]
         )
         live = self.live_scaling(state).get(version)
+        wanted = self.held_scaling(scaling)
+
+        def scaled() -> bool:  # a retry looks first: the lost answer may have scaled it
+            current = self._deployed(name).get(deployed.id)
+            return current is not None and live_scaling(current.dedicated_resources) == wanted
 
         def work() -> None:
             self._operations.run(
@@ -573,6 +687,7 @@ class VertexBackend(Backend):
                 operation="scale",
                 endpoint=name,
                 version=version,
+                done=scaled,
             )
             self._storage.record(
                 name,
@@ -586,28 +701,76 @@ class VertexBackend(Backend):
         return self.get(name)
 
     def _set_traffic(self, name: str, traffic: TrafficSplit) -> EndpointState:
-        state = self.get(name)
+        """Read-modify-write: UpdateEndpoint carries the etag of the state the change was
+        decided on, so a change another writer made since is refused, not overwritten."""
+        state = self._read_for_change(name)
         ids = dict(state.details["deployed_model_ids"])
-        self._update_split(name, {ids[v]: p for v, p in traffic.items() if p > 0})
+        split = {ids[v]: p for v, p in traffic.items() if p > 0}
+        self._update_split(name, split, read=state)
         self._operations.clear_failure(name)
         self._storage.record(
             name, "traffic", message="traffic changed", before=state.traffic, after=traffic
         )
         return self.get(name)
 
-    def _update_split(self, name: str, split: Mapping[str, int]) -> Any:
+    def _update_split(
+        self, name: str, split: Mapping[str, int], *, read: EndpointState | None = None
+    ) -> Any:
+        """UpdateEndpoint(trafficSplit), conditional on `read`'s etag (None: a blind write).
+
+        A retry first looks whether the split is in place already: the first attempt's answer
+        may have been lost after it took effect, and its etag is stale then. A stale etag is a
+        Conflict that names the other writer's split.
+        """
         types = self._conn.types()
         from google.protobuf import field_mask_pb2
 
-        return self._conn.call(
-            "set_traffic",
-            lambda: self._conn.client("endpoints").update_endpoint(
-                endpoint=types.Endpoint(name=self._endpoint_path(name), traffic_split=dict(split)),
-                update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
-                retry=None,
-                timeout=self.call_timeout_s,
-            ),
+        endpoints = self._conn.client("endpoints")
+        path = self._endpoint_path(name)
+        etag = str(read.details.get("etag") or "") if read is not None else ""
+
+        def applied() -> Any:
+            current = endpoints.get_endpoint(name=path, retry=None, timeout=self.call_timeout_s)
+            return current if dict(current.traffic_split) == dict(split) else None
+
+        try:
+            return self._conn.call(
+                "set_traffic",
+                lambda: endpoints.update_endpoint(
+                    endpoint=types.Endpoint(name=path, traffic_split=dict(split), etag=etag),
+                    update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
+                    retry=None,
+                    timeout=self.call_timeout_s,
+                ),
+                endpoint=name,
+                recheck=applied,
+            )
+        except Conflict as exc:
+            if read is None or exc.provider_code != "ABORTED":
+                raise
+            raise self._lost_race(name, read) from exc
+
+    def _lost_race(self, name: str, read: EndpointState) -> Conflict:
+        """The Conflict for a traffic change refused for a stale etag, naming the change that
+        came in between."""
+        try:
+            now = self.get(name)
+        except EndpointKitError:
+            current = "something endpointkit could not read back"
+        else:
+            current = _describe_split(now.traffic)
+            if now.updated_at is not None:
+                current += f" (updated {now.updated_at.isoformat(timespec='seconds')})"
+        return Conflict(
+            f"the traffic split of endpoint {name!r} changed after endpointkit read it, so "
+            f"Vertex AI refused this change (stale etag): it was {_describe_split(read.traffic)}"
+            f", another writer made it {current}. Nothing was changed by this call.",
+            hint=f"Check it with 'endpointkit status {name} --backend vertex', then set the "
+            "traffic again if you still want the change.",
+            backend=self.name,
+            operation="set_traffic",
             endpoint=name,
+            provider_code="ABORTED",
         )
 
     def delete(self, name: str) -> None:
@@ -616,7 +779,7 @@ class VertexBackend(Backend):
 
         def work() -> None:
             if dict(endpoint.traffic_split):
-                self._update_split(name, {})
+                self._update_split(name, {})  # blind: whatever the split now, it goes
             for deployed_id, version in deployed:
                 self._undeploy_model(name, deployed_id, version, "delete")
             self._operations.run(
@@ -625,6 +788,7 @@ class VertexBackend(Backend):
                 {"name": self._endpoint_path(name)},
                 operation="delete",
                 endpoint=name,
+                done=lambda: self._look(name) is None,
             )
             self._registry.delete_model(name)
             self._storage.delete_staged(name, None)
@@ -674,14 +838,17 @@ class VertexDedicatedBackend(VertexBackend):
     """Deprecated: use `VertexBackend(dedicated_endpoint=True)`."""
 
     def __init__(self, **settings: Any) -> None:
-        import warnings
-
         warnings.warn(
             "VertexDedicatedBackend is deprecated; use VertexBackend(dedicated_endpoint=True).",
             DeprecationWarning,
             stacklevel=2,
         )
         super().__init__(**{**settings, "dedicated_endpoint": True})
+
+
+def _describe_split(split: TrafficSplit) -> str:
+    """e.g. "v1=30, v2=70" (only versions with traffic), or "no traffic"."""
+    return ", ".join(f"{v}={p}" for v, p in split.items() if p > 0) or "no traffic"
 
 
 def _now() -> datetime:
