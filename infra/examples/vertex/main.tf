@@ -19,7 +19,11 @@ module "churn" {
   project   = var.project
   location  = "europe-west4"
   spec_file = "${path.module}/endpoint.yaml"
-  settings  = { staging_bucket = "gs://my-staging-bucket" }
+  settings = {
+    staging_bucket = "gs://my-staging-bucket"
+    # the endpointkit serving image, pushed to Artifact Registry in the Model's region
+    serving_image = "europe-west4-docker.pkg.dev/my-project/serving/endpointkit:cpu"
+  }
 }
 
 output "endpoint_id" {

@@ -22,7 +22,7 @@ variable "spec_file" {
 }
 
 variable "settings" {
-  description = "Backend settings passed to endpointkit (merged over the spec's), e.g. { staging_bucket = \"gs://...\" }."
+  description = "Backend settings passed to endpointkit (merged over the spec's), e.g. { staging_bucket = \"gs://...\", serving_image = \"REGION-docker.pkg.dev/...\" }."
   type        = map(string)
   default     = {}
 }
