@@ -200,6 +200,10 @@ class FakeSageMaker:
         #: Real seconds per platform second for startup budgets (ContainerStartupHealthCheck-
         #: TimeoutInSeconds takes 60 at least); tests shrink it to fail a deploy in a second.
         self.time_scale = 1.0
+        #: Real seconds an in-place change (UpdateEndpointWeightsAndCapacities) and a delete
+        #: stay Updating / Deleting: minutes on SageMaker, scaled down, but never instant, so
+        #: a retry that does not look first meets the in-progress endpoint, as on AWS.
+        self.settle_s = 0.3
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -565,6 +569,7 @@ class FakeSageMaker:
             )
 
     def _finish_delete(self, name: str) -> None:
+        time.sleep(self.settle_s)
         with self._lock:
             fleet = self._containers.pop(name, {})
             self._summaries.pop(name, None)
@@ -574,6 +579,7 @@ class FakeSageMaker:
         self.backend.endpoints.pop(name, None)
 
     def _finish_weights(self, name: str) -> None:
+        time.sleep(self.settle_s)
         endpoint = self.backend.endpoints.get(name)
         if endpoint is not None:
             endpoint.endpoint_status = "InService"

@@ -461,22 +461,18 @@ class Variants:
             request["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
         if deployment is not None:
             request["DeploymentConfig"] = deployment.to_api()
-        attempts = 0
 
-        def attempt() -> None:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:
-                # A transient fault may hide a call that went through: look before re-sending.
-                desc = self._aws.sm("describe_endpoint", operation="deploy", EndpointName=name)
-                if desc.get("EndpointStatus") != "InService" or (
-                    desc.get("EndpointConfigName") == config
-                ):
-                    return
-            with aws_errors("deploy", endpoint=name, region=self._aws.region):
-                self._aws.client("sagemaker").update_endpoint(**request)
+        def applied() -> bool:
+            # Our update is under way (the endpoint was InService before it) or done.
+            desc = self._aws.sm("describe_endpoint", operation="deploy", EndpointName=name)
+            return bool(
+                desc.get("EndpointStatus") != "InService"
+                or desc.get("EndpointConfigName") == config
+            )
 
-        self._aws.retrying(attempt)
+        self._aws.mutate(
+            "update_endpoint", operation="deploy", endpoint=name, applied=applied, **request
+        )
 
     def delete_quietly(self, method: str, endpoint: str, **key: Any) -> None:
         with contextlib.suppress(NotFound):  # already gone: that is what we wanted

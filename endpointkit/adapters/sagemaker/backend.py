@@ -389,10 +389,11 @@ class SageMakerBackend(Backend):
             {"VariantName": v["VariantName"], "DesiredWeight": weights.get(v["VariantName"], 0.0)}
             for v in config.get("ProductionVariants", [])
         ]
-        self._aws.sm(
+        self._aws.mutate(
             "update_endpoint_weights_and_capacities",
             operation="set_traffic",
             endpoint=name,
+            applied=lambda: self._reader.asks_for(name, "set_traffic", "DesiredWeight", desired),
             EndpointName=name,
             DesiredWeightsAndCapacities=desired,
         )
@@ -590,7 +591,23 @@ class SageMakerBackend(Backend):
             *(config.get("ShadowProductionVariants") or []),
         ]:
             self._autoscaler.deregister(name, variant["VariantName"])
-        self._aws.sm("delete_endpoint", operation="delete", endpoint=name, EndpointName=name)
+
+        def deleting() -> bool:
+            try:
+                desc = self._aws.sm(
+                    "describe_endpoint", operation="delete", endpoint=name, EndpointName=name
+                )
+            except NotFound:
+                return True
+            return bool(desc.get("EndpointStatus") == "Deleting")
+
+        self._aws.mutate(
+            "delete_endpoint",
+            operation="delete",
+            endpoint=name,
+            applied=deleting,
+            EndpointName=name,
+        )
         for config_name_ in self._variants.owned_configs(name):
             self._variants.delete_quietly(
                 "delete_endpoint_config", name, EndpointConfigName=config_name_
