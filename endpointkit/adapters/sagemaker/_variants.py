@@ -478,6 +478,24 @@ class Variants:
         with contextlib.suppress(NotFound):  # already gone: that is what we wanted
             self._aws.sm(method, operation="delete", endpoint=endpoint, **key)
 
+    def leftovers(self, endpoint: str) -> bool:
+        """True if any config, model or uploaded file endpointkit made for `endpoint` is there."""
+        return bool(
+            self.owned_configs(endpoint)
+            or self.owned_models(endpoint)
+            or self._bucket.files(endpoint)
+        )
+
+    def remove_all(self, endpoint: str) -> None:
+        """Delete every config, model and uploaded file endpointkit made for `endpoint` (whose
+        endpoint is gone or going); its history stays."""
+        for config in self.owned_configs(endpoint):
+            self.delete_quietly("delete_endpoint_config", endpoint, EndpointConfigName=config)
+            self._reader.forget_config(config)
+        for model in self.owned_models(endpoint):
+            self.delete_quietly("delete_model", endpoint, ModelName=model)
+        self._bucket.delete_files(endpoint)
+
     def owned_configs(self, endpoint: str) -> list[str]:
         """The endpoint configs endpointkit made for `endpoint`, newest first."""
         names: list[tuple[Any, str]] = []

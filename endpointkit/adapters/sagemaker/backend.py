@@ -187,7 +187,12 @@ class SageMakerBackend(Backend):
 
     def get(self, name: str) -> EndpointState:
         desc = self._reader.describe(name, "get")
-        config = self._reader.config(desc["EndpointConfigName"], name)
+        try:
+            config = self._reader.config(desc["EndpointConfigName"], name)
+        except NotFound:
+            if desc.get("EndpointStatus") != "Deleting":
+                raise
+            config = {}  # `delete` removes the configs while the endpoint goes
         state = self._reader.state(name, desc, config)
         if name in self._pending_names and desc.get("EndpointStatus") in SETTLED:
             try:
@@ -242,15 +247,6 @@ class SageMakerBackend(Backend):
                 operation="create",
                 endpoint=name,
             )
-        model = self._variants.ensure_model(name, version)
-        variants = [self._variants.variant(version, model, 1.0)]
-        config = self._variants.ensure_config(
-            name,
-            variants,
-            shadow=[],
-            async_config=self._variants.async_config(version),
-            capture=self._variants.capture_config(name),
-        )
         history_uri = self._history.uri(name)
         all_tags = {
             **dict(tags),
@@ -258,7 +254,20 @@ class SageMakerBackend(Backend):
             ENDPOINT_TAG: name,
             HISTORY_TAG: history_uri,
         }
-        self._variants.create_endpoint(name, config, all_tags)
+        try:
+            model = self._variants.ensure_model(name, version)
+            variants = [self._variants.variant(version, model, 1.0)]
+            config = self._variants.ensure_config(
+                name,
+                variants,
+                shadow=[],
+                async_config=self._variants.async_config(version),
+                capture=self._variants.capture_config(name),
+            )
+            self._variants.create_endpoint(name, config, all_tags)
+        except EndpointKitError as error:
+            self._undo_create(name, error)
+            raise
 
         def record(doc: HistoryDoc) -> None:
             doc.append("created", version=version.name, message="endpoint created")
@@ -277,6 +286,27 @@ class SageMakerBackend(Backend):
         self._history.update(name, record)
         self._pending_names.add(name)
         return self.get(name)
+
+    def _undo_create(self, name: str, error: EndpointKitError) -> None:
+        """After a refused create (CreateEndpoint, or a call before it): delete the model,
+        config and uploaded artifacts that create made (nothing else can use them: the
+        endpoint does not exist), and say in `error` what was left if that fails too."""
+        try:
+            if self._aws.exists("describe_endpoint", name, EndpointName=name):
+                return  # it exists after all: what was made is in use
+            self._variants.remove_all(name)
+        except EndpointKitError as failure:
+            error.message = (
+                f"{error.message} Its model, endpoint config or uploaded model could not be "
+                f"removed ({failure.message}); delete({name!r}) ('endpointkit destroy') "
+                "removes them."
+            )
+            log.warning("create of %r was refused and left resources: %s", name, failure)
+            return
+        error.message = (
+            f"{error.message} Nothing was left behind: the model, endpoint config and "
+            "uploaded model this create made were deleted."
+        )
 
     def _guardrails(self, options: Mapping[str, Any]) -> DeploymentConfig | None:
         """This call's DeploymentConfig (a deploy option), else the backend's default."""
@@ -584,7 +614,19 @@ class SageMakerBackend(Backend):
         )
 
     def delete(self, name: str) -> None:
-        desc = self._reader.describe(name, "delete")
+        """Delete the endpoint, its autoscaling, configs, models and uploaded artifacts (the
+        history stays, as an audit log). A name whose endpoint is gone but whose configs,
+        models or artifacts are left (a refused create that could not undo itself) has those
+        removed; NotFound only if there is nothing at all."""
+        try:
+            desc = self._reader.describe(name, "delete")
+        except NotFound:
+            if self._aws.exists("describe_endpoint", name, EndpointName=name):
+                raise  # someone else's endpoint: never touched
+            if not self._variants.leftovers(name):
+                raise
+            self._variants.remove_all(name)
+            return
         config = self._reader.config(desc["EndpointConfigName"], name)
         for variant in [
             *config.get("ProductionVariants", []),
@@ -608,13 +650,7 @@ class SageMakerBackend(Backend):
             applied=deleting,
             EndpointName=name,
         )
-        for config_name_ in self._variants.owned_configs(name):
-            self._variants.delete_quietly(
-                "delete_endpoint_config", name, EndpointConfigName=config_name_
-            )
-        for model in self._variants.owned_models(name):
-            self._variants.delete_quietly("delete_model", name, ModelName=model)
-        self._bucket.delete_files(name)
+        self._variants.remove_all(name)
         self._pending_names.discard(name)
 
         def record(doc: HistoryDoc) -> None:
