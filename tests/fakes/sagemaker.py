@@ -687,6 +687,19 @@ def _create_endpoint_config(self: SageMakerResponse) -> Any:
     names = [v["VariantName"] for v in [*production, *shadows]]
     if len(set(names)) != len(names):
         raise _validation("Variant names must be unique within an endpoint configuration.")
+    serverless = [v["VariantName"] for v in production if "ServerlessConfig" in v]
+    if serverless and len(production) > 1:
+        # docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature
+        # exclusions": no multiple production variants on a serverless endpoint (wording ours).
+        raise _validation(
+            "Serverless endpoint configurations support a single production variant; got "
+            f"{len(production)} ({', '.join(v['VariantName'] for v in production)})."
+        )
+    if shadows and (serverless or self._get_param("AsyncInferenceConfig")):
+        # docs.aws.amazon.com/sagemaker/latest/dg/shadow-tests-exclusions.html: shadow variants
+        # on serverless or asynchronous endpoints "lead to validation errors" (wording ours).
+        kind = "serverless" if serverless else "asynchronous"
+        raise _validation(f"Shadow variants are not supported for {kind} inference endpoints.")
     for variant in [*production, *shadows]:
         startup = sorted(set(variant) & _INSTANCE_ONLY)
         if "ServerlessConfig" in variant and startup:

@@ -14,7 +14,7 @@ from endpointkit.adapters.sagemaker._variants import Variants
 from endpointkit.errors import ValidationError
 from endpointkit.spec import VersionSpec
 
-__all__ = ["SERVERLESS_STARTUP_S", "validate"]
+__all__ = ["SERVERLESS_STARTUP_S", "shadow_refusal", "validate"]
 
 #: Serverless containers must download the model and answer /ping within 3 minutes, a fixed
 #: budget: ProductionVariant's startup timeouts are for instance-backed variants
@@ -115,9 +115,33 @@ def validate(
                 **context,
             )
         live_serverless = any("ServerlessConfig" in v for v in config.get("ProductionVariants", []))
+        if live_serverless:
+            # docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature
+            # exclusions": serverless endpoints do not support multiple production variants.
+            raise ValidationError(
+                f"endpoint {name!r} is serverless, and SageMaker serverless endpoints take one "
+                f"production variant, so version {version.name!r} cannot be added beside it.",
+                hint="Deploy the new version to its own endpoint and move clients over, or use "
+                "instance-backed versions (remove 'serverless') to split traffic.",
+                **context,
+            )
         if config.get("ProductionVariants") and live_serverless != (version.serverless is not None):
             raise ValidationError(
                 f"version {version.name!r} and endpoint {name!r} mix serverless and "
                 "instance-based variants, which SageMaker does not allow.",
                 **context,
             )
+
+
+def shadow_refusal(config: dict[str, Any]) -> str | None:
+    """Why SageMaker cannot shadow on an endpoint with live `config`, or None if it can.
+
+    docs.aws.amazon.com/sagemaker/latest/dg/shadow-tests-exclusions.html: serverless and
+    asynchronous endpoints (among others) cannot have shadow variants; the request fails
+    validation.
+    """
+    if config.get("AsyncInferenceConfig"):
+        return "it uses asynchronous inference"
+    if any("ServerlessConfig" in v for v in config.get("ProductionVariants", [])):
+        return "it is serverless"
+    return None

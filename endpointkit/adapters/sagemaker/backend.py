@@ -37,7 +37,7 @@ from endpointkit.adapters.sagemaker._runtime import (
     Runtime,
 )
 from endpointkit.adapters.sagemaker._state import SETTLED, EndpointReader, live_weights
-from endpointkit.adapters.sagemaker._validate import validate
+from endpointkit.adapters.sagemaker._validate import shadow_refusal, validate
 from endpointkit.adapters.sagemaker._variants import (
     DEFAULT_INSTANCE_TYPE,
     DeploymentConfig,
@@ -453,6 +453,15 @@ class SageMakerBackend(Backend):
         current = state.shadow.version if state.shadow else None
         context: dict[str, Any] = {"backend": BACKEND, "operation": "set_shadow", "endpoint": name}
         if shadow is not None:
+            refusal = shadow_refusal(config)
+            if refusal is not None:
+                raise ValidationError(
+                    f"SageMaker cannot shadow on endpoint {name!r}: {refusal}, and shadow "
+                    "variants are for real-time instance-backed endpoints only.",
+                    hint="Compare the version on a real-time endpoint of its own, or probe it "
+                    "with invoke(..., version=...).",
+                    **context,
+                )
             if current is not None and current != shadow.version:
                 raise ValidationError(
                     f"endpoint {name!r} already shadows to {current!r}.",
