@@ -470,6 +470,10 @@ class FakeSageMaker:
             }
         endpoint.endpoint_config_name = config_name
         endpoint.production_variants = [dict(s) for s in self._summaries[name].values()]
+        if "DataCaptureConfig" not in retain:
+            endpoint.data_capture_config = self.backend.endpoint_configs[
+                config_name
+            ].data_capture_config
         endpoint.failure_reason = None
         endpoint.endpoint_status = "InService"
         endpoint.last_modified_time = datetime.now(timezone.utc)
@@ -795,9 +799,19 @@ def _update_endpoint(self: SageMakerResponse) -> Any:
         raise _validation(f'Cannot update in-progress endpoint "{endpoint.arn}".')
     retain: set[str] = set()
     if self._get_param("RetainAllVariantProperties"):
-        retain = {"DesiredWeight", "DesiredInstanceCount"}
+        # VariantPropertyType (botocore's service model, API_VariantProperty.html): the
+        # retained properties are DesiredInstanceCount, DesiredWeight and DataCaptureConfig;
+        # excluding DataCaptureConfig is "Not currently supported", so with
+        # RetainAllVariantProperties the endpoint keeps its data capture whatever the new
+        # config says.
+        retain = {"DesiredWeight", "DesiredInstanceCount", "DataCaptureConfig"}
         for item in self._get_param("ExcludeRetainedVariantProperties") or []:
-            retain.discard(item.get("VariantPropertyType"))
+            kind = item.get("VariantPropertyType")
+            if kind == "DataCaptureConfig":
+                raise _validation(
+                    "ExcludeRetainedVariantProperties does not support DataCaptureConfig."
+                )  # wording ours
+            retain.discard(kind)
     deployment = self._get_param("DeploymentConfig")
     if deployment:
         fake._deployment[name] = deployment

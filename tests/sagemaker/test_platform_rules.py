@@ -3,11 +3,15 @@ behind (issue 15)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from endpointkit import Endpoint, VersionSpec
 from endpointkit.adapters.sagemaker import SageMakerBackend
 from endpointkit.errors import NotFound, QuotaExceeded, ValidationError
+from endpointkit.spec import Scaling
 from tests.conformance.suite import Versions
 from tests.fakes.sagemaker import FakeSageMaker
 from tests.sagemaker.conftest import leftovers
@@ -103,3 +107,43 @@ def test_the_fake_refuses_what_sagemaker_refuses(fake: FakeSageMaker) -> None:
             assert caught.value.response["Error"]["Code"] == "ValidationException"
     finally:
         sm.delete_model(ModelName="strict-model")
+
+
+def _capture(fake: FakeSageMaker, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The endpoint's DataCaptureConfig as DescribeEndpoint and its live config report it."""
+    sm = fake.client("sagemaker")
+    desc = sm.describe_endpoint(EndpointName=name)
+    config = sm.describe_endpoint_config(EndpointConfigName=desc["EndpointConfigName"])
+    return desc.get("DataCaptureConfig", {}), config.get("DataCaptureConfig", {})
+
+
+def test_data_capture_settings_apply_to_every_change_not_only_create(
+    fake: FakeSageMaker,
+    make_backend: Callable[..., SageMakerBackend],
+    versions: Versions,
+    name: str,
+) -> None:
+    plain = make_backend()
+    ep = Endpoint.create(name, versions.echo("v1"), backend=plain, timeout=60)
+    assert _capture(fake, name) == ({}, {})
+
+    capturing = make_backend(data_capture=True, data_capture_percent=30)
+    ep = Endpoint(name, capturing)
+    ep.deploy(
+        versions.echo("v2").with_scaling(Scaling(min_replicas=2, max_replicas=2)),
+        traffic=25,
+        timeout=60,
+    )
+    live, config = _capture(fake, name)
+    assert (live["EnableCapture"], live["CurrentSamplingPercentage"]) == (True, 30)
+    assert config["InitialSamplingPercentage"] == 30
+    state = ep.status()  # the weights and instance counts survived the full update
+    assert state.traffic.serving() == {"v1": 75, "v2": 25}
+    assert state.version("v2").replicas == 2  # type: ignore[union-attr]
+
+    ep = Endpoint(name, plain)  # capture off again, with the next change
+    ep.undeploy("v1", timeout=60)
+    live, config = _capture(fake, name)
+    assert not live.get("EnableCapture")
+    assert not config
+    assert ep.status().traffic.serving() == {"v2": 100}

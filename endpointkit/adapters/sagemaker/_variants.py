@@ -90,6 +90,25 @@ def production_variant(
     return variant
 
 
+def _capture_key(capture: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+    """What decides whether two DataCaptureConfigs capture the same (None: no capture)."""
+    if not capture or not capture.get("EnableCapture", True):
+        return None
+    return (
+        capture.get("InitialSamplingPercentage"),
+        capture.get("DestinationS3Uri"),
+        tuple(sorted(o.get("CaptureMode", "") for o in capture.get("CaptureOptions") or [])),
+    )
+
+
+def _with_count(variant: dict[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]:
+    """`variant` starting with its live instance count, if it is live and instance-backed."""
+    count = counts.get(variant["VariantName"])
+    if count and "InstanceType" in variant:
+        return {**variant, "InitialInstanceCount": int(count)}
+    return variant
+
+
 @dataclass(frozen=True)
 class DeploymentConfig:
     """SageMaker deployment guardrails for UpdateEndpoint (native canary, linear, rolling).
@@ -362,6 +381,7 @@ class Variants:
         self,
         name: str,
         live: dict[str, Any],
+        desc: dict[str, Any],
         production: list[dict[str, Any]],
         shadow: list[dict[str, Any]],
         *,
@@ -369,15 +389,37 @@ class Variants:
         deployment: DeploymentConfig | None,
     ) -> str:
         """Move the endpoint onto a config of `production` and `shadow` variants that keeps
-        the `live` config's asynchronous inference and data capture; returns its name."""
+        the `live` config's asynchronous inference and takes this backend's data capture
+        settings; returns its name.
+
+        The live weights and instance counts are kept (RetainAllVariantProperties). That flag
+        also keeps the endpoint's DataCaptureConfig whatever the new config says (it is a
+        retained VariantProperty that cannot be excluded), so when the capture settings
+        change, the update retains nothing and the new config carries the live instance
+        counts (`desc`) itself; its weights are already the intended ones.
+        """
+        capture = self.capture_config(name)
+        retain = _capture_key(capture) == _capture_key(live.get("DataCaptureConfig"))
+        if not retain:
+            counts = {
+                v["VariantName"]: v.get("DesiredInstanceCount") or v.get("CurrentInstanceCount")
+                for v in [
+                    *desc.get("ProductionVariants", []),
+                    *(desc.get("ShadowProductionVariants") or []),
+                ]
+            }
+            production = [_with_count(v, counts) for v in production]
+            shadow = [_with_count(v, counts) for v in shadow]
         config = self.ensure_config(
             name,
             production,
             shadow=shadow,
             async_config=live.get("AsyncInferenceConfig"),
-            capture=live.get("DataCaptureConfig"),
+            capture=capture,
         )
-        self.update_endpoint(name, config, exclude_weights=exclude_weights, deployment=deployment)
+        self.update_endpoint(
+            name, config, exclude_weights=exclude_weights, deployment=deployment, retain=retain
+        )
         return config
 
     def create_endpoint(self, name: str, config: str, tags: dict[str, str]) -> None:
@@ -449,15 +491,17 @@ class Variants:
         *,
         exclude_weights: bool,
         deployment: DeploymentConfig | None,
+        retain: bool = True,
     ) -> None:
-        """UpdateEndpoint onto `config`, keeping live weights (unless `exclude_weights`) and
-        instance counts, with `deployment`'s guardrails if given."""
+        """UpdateEndpoint onto `config`, keeping live weights (unless `exclude_weights`),
+        instance counts and data capture (unless not `retain`: all from the config), with
+        `deployment`'s guardrails if given."""
         request: dict[str, Any] = {
             "EndpointName": name,
             "EndpointConfigName": config,
-            "RetainAllVariantProperties": True,
+            "RetainAllVariantProperties": retain,
         }
-        if exclude_weights:
+        if exclude_weights and retain:
             request["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
         if deployment is not None:
             request["DeploymentConfig"] = deployment.to_api()

@@ -357,6 +357,7 @@ class SageMakerBackend(Backend):
         new_config = self._variants.switch(
             name,
             config,
+            desc,
             production,
             [],
             exclude_weights=exclude_weights,
@@ -393,6 +394,7 @@ class SageMakerBackend(Backend):
         new_config = self._variants.switch(
             name,
             config,
+            desc,
             production,
             list(config.get("ShadowProductionVariants") or []),
             exclude_weights=False,
@@ -501,6 +503,7 @@ class SageMakerBackend(Backend):
         new_config = self._variants.switch(
             name,
             config,
+            desc,
             production,
             shadows,
             exclude_weights=True,
