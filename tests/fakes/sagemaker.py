@@ -11,8 +11,10 @@ Gaps filled, each one what real SageMaker does:
    `RetainAllVariantProperties` / `ExcludeRetainedVariantProperties` (variants present before
    and after keep their live weight and instance count unless excluded; new variants take the
    config's initial values), a refusal while the endpoint is not InService ("Cannot update
-   in-progress endpoint"), and the rollout below. `DeploymentConfig` is accepted and stored as
-   `LastDeploymentConfig` (the rollout is all-at-once: traffic shifting is not simulated).
+   in-progress endpoint"), and the rollout below. `DeploymentConfig` is checked against
+   SageMaker's documented rules (same variant names; no rolling on serverless or multi-variant
+   endpoints; canary, linear and batch sizes) and stored as `LastDeploymentConfig` (the
+   rollout is all-at-once: traffic shifting is not simulated).
 2. **Status transitions** (moto: always InService at once). CreateEndpoint -> Creating,
    UpdateEndpoint and UpdateEndpointWeightsAndCapacities -> Updating, DeleteEndpoint -> Deleting,
    then a worker thread finishes the change. A create or update *starts real serving processes*
@@ -200,9 +202,10 @@ class FakeSageMaker:
         #: Real seconds per platform second for startup budgets (ContainerStartupHealthCheck-
         #: TimeoutInSeconds takes 60 at least); tests shrink it to fail a deploy in a second.
         self.time_scale = 1.0
-        #: Real seconds an in-place change (UpdateEndpointWeightsAndCapacities) and a delete
-        #: stay Updating / Deleting: minutes on SageMaker, scaled down, but never instant, so
-        #: a retry that does not look first meets the in-progress endpoint, as on AWS.
+        #: Real seconds every change (create, update, UpdateEndpointWeightsAndCapacities,
+        #: delete) at least stays Creating / Updating / Deleting: minutes on SageMaker, scaled
+        #: down, but never instant, so a retry that does not look first meets the in-progress
+        #: endpoint, as on AWS.
         self.settle_s = 0.3
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -417,6 +420,7 @@ class FakeSageMaker:
         creating: bool,
         retain: set[str],
     ) -> None:
+        time.sleep(self.settle_s)  # never instant, even when no container has to start
         endpoint: FakeEndpoint = self.backend.endpoints[name]
         production, shadows = self._config_variants(config_name)
         with self._lock:
@@ -814,11 +818,47 @@ def _update_endpoint(self: SageMakerResponse) -> Any:
             retain.discard(kind)
     deployment = self._get_param("DeploymentConfig")
     if deployment:
+        _check_guardrails(fake, endpoint.endpoint_config_name, config, deployment)
         fake._deployment[name] = deployment
     endpoint.endpoint_status = "Updating"
     endpoint.last_modified_time = datetime.now(timezone.utc)
     fake._pool.submit(_guard, fake._rollout, name, config, creating=False, retain=retain)
     return ActionResult({"EndpointArn": endpoint.arn})
+
+
+def _check_guardrails(
+    fake: FakeSageMaker, old_config: str, new_config: str, deployment: dict[str, Any]
+) -> None:
+    """SageMaker's rules for an UpdateEndpoint with a DeploymentConfig (wording ours)."""
+    old_production, old_shadows = fake._config_variants(old_config)
+    new_production, new_shadows = fake._config_variants(new_config)
+    old_names = sorted(v["VariantName"] for v in [*old_production, *old_shadows])
+    new_names = sorted(v["VariantName"] for v in [*new_production, *new_shadows])
+    # dg/deployment-guardrails-exclusions.html: "your new endpoint configuration must have the
+    # same variant name as the old endpoint configuration".
+    if old_names != new_names:
+        raise _validation(
+            "Deployment guardrails need the new endpoint configuration to have the same "
+            f"variant names as the old one: {old_names} before, {new_names} after."
+        )
+    rolling = deployment.get("RollingUpdatePolicy")
+    # Same page: rolling deployments exclude serverless and multi-variant endpoints.
+    if rolling and (
+        len(new_production) > 1 or any("ServerlessConfig" in v for v in new_production)
+    ):
+        raise _validation(
+            "Rolling deployments are not supported for serverless or multi-variant endpoints."
+        )
+    # API_TrafficRoutingConfig.html / API_RollingUpdatePolicy.html (percent of instances).
+    routing = (deployment.get("BlueGreenUpdatePolicy") or {}).get("TrafficRoutingConfiguration")
+    sizes = [
+        ("CanarySize", (routing or {}).get("CanarySize"), 1, 50),
+        ("LinearStepSize", (routing or {}).get("LinearStepSize"), 10, 50),
+        ("MaximumBatchSize", (rolling or {}).get("MaximumBatchSize"), 5, 50),
+    ]
+    for field_name, size, low, high in sizes:
+        if size and size.get("Type") == "CAPACITY_PERCENT" and not low <= size["Value"] <= high:
+            raise _validation(f"{field_name} must be {low}-{high}% of the variant's capacity.")
 
 
 def _update_weights(self: SageMakerResponse) -> Any:

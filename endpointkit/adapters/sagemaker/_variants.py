@@ -7,7 +7,8 @@
   retried or repeated create finds the one already there; superseded configs and models are
   deleted once a change has succeeded, keeping `keep_configs` configs for rollback;
 - UpdateEndpoint onto a new config, keeping the live weights and instance counts
-  (RetainAllVariantProperties), with SageMaker's deployment guardrails (`DeploymentConfig`).
+  (RetainAllVariantProperties). `DeploymentConfig` (SageMaker's deployment guardrails) is
+  validated here but never sent: it needs the same variant names before and after.
 
 A create is never sent twice blindly: a retry first looks at what exists.
 """
@@ -111,7 +112,9 @@ def _with_count(variant: dict[str, Any], counts: Mapping[str, Any]) -> dict[str,
 
 @dataclass(frozen=True)
 class DeploymentConfig:
-    """SageMaker deployment guardrails for UpdateEndpoint (native canary, linear, rolling).
+    """SageMaker deployment guardrails for UpdateEndpoint (native canary, linear, rolling):
+    validated, for an in-place rollout that keeps the variant names; no change endpointkit
+    makes today can carry one (see backend `_GUARDRAILS_REFUSED`).
 
     `mode`: all_at_once, canary (shift `step_percent` of capacity, bake `wait_s`, then the
     rest), linear (shift `step_percent` per step, baking `wait_s` between steps) or rolling
@@ -128,15 +131,26 @@ class DeploymentConfig:
     rollback_batch_percent: int | None = None
 
     def __post_init__(self) -> None:
+        # Ranges from botocore's service model (WaitIntervalInSeconds, TerminationWait-
+        # InSeconds, MaximumExecutionTimeoutInSeconds, AlarmList, CapacitySizeValue) and from
+        # its documentation text, which botocore does not enforce: CanarySize at most 50% and
+        # LinearStepSize 10-50% of the variant's instances (API_TrafficRoutingConfig.html),
+        # MaximumBatchSize 5-50% (API_RollingUpdatePolicy.html).
         problems: list[str] = []
         if self.mode in ("canary", "linear", "rolling") and self.step_percent is None:
             problems.append(f"{self.mode} needs step_percent")
         if self.step_percent is not None and not 1 <= self.step_percent <= 100:
             problems.append("step_percent must be 1-100")
         if self.mode == "canary" and (self.step_percent or 0) > 50:
-            problems.append("a canary should be at most 50% of the new fleet")
+            problems.append("a canary (CanarySize) must be at most 50% of the instances")
+        if self.mode == "linear" and not 10 <= (self.step_percent or 10) <= 50:
+            problems.append("linear steps (LinearStepSize) must be 10-50% of the instances")
         if self.mode == "rolling" and not 5 <= (self.step_percent or 5) <= 50:
-            problems.append("rolling batches must be 5-50% of the instances")
+            problems.append("rolling batches (MaximumBatchSize) must be 5-50% of the instances")
+        if self.rollback_batch_percent is not None and not 1 <= self.rollback_batch_percent <= 100:
+            problems.append("rollback_batch_percent must be 1-100")
+        if any(not alarm for alarm in self.alarms):
+            problems.append("alarm names must not be empty")
         if not 0 <= self.wait_s <= 3600:
             problems.append("wait_s must be 0-3600")
         if not 0 <= self.termination_wait_s <= 3600:
@@ -386,7 +400,6 @@ class Variants:
         shadow: list[dict[str, Any]],
         *,
         exclude_weights: bool,
-        deployment: DeploymentConfig | None,
     ) -> str:
         """Move the endpoint onto a config of `production` and `shadow` variants that keeps
         the `live` config's asynchronous inference and takes this backend's data capture
@@ -417,9 +430,7 @@ class Variants:
             async_config=live.get("AsyncInferenceConfig"),
             capture=capture,
         )
-        self.update_endpoint(
-            name, config, exclude_weights=exclude_weights, deployment=deployment, retain=retain
-        )
+        self.update_endpoint(name, config, exclude_weights=exclude_weights, retain=retain)
         return config
 
     def create_endpoint(self, name: str, config: str, tags: dict[str, str]) -> None:
@@ -490,12 +501,12 @@ class Variants:
         config: str,
         *,
         exclude_weights: bool,
-        deployment: DeploymentConfig | None,
         retain: bool = True,
     ) -> None:
         """UpdateEndpoint onto `config`, keeping live weights (unless `exclude_weights`),
-        instance counts and data capture (unless not `retain`: all from the config), with
-        `deployment`'s guardrails if given."""
+        instance counts and data capture (unless not `retain`: all from the config). It never
+        carries a DeploymentConfig: that needs the same variant names before and after, and
+        every change endpointkit makes changes the variant set."""
         request: dict[str, Any] = {
             "EndpointName": name,
             "EndpointConfigName": config,
@@ -503,8 +514,6 @@ class Variants:
         }
         if exclude_weights and retain:
             request["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
-        if deployment is not None:
-            request["DeploymentConfig"] = deployment.to_api()
 
         def applied() -> bool:
             # Our update is under way (the endpoint was InService before it) or done.

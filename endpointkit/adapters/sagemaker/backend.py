@@ -66,6 +66,22 @@ __all__ = [
 
 log = logging.getLogger("endpointkit.sagemaker")
 
+# docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html: "your new
+# endpoint configuration must have the same variant name as the old endpoint configuration".
+# Every UpdateEndpoint endpointkit sends changes the variant set (a deploy adds the version's
+# variant, an undeploy removes one, a shadow change moves one between the production and the
+# shadow lists), so none of them can carry a DeploymentConfig.
+_GUARDRAILS_REFUSED = (
+    "SageMaker deployment guardrails (DeploymentConfig) need the new endpoint config to keep "
+    "the same variant names, and {what} changes the endpoint's variants (endpointkit gives "
+    "each version its own variant); nothing was changed."
+)
+_GUARDRAILS_HINT = (
+    "Use Endpoint.rollout(version, Canary(...) or Linear(...)) with "
+    "Gates(alarms=[...]): it shifts traffic step by step, watches the same CloudWatch alarms "
+    "and rolls back. Native in-place rollouts are not available yet."
+)
+
 
 class SageMakerBackend(Backend):
     """Amazon SageMaker real-time, serverless and asynchronous endpoints.
@@ -84,7 +100,8 @@ class SageMakerBackend(Backend):
     - `endpoint_url` (all AWS services), `runtime_endpoint_url` (sagemaker-runtime only)
     - `keep_configs`: endpoint configs kept for rollback, the live one included (2)
     - `data_capture`, `data_capture_uri`, `data_capture_percent`: capture requests/responses
-    - `deployment_config`: default guardrails for UpdateEndpoint (see DeploymentConfig)
+    - `deployment_config`: refused (see `_GUARDRAILS_REFUSED`): SageMaker's guardrails only
+      apply to updates that keep every variant name, which endpointkit's changes never do
     - `poll_s`, `max_poll_s`: status polling; `read_timeout`, `connect_timeout`,
       `max_pool_connections`: runtime client; `retry_attempts`, `retry_deadline_s`.
     """
@@ -132,7 +149,12 @@ class SageMakerBackend(Backend):
         self.poll_first_s = poll_s
         self.poll_max_s = max_poll_s
         self.sleep = sleep
-        self._deployment_config = DeploymentConfig.coerce(deployment_config)
+        if DeploymentConfig.coerce(deployment_config) is not None:
+            raise ValidationError(
+                _GUARDRAILS_REFUSED.format(what="the deployment_config setting"),
+                hint=_GUARDRAILS_HINT,
+                backend=BACKEND,
+            )
         self._aws = Aws(
             region=region,
             profile=profile,
@@ -308,10 +330,21 @@ class SageMakerBackend(Backend):
             "uploaded model this create made were deleted."
         )
 
-    def _guardrails(self, options: Mapping[str, Any]) -> DeploymentConfig | None:
-        """This call's DeploymentConfig (a deploy option), else the backend's default."""
-        given = DeploymentConfig.coerce(options.get("deployment_config"))
-        return given if given is not None else self._deployment_config
+    def deploy(
+        self, name: str, version: VersionSpec, traffic: int = 0, **options: Any
+    ) -> EndpointState:
+        """Backend.deploy; a `deployment_config` option is refused before any call (see
+        `_GUARDRAILS_REFUSED`)."""
+        if DeploymentConfig.coerce(options.get("deployment_config")) is not None:
+            raise ValidationError(
+                _GUARDRAILS_REFUSED.format(what=f"deploying {version.name!r}"),
+                hint=_GUARDRAILS_HINT,
+                backend=BACKEND,
+                operation="deploy",
+                endpoint=name,
+                version=version.name,
+            )
+        return super().deploy(name, version, traffic, **options)
 
     def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
         """Unsupported features (base class), then SageMaker's own rules, before any call."""
@@ -321,8 +354,7 @@ class SageMakerBackend(Backend):
     def _deploy(
         self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
     ) -> EndpointState:
-        """`options`: `deployment_config` sets SageMaker's guardrails (canary/linear/rolling,
-        alarm rollback) for this update only, over the backend's default."""
+        """`options`: `deployment_config` never gets here (refused in `deploy`)."""
         desc, config = self._reader.live(name, "deploy")
         state = self._reader.state(name, desc, config)
         validate(self._variants, name, version, config)
@@ -361,7 +393,6 @@ class SageMakerBackend(Backend):
             production,
             [],
             exclude_weights=exclude_weights,
-            deployment=self._guardrails(options),
         )
         return self._start_pending(
             name,
@@ -398,7 +429,6 @@ class SageMakerBackend(Backend):
             production,
             list(config.get("ShadowProductionVariants") or []),
             exclude_weights=False,
-            deployment=self._deployment_config,
         )
         return self._start_pending(
             name,
@@ -507,7 +537,6 @@ class SageMakerBackend(Backend):
             production,
             shadows,
             exclude_weights=True,
-            deployment=self._deployment_config,
         )
         return self._start_pending(
             name,
