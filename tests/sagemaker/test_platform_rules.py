@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from endpointkit import Endpoint, VersionSpec
-from endpointkit.adapters.sagemaker import SageMakerBackend
+from endpointkit.adapters.sagemaker import SageMakerBackend, SettingIgnoredWarning
 from endpointkit.errors import NotFound, QuotaExceeded, ValidationError
 from endpointkit.spec import Scaling
 from tests.conformance.suite import Versions
@@ -147,3 +147,16 @@ def test_data_capture_settings_apply_to_every_change_not_only_create(
     assert not live.get("EnableCapture")
     assert not config
     assert ep.status().traffic.serving() == {"v2": 100}
+
+
+def test_max_replicas_without_autoscaling_warns_naming_the_field_and_backend(
+    fake: FakeSageMaker, backend: SageMakerBackend, versions: Versions, name: str
+) -> None:
+    ranged = versions.echo("v1").with_scaling(Scaling(min_replicas=1, max_replicas=3))
+    with pytest.warns(SettingIgnoredWarning, match=r"max_replicas=3 .*sagemaker") as caught:
+        ep = Endpoint.create(name, ranged, backend=backend, timeout=60)
+    assert caught[0].filename == __file__  # points at the caller's line
+    assert ep.status().version("v1").replicas == 1  # type: ignore[union-attr]
+    with pytest.warns(SettingIgnoredWarning, match="max_replicas"):
+        backend.scale(name, "v1", Scaling(min_replicas=2, max_replicas=4))
+    backend.wait(name, timeout=60)

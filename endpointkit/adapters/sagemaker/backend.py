@@ -37,7 +37,12 @@ from endpointkit.adapters.sagemaker._runtime import (
     Runtime,
 )
 from endpointkit.adapters.sagemaker._state import SETTLED, EndpointReader, live_weights
-from endpointkit.adapters.sagemaker._validate import shadow_refusal, validate
+from endpointkit.adapters.sagemaker._validate import (
+    SettingIgnoredWarning,
+    shadow_refusal,
+    validate,
+    warn_unheld_max,
+)
 from endpointkit.adapters.sagemaker._variants import (
     DEFAULT_INSTANCE_TYPE,
     DeploymentConfig,
@@ -60,6 +65,7 @@ __all__ = [
     "AsyncInvocation",
     "DeploymentConfig",
     "SageMakerBackend",
+    "SettingIgnoredWarning",
     "container_environment",
     "production_variant",
 ]
@@ -350,6 +356,8 @@ class SageMakerBackend(Backend):
         """Unsupported features (base class), then SageMaker's own rules, before any call."""
         super()._validate_version(endpoint, version)
         validate(self._variants, endpoint, version)
+        if version.scaling is not None:
+            warn_unheld_max(version.scaling, f"version {version.name!r} of {endpoint!r}")
 
     def _deploy(
         self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
@@ -608,6 +616,7 @@ class SageMakerBackend(Backend):
         and Application Auto Scaling for the range and targets, registered once the count has
         settled. Autoscaling is deregistered first so it cannot fight the new count; if the
         change is refused, what was deregistered is put back and the error says so."""
+        warn_unheld_max(scaling, f"scaling {version!r} of {name!r}")
         desc, config = self._reader.live(name, "scale")
         state = self._reader.state(name, desc, config)
         before = self._autoscaler.live(state).get(version)
