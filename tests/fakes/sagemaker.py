@@ -11,8 +11,10 @@ Gaps filled, each one what real SageMaker does:
    `RetainAllVariantProperties` / `ExcludeRetainedVariantProperties` (variants present before
    and after keep their live weight and instance count unless excluded; new variants take the
    config's initial values), a refusal while the endpoint is not InService ("Cannot update
-   in-progress endpoint"), and the rollout below. `DeploymentConfig` is accepted and stored as
-   `LastDeploymentConfig` (the rollout is all-at-once: traffic shifting is not simulated).
+   in-progress endpoint"), and the rollout below. `DeploymentConfig` is checked against
+   SageMaker's documented rules (same variant names; no rolling on serverless or multi-variant
+   endpoints; canary, linear and batch sizes) and stored as `LastDeploymentConfig` (the
+   rollout is all-at-once: traffic shifting is not simulated).
 2. **Status transitions** (moto: always InService at once). CreateEndpoint -> Creating,
    UpdateEndpoint and UpdateEndpointWeightsAndCapacities -> Updating, DeleteEndpoint -> Deleting,
    then a worker thread finishes the change. A create or update *starts real serving processes*
@@ -200,6 +202,11 @@ class FakeSageMaker:
         #: Real seconds per platform second for startup budgets (ContainerStartupHealthCheck-
         #: TimeoutInSeconds takes 60 at least); tests shrink it to fail a deploy in a second.
         self.time_scale = 1.0
+        #: Real seconds every change (create, update, UpdateEndpointWeightsAndCapacities,
+        #: delete) at least stays Creating / Updating / Deleting: minutes on SageMaker, scaled
+        #: down, but never instant, so a retry that does not look first meets the in-progress
+        #: endpoint, as on AWS.
+        self.settle_s = 0.3
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -413,6 +420,7 @@ class FakeSageMaker:
         creating: bool,
         retain: set[str],
     ) -> None:
+        time.sleep(self.settle_s)  # never instant, even when no container has to start
         endpoint: FakeEndpoint = self.backend.endpoints[name]
         production, shadows = self._config_variants(config_name)
         with self._lock:
@@ -466,6 +474,10 @@ class FakeSageMaker:
             }
         endpoint.endpoint_config_name = config_name
         endpoint.production_variants = [dict(s) for s in self._summaries[name].values()]
+        if "DataCaptureConfig" not in retain:
+            endpoint.data_capture_config = self.backend.endpoint_configs[
+                config_name
+            ].data_capture_config
         endpoint.failure_reason = None
         endpoint.endpoint_status = "InService"
         endpoint.last_modified_time = datetime.now(timezone.utc)
@@ -565,6 +577,7 @@ class FakeSageMaker:
             )
 
     def _finish_delete(self, name: str) -> None:
+        time.sleep(self.settle_s)
         with self._lock:
             fleet = self._containers.pop(name, {})
             self._summaries.pop(name, None)
@@ -574,6 +587,7 @@ class FakeSageMaker:
         self.backend.endpoints.pop(name, None)
 
     def _finish_weights(self, name: str) -> None:
+        time.sleep(self.settle_s)
         endpoint = self.backend.endpoints.get(name)
         if endpoint is not None:
             endpoint.endpoint_status = "InService"
@@ -681,6 +695,19 @@ def _create_endpoint_config(self: SageMakerResponse) -> Any:
     names = [v["VariantName"] for v in [*production, *shadows]]
     if len(set(names)) != len(names):
         raise _validation("Variant names must be unique within an endpoint configuration.")
+    serverless = [v["VariantName"] for v in production if "ServerlessConfig" in v]
+    if serverless and len(production) > 1:
+        # docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature
+        # exclusions": no multiple production variants on a serverless endpoint (wording ours).
+        raise _validation(
+            "Serverless endpoint configurations support a single production variant; got "
+            f"{len(production)} ({', '.join(v['VariantName'] for v in production)})."
+        )
+    if shadows and (serverless or self._get_param("AsyncInferenceConfig")):
+        # docs.aws.amazon.com/sagemaker/latest/dg/shadow-tests-exclusions.html: shadow variants
+        # on serverless or asynchronous endpoints "lead to validation errors" (wording ours).
+        kind = "serverless" if serverless else "asynchronous"
+        raise _validation(f"Shadow variants are not supported for {kind} inference endpoints.")
     for variant in [*production, *shadows]:
         startup = sorted(set(variant) & _INSTANCE_ONLY)
         if "ServerlessConfig" in variant and startup:
@@ -776,16 +803,62 @@ def _update_endpoint(self: SageMakerResponse) -> Any:
         raise _validation(f'Cannot update in-progress endpoint "{endpoint.arn}".')
     retain: set[str] = set()
     if self._get_param("RetainAllVariantProperties"):
-        retain = {"DesiredWeight", "DesiredInstanceCount"}
+        # VariantPropertyType (botocore's service model, API_VariantProperty.html): the
+        # retained properties are DesiredInstanceCount, DesiredWeight and DataCaptureConfig;
+        # excluding DataCaptureConfig is "Not currently supported", so with
+        # RetainAllVariantProperties the endpoint keeps its data capture whatever the new
+        # config says.
+        retain = {"DesiredWeight", "DesiredInstanceCount", "DataCaptureConfig"}
         for item in self._get_param("ExcludeRetainedVariantProperties") or []:
-            retain.discard(item.get("VariantPropertyType"))
+            kind = item.get("VariantPropertyType")
+            if kind == "DataCaptureConfig":
+                raise _validation(
+                    "ExcludeRetainedVariantProperties does not support DataCaptureConfig."
+                )  # wording ours
+            retain.discard(kind)
     deployment = self._get_param("DeploymentConfig")
     if deployment:
+        _check_guardrails(fake, endpoint.endpoint_config_name, config, deployment)
         fake._deployment[name] = deployment
     endpoint.endpoint_status = "Updating"
     endpoint.last_modified_time = datetime.now(timezone.utc)
     fake._pool.submit(_guard, fake._rollout, name, config, creating=False, retain=retain)
     return ActionResult({"EndpointArn": endpoint.arn})
+
+
+def _check_guardrails(
+    fake: FakeSageMaker, old_config: str, new_config: str, deployment: dict[str, Any]
+) -> None:
+    """SageMaker's rules for an UpdateEndpoint with a DeploymentConfig (wording ours)."""
+    old_production, old_shadows = fake._config_variants(old_config)
+    new_production, new_shadows = fake._config_variants(new_config)
+    old_names = sorted(v["VariantName"] for v in [*old_production, *old_shadows])
+    new_names = sorted(v["VariantName"] for v in [*new_production, *new_shadows])
+    # dg/deployment-guardrails-exclusions.html: "your new endpoint configuration must have the
+    # same variant name as the old endpoint configuration".
+    if old_names != new_names:
+        raise _validation(
+            "Deployment guardrails need the new endpoint configuration to have the same "
+            f"variant names as the old one: {old_names} before, {new_names} after."
+        )
+    rolling = deployment.get("RollingUpdatePolicy")
+    # Same page: rolling deployments exclude serverless and multi-variant endpoints.
+    if rolling and (
+        len(new_production) > 1 or any("ServerlessConfig" in v for v in new_production)
+    ):
+        raise _validation(
+            "Rolling deployments are not supported for serverless or multi-variant endpoints."
+        )
+    # API_TrafficRoutingConfig.html / API_RollingUpdatePolicy.html (percent of instances).
+    routing = (deployment.get("BlueGreenUpdatePolicy") or {}).get("TrafficRoutingConfiguration")
+    sizes = [
+        ("CanarySize", (routing or {}).get("CanarySize"), 1, 50),
+        ("LinearStepSize", (routing or {}).get("LinearStepSize"), 10, 50),
+        ("MaximumBatchSize", (rolling or {}).get("MaximumBatchSize"), 5, 50),
+    ]
+    for field_name, size, low, high in sizes:
+        if size and size.get("Type") == "CAPACITY_PERCENT" and not low <= size["Value"] <= high:
+            raise _validation(f"{field_name} must be {low}-{high}% of the variant's capacity.")
 
 
 def _update_weights(self: SageMakerResponse) -> Any:

@@ -498,32 +498,55 @@ def test_async_inference_writes_the_answer_to_s3(
     assert handle.result(timeout=30).body == b'{"predictions":["v1"]}'
 
 
-def test_deployment_config_is_sent_with_the_update(
-    fake: FakeSageMaker, backend: SageMakerBackend, versions: Versions, name: str
+def test_deployment_config_is_refused_on_variant_set_changes_before_any_call(
+    fake: FakeSageMaker,
+    backend: SageMakerBackend,
+    make_backend: Callable[..., SageMakerBackend],
+    versions: Versions,
+    name: str,
 ) -> None:
-    Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=60)
-    backend.deploy(
-        name,
-        versions.echo("v2"),
-        10,
-        deployment_config={
-            "mode": "canary",
-            "step_percent": 10,
-            "wait_s": 300,
-            "alarms": ["errors-5xx"],
-        },
+    """Deployment guardrails need the new config to keep the old variant names
+    (dg/deployment-guardrails-exclusions.html); a deploy adds a variant, an undeploy removes
+    one and a shadow change moves one, so none of them may carry a DeploymentConfig."""
+    canary = {"mode": "canary", "step_percent": 10, "wait_s": 300, "alarms": ["errors-5xx"]}
+    ep = Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=60)
+    mutations = sum(n for a, n in fake.calls.items() if not a.startswith(("Describe", "List")))
+    with pytest.raises(ValidationError, match="same variant names"):
+        backend.deploy(name, versions.echo("v2"), 10, deployment_config=canary)
+    after = sum(n for a, n in fake.calls.items() if not a.startswith(("Describe", "List")))
+    assert after == mutations  # refused before any call
+    with pytest.raises(ValidationError, match="same variant names"):
+        make_backend(deployment_config=canary)
+    assert ep.status().version_names == ["v1"]
+
+    # The fake refuses it as SageMaker does, straight through boto3.
+    from botocore.exceptions import ClientError
+
+    sm = fake.client("sagemaker")
+    live = sm.describe_endpoint_config(
+        EndpointConfigName=sm.describe_endpoint(EndpointName=name)["EndpointConfigName"]
+    )["ProductionVariants"][0]
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{name}-renamed",
+        ProductionVariants=[{**live, "VariantName": "renamed"}],
     )
-    backend.wait(name, timeout=60)
-    last = fake.client("sagemaker").describe_endpoint(EndpointName=name)["LastDeploymentConfig"]
-    routing = last["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing == {
-        "Type": "CANARY",
-        "WaitIntervalInSeconds": 300,
-        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
-    }
-    assert last["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "errors-5xx"}]}
-    with pytest.raises(ValidationError, match="canary"):
-        backend.deploy(name, versions.echo("v3"), deployment_config={"mode": "canary"})
+    try:
+        with pytest.raises(ClientError, match="same variant names"):
+            sm.update_endpoint(
+                EndpointName=name,
+                EndpointConfigName=f"{name}-renamed",
+                DeploymentConfig={
+                    "BlueGreenUpdatePolicy": {
+                        "TrafficRoutingConfiguration": {
+                            "Type": "LINEAR",
+                            "WaitIntervalInSeconds": 60,
+                            "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20},
+                        }
+                    }
+                },
+            )
+    finally:
+        sm.delete_endpoint_config(EndpointConfigName=f"{name}-renamed")
 
 
 def test_rollout_watches_cloudwatch_alarms_and_rolls_back_when_one_fires(

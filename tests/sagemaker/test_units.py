@@ -174,6 +174,10 @@ def test_deployment_config_maps_to_the_api_and_checks_limits() -> None:
         {"mode": "canary", "step_percent": 60},
         {"mode": "rolling", "step_percent": 80},
         {"mode": "linear"},
+        {"mode": "linear", "step_percent": 5},  # LinearStepSize: 10-50% (not in botocore)
+        {"mode": "linear", "step_percent": 60},
+        {"mode": "rolling", "step_percent": 25, "rollback_batch_percent": 0},
+        {"alarms": ("",)},
         {"wait_s": 4000},
         {"max_execution_s": 10},
     ):

@@ -13,6 +13,7 @@ from endpointkit.adapters.sagemaker.backend import (
     AsyncInvocation,
     DeploymentConfig,
     SageMakerBackend,
+    SettingIgnoredWarning,
 )
 
-__all__ = ["AsyncInvocation", "DeploymentConfig", "SageMakerBackend"]
+__all__ = ["AsyncInvocation", "DeploymentConfig", "SageMakerBackend", "SettingIgnoredWarning"]

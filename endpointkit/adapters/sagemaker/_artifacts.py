@@ -161,11 +161,12 @@ class ArtifactBucket:
             )
         return uri
 
-    def delete_files(self, endpoint: str) -> None:
-        """Delete the endpoint's model artifacts and asynchronous inputs (its history stays)."""
+    def files(self, endpoint: str) -> list[str]:
+        """The keys of the endpoint's model artifacts and asynchronous inputs."""
         bucket = self.existing()
         if bucket is None:
-            return
+            return []
+        keys: list[str] = []
         for prefix in (self.key(endpoint, "artifacts/"), self.key(endpoint, "async-")):
             for page in self._aws.pages(
                 "s3",
@@ -176,12 +177,17 @@ class ArtifactBucket:
                 Bucket=bucket,
                 Prefix=prefix,
             ):
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-                if keys:
-                    self._aws.call(
-                        "s3",
-                        "delete_objects",
-                        operation="delete",
-                        Bucket=bucket,
-                        Delete={"Objects": keys, "Quiet": True},
-                    )
+                keys += [item["Key"] for item in page.get("Contents", [])]
+        return keys
+
+    def delete_files(self, endpoint: str) -> None:
+        """Delete the endpoint's model artifacts and asynchronous inputs (its history stays)."""
+        keys = self.files(endpoint)
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys a call
+            self._aws.call(
+                "s3",
+                "delete_objects",
+                operation="delete",
+                Bucket=self.get(),
+                Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True},
+            )

@@ -134,31 +134,18 @@ class Autoscaler:
         return policies
 
     def set_instance_count(self, name: str, version: str, count: int) -> None:
-        """UpdateEndpointWeightsAndCapacities with `count` instances for `version`. An error
-        after the update went through (a lost answer, then a retry refused as in progress) is
-        not one: the endpoint already asks for `count`."""
-        try:
-            self._aws.sm(
-                "update_endpoint_weights_and_capacities",
-                operation="scale",
-                endpoint=name,
-                version=version,
-                EndpointName=name,
-                DesiredWeightsAndCapacities=[
-                    {"VariantName": version, "DesiredInstanceCount": count}
-                ],
-            )
-        except EndpointKitError:
-            try:
-                desc = self._reader.describe(name, "scale")
-            except EndpointKitError:
-                desc = {}
-            desired = {
-                v.get("VariantName"): v.get("DesiredInstanceCount")
-                for v in desc.get("ProductionVariants", [])
-            }
-            if desired.get(version) != count:
-                raise
+        """UpdateEndpointWeightsAndCapacities with `count` instances for `version`; a lost
+        answer is not re-sent blindly (`Aws.mutate`): the endpoint already asks for `count`."""
+        desired = [{"VariantName": version, "DesiredInstanceCount": count}]
+        self._aws.mutate(
+            "update_endpoint_weights_and_capacities",
+            operation="scale",
+            endpoint=name,
+            version=version,
+            applied=lambda: self._reader.asks_for(name, "scale", "DesiredInstanceCount", desired),
+            EndpointName=name,
+            DesiredWeightsAndCapacities=desired,
+        )
 
     def put_back(
         self,

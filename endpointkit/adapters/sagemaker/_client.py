@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from endpointkit.adapters.sagemaker._errors import BACKEND, aws_errors
-from endpointkit.errors import MissingDependency, NotFound, ValidationError
+from endpointkit.errors import (
+    EndpointKitError,
+    MissingDependency,
+    NotFound,
+    Retryable,
+    Timeout,
+    ValidationError,
+)
 from endpointkit.retry import Clock, Sleep, control_plane
 
 __all__ = ["Aws"]
@@ -175,6 +182,44 @@ class Aws:
     def sm(self, method: str, *, operation: str, **kwargs: Any) -> Any:
         """`call` on the sagemaker service."""
         return self.call("sagemaker", method, operation=operation, **kwargs)
+
+    def mutate(
+        self,
+        method: str,
+        *,
+        operation: str,
+        endpoint: str,
+        applied: Callable[[], bool],
+        version: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A mutating sagemaker call that is never re-sent blindly.
+
+        An answer can be lost after SageMaker applied the change (a 5xx, a dropped
+        connection); re-sending then meets an endpoint that is Updating (refused) or changes
+        it twice. So every retry first asks `applied()` (does SageMaker already show the
+        change?) and stops there if it does, and a last transient error or timeout is no
+        error when `applied()` says the change went through.
+        """
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and applied():
+                return
+            with aws_errors(operation, endpoint=endpoint, version=version, region=self.region):
+                getattr(self.client("sagemaker"), method)(**kwargs)
+
+        try:
+            self.retrying(attempt)
+        except (Retryable, Timeout):
+            try:
+                done = applied()
+            except EndpointKitError:
+                done = False  # cannot tell: the call's own error says more
+            if not done:
+                raise
 
     def exists(self, describe: str, endpoint: str, **key: Any) -> bool:
         """True if the sagemaker `describe` call finds the resource named by `key`."""

@@ -8,6 +8,7 @@ log hint of each failure, which costs a CloudWatch Logs query.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -83,6 +84,22 @@ class EndpointReader:
                 endpoint=name,
             )
         return desc
+
+    def asks_for(
+        self, name: str, operation: str, field: str, desired: list[dict[str, Any]]
+    ) -> bool:
+        """True if the endpoint's variants already ask for what an
+        UpdateEndpointWeightsAndCapacities request (`desired`) sets in `field`
+        (DesiredWeight or DesiredInstanceCount): that request went through."""
+        variants = {
+            v.get("VariantName"): v
+            for v in self.describe(name, operation).get("ProductionVariants", [])
+        }
+        for item in desired:
+            live = variants.get(item["VariantName"], {}).get(field)
+            if live is None or not math.isclose(float(live), float(item[field]), abs_tol=1e-9):
+                return False
+        return True
 
     def live(self, name: str, operation: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The endpoint's description and its live config."""

@@ -6,21 +6,63 @@ these are SageMaker's limits and the settings the backend needs (an image, a rol
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 from endpointkit.adapters.sagemaker._errors import BACKEND
 from endpointkit.adapters.sagemaker._variants import Variants
 from endpointkit.errors import ValidationError
-from endpointkit.spec import VersionSpec
+from endpointkit.spec import Scaling, VersionSpec
 
-__all__ = ["SERVERLESS_STARTUP_S", "validate"]
+__all__ = [
+    "SERVERLESS_STARTUP_S",
+    "SettingIgnoredWarning",
+    "shadow_refusal",
+    "validate",
+    "warn_unheld_max",
+]
 
 #: Serverless containers must download the model and answer /ping within 3 minutes, a fixed
 #: budget: ProductionVariant's startup timeouts are for instance-backed variants
 #: (docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html).
 SERVERLESS_STARTUP_S = 180
 _ACCELERATED_FAMILIES = ("p", "g", "inf", "trn", "dl")
+_PACKAGE = str(Path(__file__).resolve().parents[2])
+
+
+class SettingIgnoredWarning(UserWarning):
+    """A setting was asked for that SageMaker has no place for, so it is not applied.
+
+    A warning, not an error: the change is valid without it. A UserWarning subclass rather
+    than a log line, because it is about the caller's spec, which the caller can fix: it
+    shows in notebooks and scripts by default (a log line needs logging configured), once
+    per call site, and can be filtered by class or turned into an error (`-W error::...`).
+    """
+
+
+def warn_unheld_max(scaling: Scaling, where: str) -> None:
+    """Warn when `scaling` has a max_replicas that SageMaker cannot hold: without
+    autoscaling a variant has one instance count, min_replicas."""
+    if scaling.autoscaling is not None or scaling.max_replicas == scaling.min_replicas:
+        return
+    warnings.warn(
+        f"{where}: max_replicas={scaling.max_replicas} is ignored on the sagemaker backend "
+        f"without autoscaling; the variant runs min_replicas={scaling.min_replicas} "
+        "instances. Add autoscaling to scale between them, or set max_replicas to "
+        "min_replicas.",
+        SettingIgnoredWarning,
+        stacklevel=_caller_level(),
+    )
+
+
+def _caller_level() -> int:
+    """The stacklevel of the first frame outside endpointkit: the user's line."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level
 
 
 def validate(
@@ -115,9 +157,33 @@ def validate(
                 **context,
             )
         live_serverless = any("ServerlessConfig" in v for v in config.get("ProductionVariants", []))
+        if live_serverless:
+            # docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature
+            # exclusions": serverless endpoints do not support multiple production variants.
+            raise ValidationError(
+                f"endpoint {name!r} is serverless, and SageMaker serverless endpoints take one "
+                f"production variant, so version {version.name!r} cannot be added beside it.",
+                hint="Deploy the new version to its own endpoint and move clients over, or use "
+                "instance-backed versions (remove 'serverless') to split traffic.",
+                **context,
+            )
         if config.get("ProductionVariants") and live_serverless != (version.serverless is not None):
             raise ValidationError(
                 f"version {version.name!r} and endpoint {name!r} mix serverless and "
                 "instance-based variants, which SageMaker does not allow.",
                 **context,
             )
+
+
+def shadow_refusal(config: dict[str, Any]) -> str | None:
+    """Why SageMaker cannot shadow on an endpoint with live `config`, or None if it can.
+
+    docs.aws.amazon.com/sagemaker/latest/dg/shadow-tests-exclusions.html: serverless and
+    asynchronous endpoints (among others) cannot have shadow variants; the request fails
+    validation.
+    """
+    if config.get("AsyncInferenceConfig"):
+        return "it uses asynchronous inference"
+    if any("ServerlessConfig" in v for v in config.get("ProductionVariants", [])):
+        return "it is serverless"
+    return None

@@ -7,7 +7,8 @@
   retried or repeated create finds the one already there; superseded configs and models are
   deleted once a change has succeeded, keeping `keep_configs` configs for rollback;
 - UpdateEndpoint onto a new config, keeping the live weights and instance counts
-  (RetainAllVariantProperties), with SageMaker's deployment guardrails (`DeploymentConfig`).
+  (RetainAllVariantProperties). `DeploymentConfig` (SageMaker's deployment guardrails) is
+  validated here but never sent: it needs the same variant names before and after.
 
 A create is never sent twice blindly: a retry first looks at what exists.
 """
@@ -90,9 +91,30 @@ def production_variant(
     return variant
 
 
+def _capture_key(capture: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+    """What decides whether two DataCaptureConfigs capture the same (None: no capture)."""
+    if not capture or not capture.get("EnableCapture", True):
+        return None
+    return (
+        capture.get("InitialSamplingPercentage"),
+        capture.get("DestinationS3Uri"),
+        tuple(sorted(o.get("CaptureMode", "") for o in capture.get("CaptureOptions") or [])),
+    )
+
+
+def _with_count(variant: dict[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]:
+    """`variant` starting with its live instance count, if it is live and instance-backed."""
+    count = counts.get(variant["VariantName"])
+    if count and "InstanceType" in variant:
+        return {**variant, "InitialInstanceCount": int(count)}
+    return variant
+
+
 @dataclass(frozen=True)
 class DeploymentConfig:
-    """SageMaker deployment guardrails for UpdateEndpoint (native canary, linear, rolling).
+    """SageMaker deployment guardrails for UpdateEndpoint (native canary, linear, rolling):
+    validated, for an in-place rollout that keeps the variant names; no change endpointkit
+    makes today can carry one (see backend `_GUARDRAILS_REFUSED`).
 
     `mode`: all_at_once, canary (shift `step_percent` of capacity, bake `wait_s`, then the
     rest), linear (shift `step_percent` per step, baking `wait_s` between steps) or rolling
@@ -109,15 +131,26 @@ class DeploymentConfig:
     rollback_batch_percent: int | None = None
 
     def __post_init__(self) -> None:
+        # Ranges from botocore's service model (WaitIntervalInSeconds, TerminationWait-
+        # InSeconds, MaximumExecutionTimeoutInSeconds, AlarmList, CapacitySizeValue) and from
+        # its documentation text, which botocore does not enforce: CanarySize at most 50% and
+        # LinearStepSize 10-50% of the variant's instances (API_TrafficRoutingConfig.html),
+        # MaximumBatchSize 5-50% (API_RollingUpdatePolicy.html).
         problems: list[str] = []
         if self.mode in ("canary", "linear", "rolling") and self.step_percent is None:
             problems.append(f"{self.mode} needs step_percent")
         if self.step_percent is not None and not 1 <= self.step_percent <= 100:
             problems.append("step_percent must be 1-100")
         if self.mode == "canary" and (self.step_percent or 0) > 50:
-            problems.append("a canary should be at most 50% of the new fleet")
+            problems.append("a canary (CanarySize) must be at most 50% of the instances")
+        if self.mode == "linear" and not 10 <= (self.step_percent or 10) <= 50:
+            problems.append("linear steps (LinearStepSize) must be 10-50% of the instances")
         if self.mode == "rolling" and not 5 <= (self.step_percent or 5) <= 50:
-            problems.append("rolling batches must be 5-50% of the instances")
+            problems.append("rolling batches (MaximumBatchSize) must be 5-50% of the instances")
+        if self.rollback_batch_percent is not None and not 1 <= self.rollback_batch_percent <= 100:
+            problems.append("rollback_batch_percent must be 1-100")
+        if any(not alarm for alarm in self.alarms):
+            problems.append("alarm names must not be empty")
         if not 0 <= self.wait_s <= 3600:
             problems.append("wait_s must be 0-3600")
         if not 0 <= self.termination_wait_s <= 3600:
@@ -362,22 +395,42 @@ class Variants:
         self,
         name: str,
         live: dict[str, Any],
+        desc: dict[str, Any],
         production: list[dict[str, Any]],
         shadow: list[dict[str, Any]],
         *,
         exclude_weights: bool,
-        deployment: DeploymentConfig | None,
     ) -> str:
         """Move the endpoint onto a config of `production` and `shadow` variants that keeps
-        the `live` config's asynchronous inference and data capture; returns its name."""
+        the `live` config's asynchronous inference and takes this backend's data capture
+        settings; returns its name.
+
+        The live weights and instance counts are kept (RetainAllVariantProperties). That flag
+        also keeps the endpoint's DataCaptureConfig whatever the new config says (it is a
+        retained VariantProperty that cannot be excluded), so when the capture settings
+        change, the update retains nothing and the new config carries the live instance
+        counts (`desc`) itself; its weights are already the intended ones.
+        """
+        capture = self.capture_config(name)
+        retain = _capture_key(capture) == _capture_key(live.get("DataCaptureConfig"))
+        if not retain:
+            counts = {
+                v["VariantName"]: v.get("DesiredInstanceCount") or v.get("CurrentInstanceCount")
+                for v in [
+                    *desc.get("ProductionVariants", []),
+                    *(desc.get("ShadowProductionVariants") or []),
+                ]
+            }
+            production = [_with_count(v, counts) for v in production]
+            shadow = [_with_count(v, counts) for v in shadow]
         config = self.ensure_config(
             name,
             production,
             shadow=shadow,
             async_config=live.get("AsyncInferenceConfig"),
-            capture=live.get("DataCaptureConfig"),
+            capture=capture,
         )
-        self.update_endpoint(name, config, exclude_weights=exclude_weights, deployment=deployment)
+        self.update_endpoint(name, config, exclude_weights=exclude_weights, retain=retain)
         return config
 
     def create_endpoint(self, name: str, config: str, tags: dict[str, str]) -> None:
@@ -448,39 +501,53 @@ class Variants:
         config: str,
         *,
         exclude_weights: bool,
-        deployment: DeploymentConfig | None,
+        retain: bool = True,
     ) -> None:
-        """UpdateEndpoint onto `config`, keeping live weights (unless `exclude_weights`) and
-        instance counts, with `deployment`'s guardrails if given."""
+        """UpdateEndpoint onto `config`, keeping live weights (unless `exclude_weights`),
+        instance counts and data capture (unless not `retain`: all from the config). It never
+        carries a DeploymentConfig: that needs the same variant names before and after, and
+        every change endpointkit makes changes the variant set."""
         request: dict[str, Any] = {
             "EndpointName": name,
             "EndpointConfigName": config,
-            "RetainAllVariantProperties": True,
+            "RetainAllVariantProperties": retain,
         }
-        if exclude_weights:
+        if exclude_weights and retain:
             request["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
-        if deployment is not None:
-            request["DeploymentConfig"] = deployment.to_api()
-        attempts = 0
 
-        def attempt() -> None:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:
-                # A transient fault may hide a call that went through: look before re-sending.
-                desc = self._aws.sm("describe_endpoint", operation="deploy", EndpointName=name)
-                if desc.get("EndpointStatus") != "InService" or (
-                    desc.get("EndpointConfigName") == config
-                ):
-                    return
-            with aws_errors("deploy", endpoint=name, region=self._aws.region):
-                self._aws.client("sagemaker").update_endpoint(**request)
+        def applied() -> bool:
+            # Our update is under way (the endpoint was InService before it) or done.
+            desc = self._aws.sm("describe_endpoint", operation="deploy", EndpointName=name)
+            return bool(
+                desc.get("EndpointStatus") != "InService"
+                or desc.get("EndpointConfigName") == config
+            )
 
-        self._aws.retrying(attempt)
+        self._aws.mutate(
+            "update_endpoint", operation="deploy", endpoint=name, applied=applied, **request
+        )
 
     def delete_quietly(self, method: str, endpoint: str, **key: Any) -> None:
         with contextlib.suppress(NotFound):  # already gone: that is what we wanted
             self._aws.sm(method, operation="delete", endpoint=endpoint, **key)
+
+    def leftovers(self, endpoint: str) -> bool:
+        """True if any config, model or uploaded file endpointkit made for `endpoint` is there."""
+        return bool(
+            self.owned_configs(endpoint)
+            or self.owned_models(endpoint)
+            or self._bucket.files(endpoint)
+        )
+
+    def remove_all(self, endpoint: str) -> None:
+        """Delete every config, model and uploaded file endpointkit made for `endpoint` (whose
+        endpoint is gone or going); its history stays."""
+        for config in self.owned_configs(endpoint):
+            self.delete_quietly("delete_endpoint_config", endpoint, EndpointConfigName=config)
+            self._reader.forget_config(config)
+        for model in self.owned_models(endpoint):
+            self.delete_quietly("delete_model", endpoint, ModelName=model)
+        self._bucket.delete_files(endpoint)
 
     def owned_configs(self, endpoint: str) -> list[str]:
         """The endpoint configs endpointkit made for `endpoint`, newest first."""

@@ -35,7 +35,12 @@ from endpointkit.adapters.sagemaker._naming import (
 )
 from endpointkit.adapters.sagemaker._runtime import RUNTIME_READ_TIMEOUT_S, Runtime
 from endpointkit.adapters.sagemaker._state import SETTLED, EndpointReader, live_weights
-from endpointkit.adapters.sagemaker._validate import validate
+from endpointkit.adapters.sagemaker._validate import (
+    SettingIgnoredWarning,
+    shadow_refusal,
+    validate,
+    warn_unheld_max,
+)
 from endpointkit.adapters.sagemaker._variants import (
     DEFAULT_INSTANCE_TYPE,
     DeploymentConfig,
@@ -59,11 +64,28 @@ __all__ = [
     "AsyncInvocation",
     "DeploymentConfig",
     "SageMakerBackend",
+    "SettingIgnoredWarning",
     "container_environment",
     "production_variant",
 ]
 
 log = logging.getLogger("endpointkit.sagemaker")
+
+# docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html: "your new
+# endpoint configuration must have the same variant name as the old endpoint configuration".
+# Every UpdateEndpoint endpointkit sends changes the variant set (a deploy adds the version's
+# variant, an undeploy removes one, a shadow change moves one between the production and the
+# shadow lists), so none of them can carry a DeploymentConfig.
+_GUARDRAILS_REFUSED = (
+    "SageMaker deployment guardrails (DeploymentConfig) need the new endpoint config to keep "
+    "the same variant names, and {what} changes the endpoint's variants (endpointkit gives "
+    "each version its own variant); nothing was changed."
+)
+_GUARDRAILS_HINT = (
+    "Use Endpoint.rollout(version, Canary(...) or Linear(...)) with "
+    "Gates(alarms=[...]): it shifts traffic step by step, watches the same CloudWatch alarms "
+    "and rolls back. Native in-place rollouts are not available yet."
+)
 
 
 class SageMakerBackend(Backend):
@@ -83,7 +105,8 @@ class SageMakerBackend(Backend):
     - `endpoint_url` (all AWS services), `runtime_endpoint_url` (sagemaker-runtime only)
     - `keep_configs`: endpoint configs kept for rollback, the live one included (2)
     - `data_capture`, `data_capture_uri`, `data_capture_percent`: capture requests/responses
-    - `deployment_config`: default guardrails for UpdateEndpoint (see DeploymentConfig)
+    - `deployment_config`: refused (see `_GUARDRAILS_REFUSED`): SageMaker's guardrails only
+      apply to updates that keep every variant name, which endpointkit's changes never do
     - `poll_s`, `max_poll_s`: status polling; `read_timeout`, `connect_timeout`,
       `max_pool_connections`: runtime client; `retry_attempts`, `retry_deadline_s`.
     """
@@ -131,7 +154,12 @@ class SageMakerBackend(Backend):
         self.poll_first_s = poll_s
         self.poll_max_s = max_poll_s
         self.sleep = sleep
-        self._deployment_config = DeploymentConfig.coerce(deployment_config)
+        if DeploymentConfig.coerce(deployment_config) is not None:
+            raise ValidationError(
+                _GUARDRAILS_REFUSED.format(what="the deployment_config setting"),
+                hint=_GUARDRAILS_HINT,
+                backend=BACKEND,
+            )
         self._aws = Aws(
             region=region,
             profile=profile,
@@ -186,7 +214,12 @@ class SageMakerBackend(Backend):
 
     def get(self, name: str) -> EndpointState:
         desc = self._reader.describe(name, "get")
-        config = self._reader.config(desc["EndpointConfigName"], name)
+        try:
+            config = self._reader.config(desc["EndpointConfigName"], name)
+        except NotFound:
+            if desc.get("EndpointStatus") != "Deleting":
+                raise
+            config = {}  # `delete` removes the configs while the endpoint goes
         state = self._reader.state(name, desc, config)
         if name in self._pending_names and desc.get("EndpointStatus") in SETTLED:
             try:
@@ -241,15 +274,6 @@ class SageMakerBackend(Backend):
                 operation="create",
                 endpoint=name,
             )
-        model = self._variants.ensure_model(name, version)
-        variants = [self._variants.variant(version, model, 1.0)]
-        config = self._variants.ensure_config(
-            name,
-            variants,
-            shadow=[],
-            async_config=self._variants.async_config(version),
-            capture=self._variants.capture_config(name),
-        )
         history_uri = self._history.uri(name)
         all_tags = {
             **dict(tags),
@@ -257,7 +281,20 @@ class SageMakerBackend(Backend):
             ENDPOINT_TAG: name,
             HISTORY_TAG: history_uri,
         }
-        self._variants.create_endpoint(name, config, all_tags)
+        try:
+            model = self._variants.ensure_model(name, version)
+            variants = [self._variants.variant(version, model, 1.0)]
+            config = self._variants.ensure_config(
+                name,
+                variants,
+                shadow=[],
+                async_config=self._variants.async_config(version),
+                capture=self._variants.capture_config(name),
+            )
+            self._variants.create_endpoint(name, config, all_tags)
+        except EndpointKitError as error:
+            self._undo_create(name, error)
+            raise
 
         def record(doc: HistoryDoc) -> None:
             doc.append("created", version=version.name, message="endpoint created")
@@ -277,21 +314,54 @@ class SageMakerBackend(Backend):
         self._pending_names.add(name)
         return self.get(name)
 
-    def _guardrails(self, options: Mapping[str, Any]) -> DeploymentConfig | None:
-        """This call's DeploymentConfig (a deploy option), else the backend's default."""
-        given = DeploymentConfig.coerce(options.get("deployment_config"))
-        return given if given is not None else self._deployment_config
+    def _undo_create(self, name: str, error: EndpointKitError) -> None:
+        """After a refused create (CreateEndpoint, or a call before it): delete the model,
+        config and uploaded artifacts that create made (nothing else can use them: the
+        endpoint does not exist), and say in `error` what was left if that fails too."""
+        try:
+            if self._aws.exists("describe_endpoint", name, EndpointName=name):
+                return  # it exists after all: what was made is in use
+            self._variants.remove_all(name)
+        except EndpointKitError as failure:
+            error.message = (
+                f"{error.message} Its model, endpoint config or uploaded model could not be "
+                f"removed ({failure.message}); delete({name!r}) ('endpointkit destroy') "
+                "removes them."
+            )
+            log.warning("create of %r was refused and left resources: %s", name, failure)
+            return
+        error.message = (
+            f"{error.message} Nothing was left behind: the model, endpoint config and "
+            "uploaded model this create made were deleted."
+        )
+
+    def deploy(
+        self, name: str, version: VersionSpec, traffic: int = 0, **options: Any
+    ) -> EndpointState:
+        """Backend.deploy; a `deployment_config` option is refused before any call (see
+        `_GUARDRAILS_REFUSED`)."""
+        if DeploymentConfig.coerce(options.get("deployment_config")) is not None:
+            raise ValidationError(
+                _GUARDRAILS_REFUSED.format(what=f"deploying {version.name!r}"),
+                hint=_GUARDRAILS_HINT,
+                backend=BACKEND,
+                operation="deploy",
+                endpoint=name,
+                version=version.name,
+            )
+        return super().deploy(name, version, traffic, **options)
 
     def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
         """Unsupported features (base class), then SageMaker's own rules, before any call."""
         super()._validate_version(endpoint, version)
         validate(self._variants, endpoint, version)
+        if version.scaling is not None:
+            warn_unheld_max(version.scaling, f"version {version.name!r} of {endpoint!r}")
 
     def _deploy(
         self, name: str, version: VersionSpec, traffic: TrafficSplit, **options: Any
     ) -> EndpointState:
-        """`options`: `deployment_config` sets SageMaker's guardrails (canary/linear/rolling,
-        alarm rollback) for this update only, over the backend's default."""
+        """`options`: `deployment_config` never gets here (refused in `deploy`)."""
         desc, config = self._reader.live(name, "deploy")
         state = self._reader.state(name, desc, config)
         validate(self._variants, name, version, config)
@@ -326,10 +396,10 @@ class SageMakerBackend(Backend):
         new_config = self._variants.switch(
             name,
             config,
+            desc,
             production,
             [],
             exclude_weights=exclude_weights,
-            deployment=self._guardrails(options),
         )
         return self._start_pending(
             name,
@@ -362,10 +432,10 @@ class SageMakerBackend(Backend):
         new_config = self._variants.switch(
             name,
             config,
+            desc,
             production,
             list(config.get("ShadowProductionVariants") or []),
             exclude_weights=False,
-            deployment=self._deployment_config,
         )
         return self._start_pending(
             name,
@@ -388,10 +458,11 @@ class SageMakerBackend(Backend):
             {"VariantName": v["VariantName"], "DesiredWeight": weights.get(v["VariantName"], 0.0)}
             for v in config.get("ProductionVariants", [])
         ]
-        self._aws.sm(
+        self._aws.mutate(
             "update_endpoint_weights_and_capacities",
             operation="set_traffic",
             endpoint=name,
+            applied=lambda: self._reader.asks_for(name, "set_traffic", "DesiredWeight", desired),
             EndpointName=name,
             DesiredWeightsAndCapacities=desired,
         )
@@ -421,6 +492,15 @@ class SageMakerBackend(Backend):
         current = state.shadow.version if state.shadow else None
         context: dict[str, Any] = {"backend": BACKEND, "operation": "set_shadow", "endpoint": name}
         if shadow is not None:
+            refusal = shadow_refusal(config)
+            if refusal is not None:
+                raise ValidationError(
+                    f"SageMaker cannot shadow on endpoint {name!r}: {refusal}, and shadow "
+                    "variants are for real-time instance-backed endpoints only.",
+                    hint="Compare the version on a real-time endpoint of its own, or probe it "
+                    "with invoke(..., version=...).",
+                    **context,
+                )
             if current is not None and current != shadow.version:
                 raise ValidationError(
                     f"endpoint {name!r} already shadows to {current!r}.",
@@ -460,10 +540,10 @@ class SageMakerBackend(Backend):
         new_config = self._variants.switch(
             name,
             config,
+            desc,
             production,
             shadows,
             exclude_weights=True,
-            deployment=self._deployment_config,
         )
         return self._start_pending(
             name,
@@ -535,6 +615,7 @@ class SageMakerBackend(Backend):
         and Application Auto Scaling for the range and targets, registered once the count has
         settled. Autoscaling is deregistered first so it cannot fight the new count; if the
         change is refused, what was deregistered is put back and the error says so."""
+        warn_unheld_max(scaling, f"scaling {version!r} of {name!r}")
         desc, config = self._reader.live(name, "scale")
         state = self._reader.state(name, desc, config)
         before = self._autoscaler.live(state).get(version)
@@ -582,21 +663,43 @@ class SageMakerBackend(Backend):
         )
 
     def delete(self, name: str) -> None:
-        desc = self._reader.describe(name, "delete")
+        """Delete the endpoint, its autoscaling, configs, models and uploaded artifacts (the
+        history stays, as an audit log). A name whose endpoint is gone but whose configs,
+        models or artifacts are left (a refused create that could not undo itself) has those
+        removed; NotFound only if there is nothing at all."""
+        try:
+            desc = self._reader.describe(name, "delete")
+        except NotFound:
+            if self._aws.exists("describe_endpoint", name, EndpointName=name):
+                raise  # someone else's endpoint: never touched
+            if not self._variants.leftovers(name):
+                raise
+            self._variants.remove_all(name)
+            return
         config = self._reader.config(desc["EndpointConfigName"], name)
         for variant in [
             *config.get("ProductionVariants", []),
             *(config.get("ShadowProductionVariants") or []),
         ]:
             self._autoscaler.deregister(name, variant["VariantName"])
-        self._aws.sm("delete_endpoint", operation="delete", endpoint=name, EndpointName=name)
-        for config_name_ in self._variants.owned_configs(name):
-            self._variants.delete_quietly(
-                "delete_endpoint_config", name, EndpointConfigName=config_name_
-            )
-        for model in self._variants.owned_models(name):
-            self._variants.delete_quietly("delete_model", name, ModelName=model)
-        self._bucket.delete_files(name)
+
+        def deleting() -> bool:
+            try:
+                desc = self._aws.sm(
+                    "describe_endpoint", operation="delete", endpoint=name, EndpointName=name
+                )
+            except NotFound:
+                return True
+            return bool(desc.get("EndpointStatus") == "Deleting")
+
+        self._aws.mutate(
+            "delete_endpoint",
+            operation="delete",
+            endpoint=name,
+            applied=deleting,
+            EndpointName=name,
+        )
+        self._variants.remove_all(name)
         self._pending_names.discard(name)
 
         def record(doc: HistoryDoc) -> None:
