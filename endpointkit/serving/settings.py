@@ -81,6 +81,7 @@ class Settings:
 
     host: str = "0.0.0.0"
     port: int = 8080
+    uds: str | None = None  # a Unix socket path: host and port are then not used
     model_dir: str = "/opt/ml/model"
     workers: int = 1
     predictor: str | None = None
@@ -128,6 +129,7 @@ class Settings:
         return cls(
             host=env.get("ENDPOINTKIT_HOST") or "0.0.0.0",
             port=_int(env, 8080, "ENDPOINTKIT_PORT", "AIP_HTTP_PORT", "SAGEMAKER_BIND_TO_PORT"),
+            uds=env.get("ENDPOINTKIT_UDS") or None,
             model_dir=_first(env, "ENDPOINTKIT_MODEL_DIR", "AIP_STORAGE_URI", "SM_MODEL_DIR")
             or "/opt/ml/model",
             workers=max(

@@ -615,6 +615,7 @@ class LocalBackend(Backend):
                         "phase": v.phase,
                         "pid": v.pid,
                         "port": v.port,
+                        "socket": v.socket,
                         "healthy": v.healthy,
                         "restarts": v.restarts,
                         "log": v.log_path,
