@@ -74,10 +74,10 @@ def _model_dirs(tmp: Path, kind: str) -> tuple[list[Path], str]:
     return dirs, "echo predictor"
 
 
-async def _latency(port: int, path: bytes, n: int) -> list[float]:
+async def _latency(address: int | str, path: bytes, n: int) -> list[float]:
     from endpointkit.adapters.local._http.client import Pool
 
-    pool = Pool(port)
+    pool = Pool(address)
     samples = []
     try:
         for _ in range(n):
@@ -91,10 +91,10 @@ async def _latency(port: int, path: bytes, n: int) -> list[float]:
     return samples
 
 
-async def _throughput(port: int, path: bytes, concurrency: int, seconds: float) -> float:
+async def _throughput(address: int | str, path: bytes, concurrency: int, seconds: float) -> float:
     from endpointkit.adapters.local._http.client import Pool
 
-    pool = Pool(port)
+    pool = Pool(address)
     done = 0
     deadline = time.perf_counter() + seconds
 
@@ -160,7 +160,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         floors = [_import_floor(model) for _ in range(3)]
         version = ep.status().version("v1")
         assert version is not None
-        direct_port = int(version.details["port"])
+        # the version's own address: its Unix socket, or its port where there are none
+        direct_port = version.details.get("socket") or int(version.details["port"])
         gateway_port = int(backend.gateway_url().rsplit(":", 1)[1])
         direct_path = b"/invocations"
         gateway_path = b"/endpoints/bench/invocations"

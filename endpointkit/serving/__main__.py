@@ -1,4 +1,4 @@
-"""``python -m endpointkit.serving [serve] [--host H] [--port P] [--model-dir D] ...``.
+"""``python -m endpointkit.serving [serve] [--host H] [--port P | --uds PATH] [--model-dir D] ...``.
 
 Flags override the environment: each one is written into its ``ENDPOINTKIT_*`` variable, which
 every worker process then reads through :class:`~endpointkit.serving.settings.Settings`.
@@ -19,6 +19,7 @@ FLAGS: tuple[tuple[str, str, type, str], ...] = (
         "port (default AIP_HTTP_PORT, SAGEMAKER_BIND_TO_PORT, 8080)",
     ),
     ("--grpc-port", "ENDPOINTKIT_GRPC_PORT", int, "also serve OIP v2 over gRPC on this port"),
+    ("--uds", "ENDPOINTKIT_UDS", str, "listen on this Unix socket instead of host and port"),
     ("--model-dir", "ENDPOINTKIT_MODEL_DIR", str, "model directory or s3:// gs:// URI"),
     ("--workers", "ENDPOINTKIT_WORKERS", int, "worker processes (default: CPU cores)"),
     ("--predictor", "ENDPOINTKIT_PREDICTOR", str, "explicit predictor, module:Class"),

@@ -18,8 +18,10 @@ several workers, ``supervisor.py`` replaces a worker that dies, whatever its exi
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
+import os
 import sys
 from typing import Any
 
@@ -61,6 +63,7 @@ def run(settings: Settings) -> int:
         factory=True,
         host=settings.host,
         port=settings.port,
+        uds=settings.uds,  # bound by the parent with several workers (bind_socket below)
         workers=settings.workers,
         http=protocol,
         loop=loop,
@@ -79,8 +82,23 @@ def run(settings: Settings) -> int:
     if settings.workers > 1:
         sock = config.bind_socket()
         supervisor = Supervisor(config, sockets=[sock])
-        supervisor.run()  # exits 0 after SIGTERM, 3 when a worker could not start
+        try:
+            supervisor.run()  # exits 0 after SIGTERM, 3 when a worker could not start
+        finally:
+            _remove(settings.uds)
         return 3 if supervisor.gave_up else 0
     server = GracefulServer(config)
-    server.run()
+    try:
+        server.run()
+    finally:
+        if server.started:  # it bound the socket (uvicorn binds after the lifespan startup)
+            _remove(settings.uds)
     return 0 if server.started else 3
+
+
+def _remove(uds: str | None) -> None:
+    """Remove the Unix socket this process bound: a file left behind fails the next bind with
+    several workers (uvicorn's bind_socket does not replace it)."""
+    if uds:
+        with contextlib.suppress(OSError):
+            os.unlink(uds)

@@ -82,6 +82,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8080
     grpc_port: int | None = None  # OIP v2 over gRPC on this port too (grpc_server.py); off
+    uds: str | None = None  # a Unix socket path: host and port are then not used
     model_dir: str = "/opt/ml/model"
     workers: int = 1
     predictor: str | None = None
@@ -133,6 +134,7 @@ class Settings:
             host=env.get("ENDPOINTKIT_HOST") or "0.0.0.0",
             grpc_port=grpc_port or None,
             port=_int(env, 8080, "ENDPOINTKIT_PORT", "AIP_HTTP_PORT", "SAGEMAKER_BIND_TO_PORT"),
+            uds=env.get("ENDPOINTKIT_UDS") or None,
             model_dir=_first(env, "ENDPOINTKIT_MODEL_DIR", "AIP_STORAGE_URI", "SM_MODEL_DIR")
             or "/opt/ml/model",
             workers=max(

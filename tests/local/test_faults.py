@@ -3,7 +3,10 @@ version, overload, hostile uploads and headers. None may take the endpoint down.
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +16,8 @@ import pytest
 
 from endpointkit import Endpoint
 from endpointkit.adapters.local import LocalBackend
+from endpointkit.spec import Resources
+from tests.conformance.suite import Versions
 from tests.local.harness import deaths, faulty
 
 pytestmark = pytest.mark.slow  # real processes and sockets
@@ -132,3 +137,98 @@ def test_back_pressure_is_answered_as_each_platform_does(
         answer = http.post(f"{base}/endpoints/{ep.name}/predict", json=body)
         assert answer.status_code == status
         assert answer.headers["retry-after"] == retry_after
+
+
+def _group(leader: int) -> list[int]:
+    """The processes in `leader`'s process group (a version and its uvicorn workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == leader:
+                found.append(int(entry.name))
+    return found
+
+
+def _tcp_listening(pids: list[int]) -> list[str]:
+    """host:port (hex, as /proc shows them) of every TCP socket these processes listen on."""
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                listening.append(fields[1])
+    return listening
+
+
+def _connect_as_nobody(path: str) -> int:
+    """Connect to the socket `path` as another user (uid/gid 65534): 0 if it connects, else the
+    errno it failed with (255: could not become that user)."""
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        code = 255
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(2)
+                try:
+                    sock.connect(path)
+                    code = 0
+                except OSError as exc:
+                    code = exc.errno or 254
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_no_version_can_be_reached_around_the_gateway(
+    make_endpoint: Callable[..., Endpoint], versions: Versions, local: LocalBackend
+) -> None:
+    """Issue 12.16: the gateway's token guards the version processes too. They listen on no TCP
+    port (on 127.0.0.1 any local process reached them without the token), only on Unix sockets
+    in a folder of this user's with mode 0700, which another user cannot connect to."""
+    two = versions.echo("v2").model_copy(update={"resources": Resources(min_replicas=2)})
+    ep = make_endpoint(versions.echo("v1"), two)  # one worker, and uvicorn's supervisor
+    for name in ("v1", "v2"):
+        version = ep.status().version(name)
+        assert version is not None
+        details = version.details
+        pids = _group(details["pid"])
+        assert len(pids) >= (1 if name == "v1" else 3), pids  # the workers are in the group
+        assert _tcp_listening(pids) == [], f"version {name} listens on TCP: {details}"
+        path = Path(details["socket"])
+        assert len(bytes(path)) < 100  # fits in sun_path
+        folder = os.lstat(path.parent)
+        assert stat.S_ISDIR(folder.st_mode)
+        assert stat.S_IMODE(folder.st_mode) == 0o700
+        assert folder.st_uid == os.geteuid()
+        if os.geteuid() == 0:  # root may become another user and try
+            assert _connect_as_nobody(str(path)) == errno.EACCES
+    # and the gateway reaches them there
+    answer = httpx.post(
+        f"{local.gateway_url()}/endpoints/{ep.name}/predict",
+        json={"instances": [1]},
+        headers={"x-endpointkit-version": "v2"},
+        timeout=30,
+    )
+    assert answer.json() == {"predictions": ["v2"]}

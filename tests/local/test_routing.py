@@ -116,11 +116,10 @@ def test_version_processes_run_the_version_env(
     assert version is not None
     details = version.details
     assert details["healthy"] is True
-    assert details["port"]
+    assert details["socket"]  # a Unix socket, not a port (test_faults: no way around the token)
     assert details["pid"]
-    direct = httpx.post(
-        f"http://127.0.0.1:{details['port']}/invocations", json={"instances": [[1]]}
-    )
+    with httpx.Client(transport=httpx.HTTPTransport(uds=details["socket"])) as direct_client:
+        direct = direct_client.post("http://version/invocations", json={"instances": [[1]]})
     assert direct.headers["x-endpointkit-version"] == "v1"
     assert direct.json() == {"predictions": ["v1"]}
 

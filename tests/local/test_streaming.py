@@ -241,12 +241,12 @@ def test_asgi_entry_closes_the_stream_when_sending_fails(
     """The gateway as an ASGI app (in process, in front of a real version process): a server
     that cannot send the answer (its client is gone) must not leave the version's stream open."""
     ep = make_endpoint(versions.echo("v1"), late_version(tmp_path), traffic={"v1": 100})
-    port = local.gateway_status()["endpoints"][ep.name]["versions"]["late"]["port"]
+    address = local.gateway_status()["endpoints"][ep.name]["versions"]["late"]["address"]
     router = Router()
     route = router.route(ep.name)
     route.traffic = [("late", 100)]
     upstream = route.upstream("late")
-    upstream.set_port(port)
+    upstream.set_port(address)
     upstream.healthy = True
     gateway = Gateway(router, secret="test")
     path, headers = STREAM_PATHS[door]

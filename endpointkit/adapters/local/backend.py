@@ -674,6 +674,7 @@ class LocalBackend(Backend):
                         "phase": v.phase,
                         "pid": v.pid,
                         "port": v.port,
+                        "socket": v.socket,
                         "healthy": v.healthy,
                         "restarts": v.restarts,
                         "log": v.log_path,

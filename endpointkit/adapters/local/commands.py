@@ -86,6 +86,7 @@ def status(home: Path, endpoint: str | None, output: str) -> int:
                     "shadowed": routed.get(v.name, {}).get("shadowed"),
                     "pid": v.pid,
                     "port": v.port,
+                    "socket": v.socket,
                     "restarts": v.restarts,
                     "log": v.log_path,
                 }
@@ -110,7 +111,8 @@ def status(home: Path, endpoint: str | None, output: str) -> int:
             health = "healthy" if v["healthy"] else "down" if v["healthy"] is False else "-"
             print(
                 f"  {vname:<12} {v['traffic']:>3}%  {v['phase']:<9} {health:<8} "
-                f"served {v['served'] or 0:<6} port {v['port'] or '-':<6} pid {v['pid'] or '-'}"
+                f"served {v['served'] or 0:<6} pid {v['pid'] or '-':<7} at "
+                f"{v['socket'] or v['port'] or '-'}"
             )
     return 0
 

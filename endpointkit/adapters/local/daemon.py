@@ -27,7 +27,7 @@ from endpointkit.adapters.local import _aws, queue
 from endpointkit.adapters.local._http.server import HttpServer
 from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
 from endpointkit.adapters.local.state import DRAINING, FAILED, READY, STARTING, Store
-from endpointkit.adapters.local.supervisor import VersionProcess, kill_group
+from endpointkit.adapters.local.supervisor import VersionProcess, kill_group, socket_dir
 from endpointkit.state import Status
 
 __all__ = ["Daemon", "main"]
@@ -135,19 +135,25 @@ class Daemon:
             self.store.clear_gateway(os.getpid())
 
     def _kill_stale(self) -> None:
-        """Version processes a killed daemon left behind (no PR_SET_PDEATHSIG off Linux)."""
+        """Version processes a killed daemon left behind (no PR_SET_PDEATHSIG off Linux), and
+        the sockets they listened on."""
         for row in self.store.endpoints():
             for version in row.versions:
-                if version.pid is None or version.port is None:
+                where = version.socket or version.port
+                if version.pid is None or where is None:
                     continue
                 try:
                     cmdline = Path(f"/proc/{version.pid}/cmdline").read_bytes()
                 except OSError:
                     continue
-                if b"endpointkit.serving" in cmdline and f"{version.port}".encode() in cmdline:
+                if b"endpointkit.serving" in cmdline and f"{where}".encode() in cmdline:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(version.pid, signal.SIGKILL)
                     kill_group(version.pid)  # its workers and resource tracker too
+        with contextlib.suppress(OSError):
+            folder = socket_dir(self.home)
+            for stale in folder.glob("*.sock") if folder is not None else ():
+                stale.unlink()  # one daemon per home: no version of it runs now
 
     def _spawn_task(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -41,6 +41,7 @@ import orjson
 
 from endpointkit.adapters.local import _aws, _google
 from endpointkit.adapters.local._http.client import (
+    Address,
     Pool,
     StreamBody,
     UpstreamError,
@@ -119,16 +120,17 @@ class Upstream:
         self.shadowed = 0
         self.errors = 0
 
-    def set_port(self, port: int | None) -> None:
+    def set_port(self, address: Address | None) -> None:
+        """Route to the version server at `address` (a Unix socket's path, or a port)."""
         if self.pool is not None:
-            if port == self.pool.port:
+            if address == self.pool.address:
                 return
             self.pool.close()
-        self.pool = Pool(port) if port is not None else None
+        self.pool = Pool(address) if address is not None else None
 
     def stats(self) -> dict[str, Any]:
         return {
-            "port": self.pool.port if self.pool else None,
+            "address": self.pool.address if self.pool else None,
             "healthy": self.healthy,
             "draining": self.draining,
             "inflight": self.inflight,

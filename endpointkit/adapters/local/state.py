@@ -91,6 +91,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE versions ADD COLUMN failure_reason TEXT;
     """,
+    # 2 -> 3: the Unix socket a version process listens on (port stays NULL then).
+    """
+    ALTER TABLE versions ADD COLUMN socket TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -146,6 +150,7 @@ class VersionRow:
     restarts: int
     log_path: str | None
     failure_reason: str | None = None  # phase "failed": why it could not start again
+    socket: str | None = None  # its Unix socket (where it has one, `port` is None)
 
 
 @dataclass(frozen=True)
@@ -305,6 +310,7 @@ class Store:
                     restarts=v["restarts"],
                     log_path=v["log_path"],
                     failure_reason=v["failure_reason"],
+                    socket=v["socket"],
                 )
                 for v in versions
             ),
@@ -573,7 +579,7 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "UPDATE versions SET phase = ?, healthy = 0, pid = NULL, port = NULL, "
-                "failure_reason = ? WHERE endpoint = ? AND name = ?",
+                "socket = NULL, failure_reason = ? WHERE endpoint = ? AND name = ?",
                 (FAILED, reason, name, version),
             )
             self.update_endpoint(db, name, failure_reason=reason, log_hint=log_hint)
@@ -601,13 +607,20 @@ class Store:
             db.execute("DELETE FROM versions WHERE endpoint = ? AND name = ?", (name, version))
 
     def set_process(
-        self, name: str, version: str, *, pid: int | None, port: int | None, log_path: str
+        self,
+        name: str,
+        version: str,
+        *,
+        pid: int | None,
+        port: int | None,
+        log_path: str,
+        socket: str | None = None,
     ) -> None:
         with self.transaction() as db:
             db.execute(
-                "UPDATE versions SET pid = ?, port = ?, log_path = ? WHERE endpoint = ? AND "
-                "name = ?",
-                (pid, port, log_path, name, version),
+                "UPDATE versions SET pid = ?, port = ?, socket = ?, log_path = ? WHERE "
+                "endpoint = ? AND name = ?",
+                (pid, port, socket, log_path, name, version),
             )
 
     def set_health(
@@ -677,7 +690,7 @@ class Store:
             ).rowcount
             if not gone:
                 return False
-            db.execute("UPDATE versions SET pid = NULL, port = NULL, healthy = 0")
+            db.execute("UPDATE versions SET pid = NULL, port = NULL, socket = NULL, healthy = 0")
             for (name,) in db.execute("SELECT name FROM endpoints").fetchall():
                 self.record(
                     db,
@@ -695,4 +708,4 @@ class Store:
                 "UPDATE gateway SET pid = NULL, secret = NULL, ready = 0 WHERE id = 1 AND pid = ?",
                 (pid,),
             )
-            db.execute("UPDATE versions SET pid = NULL, port = NULL, healthy = 0")
+            db.execute("UPDATE versions SET pid = NULL, port = NULL, socket = NULL, healthy = 0")

@@ -1,10 +1,15 @@
 """Version processes: start the real serving server, watch its health, restart it with backoff,
 drain it on undeploy.
 
-Each version runs `python -m endpointkit.serving` (the container's own server) on a free
-loopback port, as a child of the gateway daemon. A version is ready only when `GET /ping`
-answers 200. On Linux the child gets SIGTERM if the daemon dies (PR_SET_PDEATHSIG), so a killed
-gateway leaves no orphans; the next daemon starts the versions again from state.
+Each version runs `python -m endpointkit.serving` (the container's own server) as a child of
+the gateway daemon, listening on a Unix socket in a folder only this user can enter
+(`socket_dir`), so the gateway's token guards every way in: any local process could reach a
+port on 127.0.0.1 around it, while only this user's processes (which can read the daemon's
+environment, token included, anyway) can reach these sockets. Where Unix sockets are
+unavailable (not POSIX) a version listens on a free loopback port instead. A version is ready
+only when `GET /ping` answers 200. On Linux the child gets SIGTERM if the daemon dies
+(PR_SET_PDEATHSIG), so a killed gateway leaves no orphans; the next daemon starts the versions
+again from state.
 
 Each version process leads a process group of its own: what it starts (uvicorn's worker
 processes, multiprocessing's resource tracker) is in that group, and ending a version ends the
@@ -16,10 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import hashlib
 import os
+import secrets
 import signal
 import socket
+import stat
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from endpointkit.adapters.local._http.client import Pool, UpstreamError, UpstreamTimeout
+from endpointkit.adapters.local._http.client import Address, Pool, UpstreamError, UpstreamTimeout
 from endpointkit.adapters.local._http.server import drained
 from endpointkit.retry import apoll_until
 
@@ -36,7 +45,7 @@ if TYPE_CHECKING:
     from endpointkit.adapters.local.state import Store
     from endpointkit.spec import VersionSpec
 
-__all__ = ["VersionProcess", "free_port", "kill_group", "log_tail"]
+__all__ = ["VersionProcess", "free_port", "kill_group", "log_tail", "socket_dir"]
 
 PR_SET_PDEATHSIG = 1
 #: Seconds one health check may take unless the version's `health.timeout_s` says otherwise
@@ -55,6 +64,52 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+#: The longest Unix socket path the kernel takes (sun_path is 108 bytes on Linux, 104 on
+#: macOS and the BSDs, with the terminating NUL).
+MAX_SOCKET_PATH = 100
+
+
+def socket_dir(home: Path) -> Path | None:
+    """The folder for the version sockets of the state folder `home`, created mode 0700 and
+    checked to be a directory of this user's, not a link; None where Unix sockets are
+    unavailable (versions then listen on 127.0.0.1 ports).
+
+    Socket paths must fit in sun_path, and a state folder's own path may not, so the folder is
+    `endpointkit-<hash of home>` under $XDG_RUNTIME_DIR (a per-user 0700 folder) or else the
+    temporary folder. Raises OSError if that name is taken by something that is not ours (in a
+    shared /tmp, someone else may create it first: then no version starts, rather than listen
+    where they can reach it)."""
+    if os.name != "posix" or not hasattr(socket, "AF_UNIX"):
+        return None
+    digest = hashlib.sha256(f"{os.geteuid()}:{home.resolve()}".encode()).hexdigest()[:16]
+    name = f"endpointkit-{digest}"
+    folder = Path("/tmp") / name
+    for base in (os.environ.get("XDG_RUNTIME_DIR"), tempfile.gettempdir()):
+        longest = f"{base}/{name}/{'0' * 12}.sock"
+        if base and os.path.isabs(base) and len(longest) <= MAX_SOCKET_PATH:
+            folder = Path(base) / name
+            break
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise OSError(
+            f"{folder} (the folder for version sockets) exists but is not a directory owned by "
+            "this user; remove it or set XDG_RUNTIME_DIR to a folder of yours"
+        )
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(folder, 0o700)
+    return folder
+
+
+def _unlink_socket(path: str | None) -> None:
+    """Remove a version's socket file once its process is gone (a no-op if it is not there)."""
+    if path is not None:
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(os.lstat(path).st_mode):
+                os.unlink(path)
 
 
 def log_tail(path: str | Path, lines: int = 15) -> str:
@@ -142,7 +197,9 @@ class VersionProcess:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{spec.name}.log"
         self.proc: asyncio.subprocess.Process | None = None
-        self.port: int | None = None
+        # Where the process listens: a Unix socket's path, or a 127.0.0.1 port where there
+        # are no Unix sockets.
+        self.address: Address | None = None
         self.stopping = False
         self.restarts = 0
         self.settled = asyncio.Event()  # set after the first start succeeded or failed
@@ -207,7 +264,7 @@ class VersionProcess:
                 self._record(False, f"restart failed ({exc}); next try in {delay:g} s")
                 await self._sleep(delay)
                 continue
-            self.upstream.set_port(self.port)
+            self.upstream.set_port(self.address)
             self.upstream.healthy = True
             self.start_seconds = time.monotonic() - self.spawned_at
             if first:
@@ -259,7 +316,7 @@ class VersionProcess:
             await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     async def _spawn(self) -> None:
-        """Start the version's process (`self.proc`, on `self.port`). Raises StartFailed if it
+        """Start the version's process (`self.proc`, at `self.address`). Raises StartFailed if it
         cannot even be started (an OSError: its log cannot be opened, no such python...)."""
         try:
             await self._exec()
@@ -268,33 +325,42 @@ class VersionProcess:
                 f"cannot start a process for version {self.spec.name!r}: {exc}"
             ) from exc
         assert self.proc is not None
+        self._store_process()
+
+    def _store_process(self) -> None:
+        address = self.address
         self.store.set_process(
             self.endpoint,
             self.spec.name,
-            pid=self.proc.pid,
-            port=self.port,
+            pid=self.pid,
+            port=address if isinstance(address, int) else None,
+            socket=address if isinstance(address, str) else None,
             log_path=str(self.log_path),
         )
 
     async def _exec(self) -> None:
         self.spawned_at = time.monotonic()
-        self.port = free_port()
+        folder = socket_dir(self.home)
+        if folder is None:
+            self.address = free_port()
+            listen = ["--host", "127.0.0.1", "--port", str(self.address)]
+        else:
+            # A new name per process: a resize's new process starts beside the old one.
+            self.address = str(folder / f"{secrets.token_hex(6)}.sock")
+            listen = ["--uds", self.address]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINTKIT_", "AIP_"))}
         env["ENDPOINTKIT_REQUEST_LOG"] = "errors"
         env.update(self.spec.effective_env())
         env["ENDPOINTKIT_VERSION"] = self.spec.name
         env.setdefault("PYTHONUNBUFFERED", "1")
         with open(self.log_path, "ab") as log:
-            log.write(f"--- starting {self.spec.name} on port {self.port}\n".encode())
+            log.write(f"--- starting {self.spec.name} at {listen[-1]}\n".encode())
             log.flush()
             self.proc = await asyncio.create_subprocess_exec(
                 self.python,
                 "-m",
                 "endpointkit.serving",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
+                *listen,
                 "--model-dir",
                 _model_dir(self.spec, self.home),
                 "--workers",
@@ -316,10 +382,10 @@ class VersionProcess:
     async def _wait_healthy(self) -> None:
         """Poll `/ping` until it answers 200. Raises StartFailed (with the last log lines) if
         the process exits, its model fails to load, `stop` is called, or time runs out."""
-        proc, port = self.proc, self.port
+        proc, address = self.proc, self.address
         assert proc is not None
-        assert port is not None
-        pool = Pool(port)
+        assert address is not None
+        pool = Pool(address)
         deadline = time.monotonic() + self.start_timeout
 
         async def ready() -> bool:
@@ -365,9 +431,9 @@ class VersionProcess:
     async def _watch(self) -> int | None:
         """Health-check until the process exits (returns its code) or `stop` is called."""
         assert self.proc is not None
-        assert self.port is not None
+        assert self.address is not None
         proc = self.proc
-        pool = Pool(self.port)
+        pool = Pool(self.address)
         exited = asyncio.ensure_future(proc.wait())
         misses = 0
         try:
@@ -459,7 +525,7 @@ class VersionProcess:
     async def _replace(self) -> None:
         spec, self.wanted = self.wanted, None
         assert spec is not None
-        old_proc, old_port, old_spec = self.proc, self.port, self.spec
+        old_proc, old_address, old_spec = self.proc, self.address, self.spec
         self.retiring = old_proc
         self.spec = spec
         ok, reason = True, ""
@@ -472,20 +538,14 @@ class VersionProcess:
             except Exception as exc:  # StartFailed, or a bug: the old process keeps serving
                 if self.proc is not old_proc:
                     await self._kill()  # the new process
-                self.proc, self.port, self.spec = old_proc, old_port, old_spec
+                self.proc, self.address, self.spec = old_proc, old_address, old_spec
                 ok, reason = False, str(exc) or type(exc).__name__
                 if not self._stopped():  # (stop() stops the old one too)
-                    self.store.set_process(
-                        self.endpoint,
-                        self.spec.name,
-                        pid=self.pid,
-                        port=self.port,
-                        log_path=str(self.log_path),
-                    )
+                    self._store_process()
                 return
             self.start_seconds = time.monotonic() - self.spawned_at
             self.swapped = True
-            self.upstream.set_port(self.port)  # new requests go to the new process
+            self.upstream.set_port(self.address)  # new requests go to the new process
             # A request that failed on the old process (SIGTERMed below, or already gone) may
             # have taken the version out of routing; the new one just answered its check.
             if not self.upstream.draining:
@@ -493,6 +553,7 @@ class VersionProcess:
             if old_proc is not None:
                 # SIGTERM: the server finishes the requests it holds, then exits.
                 await _end(old_proc, signal.SIGTERM, RETIRE_GRACE_S)
+                _unlink_socket(old_address if isinstance(old_address, str) else None)
         finally:
             self.retiring = None
             self._resized(ok, reason)
@@ -523,6 +584,7 @@ class VersionProcess:
     async def _kill(self, *, term_first: bool = False) -> None:
         if self.proc is not None:
             await _end(self.proc, signal.SIGTERM if term_first else signal.SIGKILL, 10)
+            _unlink_socket(self.address if isinstance(self.address, str) else None)
 
 
 async def _end(proc: asyncio.subprocess.Process, sig: int, grace: float) -> None:

@@ -1,4 +1,5 @@
-"""A minimal HTTP/1.1 keep-alive client for the gateway's hot path: loopback only.
+"""A minimal HTTP/1.1 keep-alive client for the gateway's hot path: a version server's Unix
+socket, or a port on 127.0.0.1 where Unix sockets are unavailable.
 
 An asyncio protocol with httptools' response parser, one future per request and a timer for
 its deadline; a general client (httpx) or stream readers cost several times more per request,
@@ -17,9 +18,11 @@ import httptools
 
 from endpointkit.serving.types import Headers
 
-__all__ = ["Pool", "StreamBody", "UpstreamError", "UpstreamTimeout"]
+__all__ = ["Address", "Pool", "StreamBody", "UpstreamError", "UpstreamTimeout"]
 
 Answer = tuple[int, Headers, bytes]
+#: Where a version server listens: a Unix socket's path, or a port on 127.0.0.1.
+Address = int | str
 _P = TypeVar("_P", bound=asyncio.Protocol)
 MAX_IDLE = 64
 #: Seconds a pooled connection may sit idle before it is dropped rather than reused: well
@@ -49,8 +52,8 @@ class UpstreamTimeout(Exception):
 class _Conn(asyncio.Protocol):
     """One connection; at most one request at a time."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, where: str) -> None:
+        self.where = where
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[Answer] | None = None
@@ -70,7 +73,7 @@ class _Conn(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(
                 UpstreamError(
-                    f"127.0.0.1:{self.port} closed the connection before answering"
+                    f"{self.where} closed the connection before answering"
                     + (f": {exc}" if exc else ""),
                     sent=True,
                 )
@@ -113,13 +116,18 @@ class _Conn(asyncio.Protocol):
 
 
 class Pool:
-    """Keep-alive connections to one version server on 127.0.0.1."""
+    """Keep-alive connections to one version server: `address` is its Unix socket's path
+    (a str) or its port on `host` (an int)."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, address: Address, host: str = "127.0.0.1") -> None:
         self.host = host
-        self.port = port
+        self.address = address
+        if isinstance(address, str):
+            self.where, authority = f"unix:{address}", "localhost"
+        else:
+            self.where = authority = f"{host}:{address}"
         self._idle: list[_Conn] = []
-        self._prefix = b" HTTP/1.1\r\nhost: " + f"{host}:{port}".encode() + b"\r\ncontent-length: "
+        self._prefix = b" HTTP/1.1\r\nhost: " + authority.encode() + b"\r\ncontent-length: "
         self.closed = False
 
     def close(self) -> None:
@@ -188,17 +196,17 @@ class Pool:
         head.append(b"\r\n\r\n")
         return b"".join(head) + body
 
-    async def _connect(self, protocol: Callable[[int], _P]) -> _P:
+    async def _connect(self, protocol: Callable[[str], _P]) -> _P:
         """A new connection speaking `protocol`; UpstreamError (not sent) if none can be made."""
         loop = asyncio.get_running_loop()
+        address, where = self.address, self.where
         try:
-            _, conn = await loop.create_connection(
-                lambda: protocol(self.port), self.host, self.port
-            )
+            if isinstance(address, str):
+                _, conn = await loop.create_unix_connection(lambda: protocol(where), address)
+            else:
+                _, conn = await loop.create_connection(lambda: protocol(where), self.host, address)
         except OSError as exc:
-            raise UpstreamError(
-                f"cannot connect to 127.0.0.1:{self.port}: {exc}", sent=False
-            ) from None
+            raise UpstreamError(f"cannot connect to {where}: {exc}", sent=False) from None
         return conn
 
     async def _exchange(self, conn: _Conn, payload: bytes, timeout: float | None) -> Answer:
@@ -225,8 +233,8 @@ class Pool:
 class _StreamConn(asyncio.Protocol):
     """One connection for one streamed answer: the head resolves `head`, body chunks queue."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, where: str) -> None:
+        self.where = where
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.head: asyncio.Future[tuple[int, Headers]] = asyncio.get_running_loop().create_future()
@@ -275,7 +283,7 @@ class _StreamConn(asyncio.Protocol):
         if not self.done:
             self._fail(
                 UpstreamError(
-                    f"127.0.0.1:{self.port} closed the connection before the answer's end"
+                    f"{self.where} closed the connection before the answer's end"
                     + (f": {exc}" if exc else ""),
                     sent=True,
                 )
