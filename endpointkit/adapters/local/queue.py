@@ -44,6 +44,7 @@ import orjson
 
 from endpointkit.adapters.local._http.client import UpstreamError, UpstreamTimeout
 from endpointkit.adapters.local.gateway import SAGEMAKER
+from endpointkit.adapters.local.state import immediate
 from endpointkit.async_invocation import AsyncInvocation, AsyncOutcome, InvocationStatus
 from endpointkit.errors import EndpointKitError, ModelError, NotFound, Unavailable
 from endpointkit.invocation import InvokeRequest, InvokeResult
@@ -150,16 +151,8 @@ class QueueStore:
         with self._lock:
             self._db.close()
 
-    @contextlib.contextmanager
-    def _write(self) -> Any:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._db, self._lock)
 
     # -- callers ----------------------------------------------------------------------------------
 

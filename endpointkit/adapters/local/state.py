@@ -105,6 +105,21 @@ SCHEMA_VERSION = len(MIGRATIONS)
 STARTING, READY, DRAINING, FAILED = "starting", "ready", "draining", "failed"
 
 
+@contextlib.contextmanager
+def immediate(db: sqlite3.Connection, lock: Any) -> Iterator[sqlite3.Connection]:
+    """One atomic change on `db` under `lock`: BEGIN IMMEDIATE (the write lock at once, so
+    another process's writer waits instead of failing at COMMIT) ... COMMIT, rolled back on
+    any error. Every SQLite database of the local backend writes through this."""
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
 def default_home() -> Path:
     """Where local state lives unless `home=` says: `ENDPOINTKIT_HOME`; else a project's own
     `.endpointkit` folder, found in the working directory or above it (as git finds `.git`);
@@ -225,17 +240,9 @@ class Store:
 
     # -- transactions and migrations -------------------------------------------------------
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """One atomic change: BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        return immediate(self._db, self._lock)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
