@@ -19,7 +19,7 @@ import yaml
 
 from endpointkit import Endpoint
 from endpointkit.adapters.local import LocalBackend
-from endpointkit.errors import DeploymentFailed
+from endpointkit.errors import DeploymentFailed, ModelError, Unavailable
 from endpointkit.invocation import InvokeRequest
 from endpointkit.state import Status
 from tests.conformance.suite import Versions
@@ -51,10 +51,17 @@ def test_killed_version_is_routed_around_restarted_and_recorded(
     pid = version_detail(local, ep.name, "v1", "pid")
     assert isinstance(pid, int)
     os.kill(pid, signal.SIGKILL)
-    # Right away: every request still succeeds (no client retries here); the gateway sends
-    # v1's share to v2.
+    # Right away (no client retries here) the gateway sends v1's share to v2. A request is
+    # never replayed once written to a version (issue 12.12), so one that raced the kill onto
+    # a pooled connection to v1 (its FIN not yet read) may fail: at most that one.
     body = b'{"instances": [[1]]}'
-    after_kill = Counter(local.invoke(InvokeRequest(ep.name, body)).version for _ in range(30))
+    after_kill: Counter[str | None] = Counter()
+    for _ in range(30):
+        try:
+            after_kill[local.invoke(InvokeRequest(ep.name, body)).version] += 1
+        except (Unavailable, ModelError):
+            after_kill["failed"] += 1
+    assert after_kill["failed"] <= 1, after_kill
     assert after_kill["v2"] > 0
     poll(lambda: version_detail(local, ep.name, "v1", "restarts") == 1, "v1 restarted")
     poll(lambda: version_detail(local, ep.name, "v1", "healthy") is True, "v1 healthy")
