@@ -39,8 +39,9 @@ Gaps filled, each one what real SageMaker does:
    summaries, by DescribeEndpoint; the runtime mirrors `shadow weight / production weight` of
    requests to the shadow, discarding its answers.
 6. **Fault injection** (moto: none). `inject("UpdateEndpoint", "ThrottlingException")` makes the
-   next call(s) of a control-plane action fail with that error (SageMaker's actions and
-   Application Auto Scaling's, e.g. `inject("DescribeScalableTargets", "AccessDeniedException")`);
+   next call(s) of a control-plane action fail with that error (SageMaker's actions,
+   Application Auto Scaling's, e.g. `inject("DescribeScalableTargets", "AccessDeniedException")`,
+   and S3's PutObject); `after=True` lets the call take effect first (a lost answer);
    `inject_runtime(...)` does the same for invocations.
 7. **sagemaker-runtime** (moto: canned bodies, no endpoint check, no errors). `runtime_url` is an
    HTTP server that reads the endpoint's live variants and weights from the moto backend,
@@ -89,6 +90,7 @@ import boto3
 from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
+from moto.s3.responses import S3Response
 from moto.sagemaker.models import FakeEndpoint, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 from moto.server import ThreadedMotoServer
@@ -198,6 +200,7 @@ class FakeSageMaker:
         self._own: dict[str, bool] = {}
         self._aas_own = False
         self._aas_original: Callable[..., Any] | None = None
+        self._s3_original: Callable[..., Any] | None = None
         self._random = random.Random(7)
         #: Real seconds per platform second for startup budgets (ContainerStartupHealthCheck-
         #: TimeoutInSeconds takes 60 at least); tests shrink it to fail a deploy in a second.
@@ -348,6 +351,15 @@ class FakeSageMaker:
             return _with_faults(response, aas_original)
 
         ApplicationAutoScalingResponse.call_action = aas_call_action  # type: ignore[method-assign]
+        # S3 is moto as shipped too; PutObject can fail or lose its answer (history writes).
+        self._s3_original = S3Response.put_object
+
+        def s3_put_object(response: S3Response) -> Any:
+            if response.headers.get("host") != host:
+                return self._s3_original(response)
+            return _s3_with_faults(response, self._s3_original)
+
+        S3Response.put_object = s3_put_object  # type: ignore[method-assign]
 
     def _only_ours(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Patches act only on requests to this fake's server: any other moto server in the
@@ -369,6 +381,9 @@ class FakeSageMaker:
             else:
                 setattr(SageMakerResponse, name, original)
         self._originals.clear()
+        if self._s3_original is not None:
+            S3Response.put_object = self._s3_original  # type: ignore[method-assign]
+            self._s3_original = None
         if self._aas_original is None:
             return
         if self._aas_own:
@@ -670,6 +685,23 @@ def _with_faults(self: Any, original: Callable[[Any], Any]) -> Any:
         }
         return fault.status, headers, body
     return original(self)
+
+
+def _s3_with_faults(self: S3Response, original: Callable[[S3Response], Any]) -> Any:
+    """PutObject with the first injected "PutObject" fault that takes it (S3's XML error)."""
+    fake = _fake()
+    with fake._lock:
+        fake.calls["PutObject"] += 1
+        fault = next((f for f in fake.faults if f.take("PutObject")), None)
+    if fault is None:
+        return original(self)
+    if fault.after:
+        original(self)
+    body = (
+        f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{fault.code}</Code>"
+        f"<Message>{fault.message}</Message></Error>"
+    )
+    return fault.status, {"Content-Type": "application/xml"}, body
 
 
 def _create_model(self: SageMakerResponse) -> Any:

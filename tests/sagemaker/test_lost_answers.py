@@ -15,7 +15,7 @@ import pytest
 from endpointkit import Endpoint
 from endpointkit.adapters.sagemaker import SageMakerBackend
 from tests.conformance.suite import Versions
-from tests.fakes.sagemaker import FakeSageMaker
+from tests.fakes.sagemaker import ACCOUNT, FakeSageMaker
 from tests.sagemaker.conftest import leftovers
 
 pytestmark = pytest.mark.slow
@@ -117,3 +117,22 @@ def test_a_lost_answer_converges_once(
         assert len(left["models"]) == len(set(left["models"]))
     kinds = [e.kind for e in backend.history(name)]
     assert kinds[len(seen) :] == events, kinds
+
+
+def test_a_history_write_whose_answer_was_lost_records_the_event_once(
+    fake: FakeSageMaker, backend: SageMakerBackend
+) -> None:
+    """The history is itself written by a mutating call (a conditional PutObject): a lost
+    answer, then a retry refused by If-Match, must not append the event twice."""
+    key = "endpointkit/sm-history-lost/history.json"
+    backend._history.update("sm-history-lost", lambda d: d.append("created", message="first"))
+    lost = fake.inject("PutObject", "ServiceUnavailable", status=503, after=True)
+    try:
+        backend._history.update("sm-history-lost", lambda d: d.append("traffic", message="once"))
+        assert lost.fired == 1
+        document = backend._history.read("sm-history-lost")
+        assert document is not None
+        assert [e.message for e in document.events] == ["first", "once"]
+    finally:
+        lost.times = 0
+        fake.client("s3").delete_object(Bucket=f"sagemaker-us-east-1-{ACCOUNT}", Key=key)

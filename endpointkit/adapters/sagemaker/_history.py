@@ -12,6 +12,7 @@ audit log.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,6 +36,10 @@ _DONE = {
     "shadow": "shadow",
     "scale": "scaled",
 }
+
+
+#: Write ids kept in the document: more than writers can race in one update's retries.
+_WRITES_KEPT = 32
 
 
 @dataclass
@@ -81,6 +86,9 @@ class HistoryDoc:
     events: list[Event] = field(default_factory=list)
     pending: list[Pending] = field(default_factory=list)
     etag: str | None = None
+    #: The ids of the latest writes (`History.update`), so a write whose answer was lost is
+    #: recognised instead of applied twice.
+    writes: list[str] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
         return json.dumps(
@@ -89,6 +97,7 @@ class HistoryDoc:
                 "endpoint": self.endpoint,
                 "events": [e.model_dump(mode="json") for e in self.events],
                 "pending": [p.to_json() for p in self.pending],
+                "writes": self.writes[-_WRITES_KEPT:],
             },
             indent=1,
         ).encode()
@@ -154,6 +163,7 @@ class HistoryDoc:
             events=[Event.model_validate(e) for e in raw.get("events", [])],
             pending=[Pending.from_json(p) for p in raw.get("pending", [])],
             etag=etag,
+            writes=[str(w) for w in raw.get("writes", [])],
         )
 
 
@@ -191,11 +201,20 @@ class History:
         return HistoryDoc.from_bytes(name, data, response.get("ETag"))
 
     def update(self, name: str, mutate: Callable[[HistoryDoc], None]) -> HistoryDoc:
-        """Read-modify-write the history with a conditional put; retried on a lost race."""
+        """Read-modify-write the history with a conditional put; retried on a lost race.
+
+        Each update carries an id into the document: if a put went through but its answer was
+        lost (its retry then fails If-Match), the next read finds the id and stops there
+        instead of applying `mutate` a second time.
+        """
         bucket = self._bucket.get()
+        write = uuid.uuid4().hex
         for _ in range(8):
             doc = self.read(name) or HistoryDoc(endpoint=name)
+            if write in doc.writes:
+                return doc  # our put went through; only its answer was lost
             mutate(doc)
+            doc.writes = [*doc.writes, write][-_WRITES_KEPT:]
             condition: dict[str, Any] = {"IfMatch": doc.etag} if doc.etag else {"IfNoneMatch": "*"}
             try:
                 self._aws.call(
