@@ -78,3 +78,12 @@ def container(session: nox.Session) -> None:
         *(session.posargs or ["-q"]),
         env={"ENDPOINTKIT_CONTAINER_IMAGE": CONTAINER_IMAGE},
     )
+
+
+@nox.session(python=PYTHON)
+def faults(session: nox.Session) -> None:
+    """Reliability under faults (issue 12): hostile generated requests, a hung predictor,
+    kill -9 under load, slowloris, 1,000 connections, SIGTERM in flight. Writes
+    benchmarks/results/faults.md and .json (`-- --quick` for a scaled-down smoke run)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "benchmarks", "faults", *session.posargs)
