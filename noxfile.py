@@ -97,3 +97,12 @@ def docs(session: nox.Session) -> None:
     env = {"NO_MKDOCS_2_WARNING": "1"}
     session.run("python", "docs/scripts/notebook.py", env=env)
     session.run("mkdocs", "build", "--strict", *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON)
+def faults(session: nox.Session) -> None:
+    """Reliability under faults (issue 12): hostile generated requests, a hung predictor,
+    kill -9 under load, slowloris, 1,000 connections, SIGTERM in flight. Writes
+    benchmarks/results/faults.md and .json (`-- --quick` for a scaled-down smoke run)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "benchmarks", "faults", *session.posargs)
