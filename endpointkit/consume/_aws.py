@@ -24,6 +24,7 @@ __all__ = ["S3Sink", "SqsSource", "aws_client"]
 #: SQS's longest long poll and longest visibility timeout, seconds.
 MAX_WAIT_S = 20
 MAX_VISIBILITY_S = 12 * 60 * 60
+_NO_QUEUE = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
 
 def aws_client(service: str, *, region: str | None = None, endpoint_url: str | None = None) -> Any:
@@ -59,8 +60,19 @@ class SqsSource:
             name = queue.removeprefix("sqs://").strip("/")
             if not name:
                 raise ValidationError(f"{queue!r} names no queue; use sqs://NAME.")
-            with aws_errors("consume", what=f"queue {name!r}"):
-                self.url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            try:
+                with aws_errors("consume", what=f"queue {name!r}"):
+                    self.url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            except ValidationError as exc:
+                if exc.provider_code not in _NO_QUEUE:
+                    raise
+                raise NotFound(
+                    f"SQS queue {name!r} does not exist in this account and region.",
+                    hint="Check the name and --region (or AWS_REGION); 'aws sqs list-queues' "
+                    "lists queues.",
+                    operation="consume",
+                    provider_code=exc.provider_code,
+                ) from exc
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         with aws_errors("consume", what=f"queue {self.description!r}"):

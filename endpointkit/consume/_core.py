@@ -270,6 +270,7 @@ class Consumer:
         self.clock = clock
         self.report = Report()
         self._stop = threading.Event()
+        self._done = threading.Event()  # drained: the heartbeat ends
         self._lock = threading.Condition()
         self._in_flight: dict[str, _InFlight] = {}
         self._threads: list[threading.Thread] = []
@@ -298,6 +299,7 @@ class Consumer:
         finally:
             self._stop.set()
             self._drain()
+            self._done.set()
             heartbeat.join(timeout=5)
         return self.report
 
@@ -465,10 +467,8 @@ class Consumer:
     def _heartbeat(self) -> None:
         """Every quarter of the visibility timeout, extend each message held for half of it."""
         tick = self.visibility_s / 4
-        while True:
+        while not self._done.is_set():
             with self._lock:
-                if self._stop.is_set() and all(e.released for e in self._in_flight.values()):
-                    return
                 now = self.clock()
                 due = [
                     entry
@@ -484,7 +484,7 @@ class Consumer:
                     with self._lock:
                         for entry in due:
                             entry.extended_at = now
-            time.sleep(tick)
+            self._done.wait(tick)
 
     def _drain(self) -> None:
         """Wait up to `drain_s` for messages in flight; give back the ones still running."""
