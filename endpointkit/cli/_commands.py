@@ -14,6 +14,7 @@ from endpointkit.cli._changes import (
     cmd_traffic,
     cmd_undeploy,
 )
+from endpointkit.cli._consume import cmd_consume
 from endpointkit.cli._export import cmd_export, cmd_tf
 from endpointkit.cli._inspect import cmd_history, cmd_list, cmd_status
 from endpointkit.cli._invoke import cmd_invoke, cmd_result
@@ -34,6 +35,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "scale": cmd_scale,
     "invoke": cmd_invoke,
     "result": cmd_result,
+    "consume": cmd_consume,
     "history": cmd_history,
     "export": cmd_export,
     "tf": cmd_tf,

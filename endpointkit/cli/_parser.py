@@ -225,6 +225,64 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait up to this long for the answer (default: look once and report)",
     )
+    p = add(
+        "consume",
+        "Read requests from a queue, invoke an endpoint, store each answer; a message is "
+        "deleted only once its answer is stored. Stops cleanly on SIGTERM or Ctrl-C (exit 0).",
+    )
+    p.add_argument(
+        "--queue",
+        required=True,
+        help="sqs://NAME, an SQS queue URL, or file://DIR (a folder of request files)",
+    )
+    p.add_argument(
+        "--endpoint", dest="name", required=True, metavar="NAME", help="the endpoint to invoke"
+    )
+    p.add_argument(
+        "--results",
+        required=True,
+        help="s3://bucket/prefix or file://DIR: <key>.out per answer, <key>.error per failure",
+    )
+    p.add_argument("--concurrency", type=int, default=4, help="invokes at once (default 4)")
+    p.add_argument(
+        "--visibility-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a received message stays hidden; extended while its invoke runs "
+        "(default 30)",
+    )
+    p.add_argument(
+        "--wait", type=float, default=10.0, metavar="SECONDS", help="long poll (SQS: up to 20)"
+    )
+    p.add_argument("--max-messages", type=int, metavar="N", help="stop after receiving N messages")
+    p.add_argument(
+        "--idle-exit", type=float, metavar="SECONDS", help="stop after SECONDS with no message"
+    )
+    p.add_argument(
+        "--max-receives",
+        type=int,
+        default=5,
+        metavar="N",
+        help="a message failing transiently on its Nth delivery gets a .error and is deleted "
+        "(default 5; 0 leaves it to the queue's redrive policy / dead-letter queue)",
+    )
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=25.0,
+        metavar="SECONDS",
+        help="on stop, how long to finish messages in flight before giving them back to the "
+        "queue (default 25)",
+    )
+    p.add_argument(
+        "--content-type",
+        default="application/json",
+        help="of message bodies without a ContentType attribute",
+    )
+    p.add_argument("--accept", default=None, help="content type wanted for the answers")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait for each answer")
+    p.add_argument("--region", help="AWS region of the queue and bucket (default: AWS_REGION)")
     p = add("export", "Export a spec for other tools: 'export terraform SPEC'.")
     p.add_argument("format", choices=("terraform",), help="what to export to")
     p.add_argument("spec", metavar="SPEC", help=spec_help)
