@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from endpointkit.adapters.local import _aws, queue
+from endpointkit.adapters.local import _aws, _oip, queue
 from endpointkit.adapters.local._grpc_gateway import GrpcGateway, GrpcStartError
 from endpointkit.adapters.local._http.server import HttpServer
 from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
@@ -68,6 +68,7 @@ class Daemon:
             request_timeout=request_timeout,
             control=self.control,
             status=self.health,
+            ready=lambda: self.ready,
         )
         self.gateway.on_upstream_failure = self._upstream_failed
         if token:  # boto3 cannot send the token: it signs with the folder's AWS key instead
@@ -294,6 +295,7 @@ class Daemon:
 
     def _start(self, name: str, spec: Any, upstream: Any) -> None:
         key = (name, spec.name)
+        upstream.model = _oip.model_name(spec.effective_env())  # its OIP routes' model
 
         async def on_ready(first: bool) -> None:
             row = self.store.endpoint(name)
