@@ -70,3 +70,50 @@ def test_http_infer_follows_the_split(
     with pytest.raises(InferenceServerException, match="v9"):
         client.infer(ep.name, [tensor], model_version="v9")
     client.close()
+
+
+def test_grpc_infer_follows_the_split(
+    make_endpoint: Callable[..., Endpoint], versions: Versions, local: LocalBackend
+) -> None:
+    ep = make_endpoint(versions.echo("v1"), versions.echo("v2"), traffic={"v1": 50, "v2": 50})
+    client = grpc_client(local)
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready(ep.name)
+    assert client.is_model_ready(ep.name, "v2")
+    assert not client.is_model_ready("no-such-endpoint")
+    metadata = client.get_model_metadata(ep.name, as_json=True)
+    assert metadata["name"] == ep.name
+    assert sorted(metadata["versions"]) == ["v1", "v2"]
+    assert client.get_server_metadata().name == "endpointkit-local-gateway"
+    data = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    seen: Counter[str] = Counter()
+    versions_seen: Counter[str] = Counter()
+    for _ in range(ROUNDS):
+        tensor = grpcclient.InferInput("input-0", list(data.shape), "FP32")
+        tensor.set_data_from_numpy(data)
+        result = client.infer(ep.name, [tensor])
+        answer = result.as_numpy("output-0")
+        assert answer is not None
+        assert answer.shape == (2,)
+        assert len(set(answer.tolist())) == 1
+        seen[answer[0].decode()] += 1
+        versions_seen[result.get_response().model_version] += 1
+    assert set(seen) == {"v1", "v2"}, seen
+    assert versions_seen == seen  # the answer names the version that served it
+    tensor = grpcclient.InferInput("input-0", [1, 2], "FP32")
+    tensor.set_data_from_numpy(data[:1])
+    pinned = client.infer(
+        ep.name, [tensor], model_version="v2", outputs=[grpcclient.InferRequestedOutput("output-0")]
+    )
+    assert pinned.as_numpy("output-0").tolist() == [b"v2"]
+    with pytest.raises(InferenceServerException, match="nope") as caught:
+        client.infer("nope", [tensor])
+    assert caught.value.status() == "StatusCode.NOT_FOUND"
+    with pytest.raises(InferenceServerException, match="v9") as caught:
+        client.infer(ep.name, [tensor], model_version="v9")
+    assert caught.value.status() == "StatusCode.NOT_FOUND"
+    with pytest.raises(InferenceServerException, match="missing") as caught:
+        client.infer(ep.name, [tensor], outputs=[grpcclient.InferRequestedOutput("missing")])
+    assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
+    client.close()
