@@ -69,6 +69,8 @@ def test_http_infer_follows_the_split(
         client.infer("nope", [tensor])
     with pytest.raises(InferenceServerException, match="v9"):
         client.infer(ep.name, [tensor], model_version="v9")
+    with pytest.raises(InferenceServerException, match="no route"):
+        client.get_model_repository_index()
     client.close()
 
 

@@ -77,6 +77,10 @@ async def resource(
     """A `GET /v2...` route other than infer (see the module docstring)."""
     from endpointkit.adapters.local.gateway import NoRoute
 
+    parsed = parse(path)
+    known = path in ("/v2", "/v2/", "/v2/health/live", "/v2/health/ready")
+    if not known and (parsed is None or parsed[2] == "infer"):
+        return error(404, "no_route", f"no route {method} {path}")
     if method not in ("GET", "HEAD"):
         return error(405, "method_not_allowed", f"{path} accepts GET")
     if path in ("/v2", "/v2/"):
@@ -92,9 +96,7 @@ async def resource(
         return 200, [(b"content-type", b"text/plain")], b""
     if path == "/v2/health/ready":
         return (200 if ready() else 503), [(b"content-type", b"text/plain")], b""
-    parsed = parse(path)
-    if parsed is None or parsed[2] == "infer":
-        return error(404, "no_route", f"no route {method} {path}")
+    assert parsed is not None
     name, version, action = parsed
     route = router.routes.get(name)
     if route is None:
