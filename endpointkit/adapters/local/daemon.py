@@ -4,7 +4,8 @@
 It holds an exclusive lock on `DIR/gateway.lock` for its lifetime, so at most one runs per
 folder; records its pid, port and a control secret in the state database; starts every
 version in state; and reconciles an endpoint whenever a caller asks (`POST /-/reconcile`).
-SIGTERM or `POST /-/stop` stops the versions (draining them) and exits.
+SIGTERM or `POST /-/stop` stops the versions (draining them) and exits. With `--grpc-port` it
+also serves gRPC (`_grpc_gateway.py`), its port in `/-/health` and `/-/status`.
 """
 
 from __future__ import annotations
