@@ -65,9 +65,10 @@ class LocalBackend(Backend):
     supervisor.VersionProcess), `health_time_scale` (multiplies the seconds in versions'
     `health`; 1.0, tests use less to run a minute's budget in a second), `request_timeout`
     (seconds a version may take to answer), `python` (interpreter for the gateway and the
-    versions). The gateway settings apply when this instance starts the gateway; a running one
-    keeps its own until `endpointkit local stop`. Extra methods: `set_rate_limit`, `gateway_status`,
-    `gateway_url`, `stop_gateway`.
+    versions), `grpc_port` (serve gRPC on this port too, 0 for any free one; default off: see
+    `_grpc_gateway.py`). The gateway settings apply when this instance starts the gateway; a
+    running one keeps its own until `endpointkit local stop`. Extra methods: `set_rate_limit`,
+    `gateway_status`, `gateway_url`, `gateway_grpc_target`, `stop_gateway`.
     """
 
     name = "local"
@@ -98,6 +99,7 @@ class LocalBackend(Backend):
         health_time_scale: float = 1.0,
         request_timeout: float = 60.0,
         python: str | None = None,
+        grpc_port: int | None = None,
     ) -> None:
         self.home = Path(home).absolute() if home is not None else default_home()
         self.host = host
@@ -119,6 +121,7 @@ class LocalBackend(Backend):
         self.health_time_scale = health_time_scale
         self.request_timeout = request_timeout
         self.python = python or sys.executable
+        self.grpc_port = grpc_port
         self._store: Store | None = None
         self._http: httpx.Client | None = None
         self._ahttp: httpx.AsyncClient | None = None
@@ -252,6 +255,8 @@ class LocalBackend(Backend):
         ]
         if self.seed is not None:
             args += ["--seed", str(self.seed)]
+        if self.grpc_port is not None:
+            args += ["--grpc-port", str(self.grpc_port)]
         with open(log_dir / "gateway.log", "ab") as log:
             self._daemon = subprocess.Popen(
                 args,
@@ -299,6 +304,23 @@ class LocalBackend(Backend):
         in-flight, served, shadowed and error counts (starts the gateway if needed)."""
         status: dict[str, Any] = self._control("/-/status")
         return status
+
+    def gateway_grpc_target(self) -> str:
+        """`host:port` of the gateway's gRPC port (starting the gateway if needed), for
+        `grpc.insecure_channel`. Raises NotReady if the running gateway serves no gRPC."""
+        status = self.gateway_status()
+        port = status.get("grpc_port")
+        if not port:
+            raise NotReady(
+                f"the local gateway for {self.home} serves no gRPC.",
+                hint="Stop it ('endpointkit local stop') and start it with "
+                "LocalBackend(grpc_port=0) (or a fixed port).",
+                backend=self.name,
+            )
+        host = status.get("host") or "127.0.0.1"
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def stop_gateway(self, timeout: float = 30.0) -> None:
         """Stop the gateway and every version process (state is kept; the next call restarts

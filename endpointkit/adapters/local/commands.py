@@ -64,7 +64,10 @@ def status(home: Path, endpoint: str | None, output: str) -> int:
         "home": str(home),
         "gateway": None
         if live is None
-        else {k: live[k] for k in ("pid", "url", "host", "port", "uptime_s", "ready", "auth")},
+        else {
+            k: live.get(k)
+            for k in ("pid", "url", "host", "port", "grpc_port", "uptime_s", "ready", "auth")
+        },
         "endpoints": {},
     }
     for name in names:
@@ -99,7 +102,8 @@ def status(home: Path, endpoint: str | None, output: str) -> int:
     if live is None:
         print(f"gateway: not running (state in {home})")
     else:
-        print(f"gateway: {live['url']}  pid {live['pid']}  up {live['uptime_s']} s")
+        grpc = f"  grpc {live['host']}:{live['grpc_port']}" if live.get("grpc_port") else ""
+        print(f"gateway: {live['url']}{grpc}  pid {live['pid']}  up {live['uptime_s']} s")
     for name, info in report["endpoints"].items():
         if info is None:
             print(f"\n{name}: not found")

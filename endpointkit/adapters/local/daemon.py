@@ -4,7 +4,8 @@
 It holds an exclusive lock on `DIR/gateway.lock` for its lifetime, so at most one runs per
 folder; records its pid, port and a control secret in the state database; starts every
 version in state; and reconciles an endpoint whenever a caller asks (`POST /-/reconcile`).
-SIGTERM or `POST /-/stop` stops the versions (draining them) and exits.
+SIGTERM or `POST /-/stop` stops the versions (draining them) and exits. With `--grpc-port` it
+also serves gRPC (`_grpc_gateway.py`), its port in `/-/health` and `/-/status`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from endpointkit.adapters.local import _aws, queue
+from endpointkit.adapters.local import _aws, _oip, queue
+from endpointkit.adapters.local._grpc_gateway import GrpcGateway, GrpcStartError
 from endpointkit.adapters.local._http.server import HttpServer
 from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
 from endpointkit.adapters.local.state import DRAINING, FAILED, READY, STARTING, Store
@@ -52,6 +54,7 @@ class Daemon:
         request_timeout: float,
         python: str,
         health_time_scale: float = 1.0,
+        grpc_port: int | None = None,
     ) -> None:
         self.home = home
         self.store = Store(home)
@@ -66,6 +69,7 @@ class Daemon:
             request_timeout=request_timeout,
             control=self.control,
             status=self.health,
+            ready=lambda: self.ready,
         )
         self.gateway.on_upstream_failure = self._upstream_failed
         if token:  # boto3 cannot send the token: it signs with the folder's AWS key instead
@@ -86,6 +90,10 @@ class Daemon:
         self.started_at = time.time()
         self.stop_event = asyncio.Event()
         self.queue = queue.attach(self)  # asynchronous inference: the durable queue
+        # The gRPC port (_grpc_gateway.py): asked for (0: any free port) or None; once
+        # serving, the port it is on.
+        self.grpc_port = grpc_port
+        self.grpc: GrpcGateway | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -166,7 +174,13 @@ class Daemon:
             proc.poke.set()
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True, "pid": os.getpid(), "ready": self.ready, "port": self.port}
+        return {
+            "ok": True,
+            "pid": os.getpid(),
+            "ready": self.ready,
+            "port": self.port,
+            "grpc_port": self.grpc.port if self.grpc is not None else None,
+        }
 
     # -- control routes ---------------------------------------------------------------------------
 
@@ -200,6 +214,7 @@ class Daemon:
             "uptime_s": round(time.time() - self.started_at, 1),
             "ready": self.ready,
             "auth": self.gateway.token is not None,
+            "grpc_port": self.grpc.port if self.grpc is not None else None,
             "endpoints": routes,
         }
 
@@ -287,6 +302,7 @@ class Daemon:
 
     def _start(self, name: str, spec: Any, upstream: Any) -> None:
         key = (name, spec.name)
+        upstream.model = _oip.model_name(spec.effective_env())  # its OIP routes' model
 
         async def on_ready(first: bool) -> None:
             row = self.store.endpoint(name)
@@ -426,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--health-interval", type=float, default=1.0)
     parser.add_argument("--health-time-scale", type=float, default=1.0)
     parser.add_argument("--request-timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--grpc-port", type=int, default=None, help="serve gRPC too, on this port (0: any free)"
+    )
     args = parser.parse_args(argv)
     home = Path(args.home)
     home.mkdir(parents=True, exist_ok=True)
@@ -449,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         health_time_scale=args.health_time_scale,
         request_timeout=args.request_timeout,
         python=sys.executable,
+        grpc_port=args.grpc_port,
     )
     store.set_gateway(pid=os.getpid(), host=args.host, port=port, secret=daemon.secret)
     store.close()
@@ -467,9 +487,20 @@ async def _serve(daemon: Daemon, sock: socket.socket) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.stop_event.set)
     server = HttpServer(daemon.gateway.handle)
+    if daemon.grpc_port is not None:  # before startup: ready means every port serves
+        grpc = GrpcGateway(daemon.gateway, daemon.host, daemon.grpc_port)
+        try:
+            port = await grpc.start()
+        except GrpcStartError as exc:
+            print(f"cannot start the gRPC port: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+        daemon.grpc = grpc
+        print(f"endpointkit gateway serves gRPC on {daemon.host}:{port}", flush=True)
     await daemon.startup()
     await server.start(sock)
     await daemon.stop_event.wait()
+    if daemon.grpc is not None:
+        await daemon.grpc.stop()
     await server.shutdown()
     await daemon.shutdown()
 

@@ -9,7 +9,9 @@ It speaks three front doors on one port and translates errors into each one's ow
   (`deployedModelId` in the answer; `.../endpoints/{name}/deployedModels/{id}:predict` or
   `X-Vertex-AI-Deployed-Model-Id` pin a version; paths and GAPIC REST shapes in `_google.py`);
 - plain: `POST /endpoints/{name}/predict` (pin with `X-Endpointkit-Version`), which is also what
-  `LocalBackend.invoke` uses.
+  `LocalBackend.invoke` uses;
+- Open Inference Protocol v2: `POST /v2/models/{name}/infer` to the version's own OIP route
+  (`/versions/{v}/infer` pins), and its health and metadata reads (`_oip.py`).
 
 Each has a streaming twin that relays the version's chunked answer as it arrives, never
 buffered (streams use a connection of their own; the paths above are untouched):
@@ -39,7 +41,7 @@ from typing import Any
 
 import orjson
 
-from endpointkit.adapters.local import _aws, _google
+from endpointkit.adapters.local import _aws, _google, _oip
 from endpointkit.adapters.local._http.client import (
     Address,
     Pool,
@@ -63,6 +65,7 @@ Fallback = Callable[[str, str, bytes, Headers, bytes], Awaitable["StreamedRespon
 JSON = b"application/json"
 RETRY: Headers = [(b"retry-after", b"1")]  # the gateway's own 503s: restarts take seconds
 SAGEMAKER, VERTEX, VERTEX_RAW, PLAIN = "sagemaker", "vertex", "vertex-raw", "plain"
+OIP = "oip"  # answered like PLAIN, at the version's /v2/models/{model}/infer
 # Streaming twins, answered like their non-streaming protocol (errors, version headers).
 STREAMING = {
     "sagemaker-stream": SAGEMAKER,
@@ -77,6 +80,7 @@ FORWARD = frozenset(
         b"x-amzn-sagemaker-custom-attributes",
         b"x-amzn-sagemaker-inference-id",
         b"x-request-id",
+        b"inference-header-content-length",  # OIP's binary tensors
     }
 )
 #: A version's answers that mean "too busy now", not "the model failed".
@@ -108,10 +112,21 @@ class TokenBucket:
 class Upstream:
     """One version process as the router sees it: where it listens, its health, counters."""
 
-    __slots__ = ("draining", "errors", "healthy", "inflight", "name", "pool", "served", "shadowed")
+    __slots__ = (
+        "draining",
+        "errors",
+        "healthy",
+        "inflight",
+        "model",
+        "name",
+        "pool",
+        "served",
+        "shadowed",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.model = "model"  # the model name its OIP routes answer to (set by the daemon)
         self.pool: Pool | None = None
         self.healthy = False
         self.draining = False
@@ -279,7 +294,15 @@ def _parse(path: str) -> tuple[str, str, str | None] | None:
         return None
     if path.startswith(_google.PREFIXES):
         return _google.parse_invoke(path)
+    if path.startswith("/v2/models/"):
+        found = _oip.parse(path)
+        if found is not None and found[2] == "infer":
+            return OIP, found[0], found[1]
     return None
+
+
+def _upstream_path(proto: str, upstream: Upstream) -> bytes:
+    return _oip.upstream_path(upstream) if proto == OIP else b"/invocations"
 
 
 class Gateway:
@@ -295,6 +318,7 @@ class Gateway:
         request_timeout: float = 60.0,
         control: ControlHandler | None = None,
         status: Callable[[], dict[str, Any]] | None = None,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
         self.router = router
         self.secret = secret.encode()
@@ -303,6 +327,7 @@ class Gateway:
         self.timeout = request_timeout
         self.control = control
         self.status = status
+        self.ready = ready or (lambda: True)  # the daemon has started the versions in state
         self.on_upstream_failure: Callable[[str, str], None] | None = None
         self.fallback: Fallback | None = None
         # The access key boto3 signs with (SigV4) where a token is required; see _aws.py.
@@ -334,6 +359,10 @@ class Gateway:
                 if self.token is not None and not self._authorized(headers):
                     return self._fail(VERTEX, 401, "unauthorized", "missing or wrong token.")
                 return _google.resource(method, path, self.router.describe)
+            if path == _oip.PREFIX or path.startswith(_oip.PREFIX + "/"):  # OIP reads
+                if self.token is not None and not self._authorized(headers):
+                    return self._fail(OIP, 401, "unauthorized", "missing or wrong token.")
+                return await _oip.resource(method, path, self.router, self.ready, self.timeout)
             return (
                 404,
                 [(b"content-type", JSON)],
@@ -375,7 +404,7 @@ class Gateway:
             target: bytes | None = pinned.encode()
         elif proto == SAGEMAKER:
             target = _header(headers, b"x-amzn-sagemaker-target-variant")
-        elif proto == PLAIN:
+        elif proto in (PLAIN, OIP):
             target = _header(headers, b"x-endpointkit-version")
         else:
             target = _header(headers, b"x-vertex-ai-deployed-model-id")
@@ -428,13 +457,14 @@ class Gateway:
                 continue
             upstream.inflight += 1
             try:
+                upath = _upstream_path(proto, upstream)
                 if streaming:
                     status, out_headers, out_body = await pool.stream(
-                        b"POST", b"/invocations", forward, body, self.timeout
+                        b"POST", upath, forward, body, self.timeout
                     )
                 else:
                     status, out_headers, out_body = await pool.request(
-                        b"POST", b"/invocations", forward, body, self.timeout
+                        b"POST", upath, forward, body, self.timeout
                     )
             except UpstreamError as exc:
                 upstream.errors += 1
@@ -473,7 +503,7 @@ class Gateway:
             break
         upstream.served += 1
         if route.shadow is not None:
-            self._mirror(route, forward, body)
+            self._mirror(route, proto, forward, body)
         answer: StreamedResponse
         if isinstance(out_body, StreamBody):
             answer = self._answer_stream(proto, name, upstream, out_headers, out_body)
@@ -519,7 +549,7 @@ class Gateway:
             )
         return _aws.verify_sigv4(self.aws_credentials, method, path, query, headers, body)
 
-    def _mirror(self, route: Route, forward: Headers, body: bytes) -> None:
+    def _mirror(self, route: Route, proto: str, forward: Headers, body: bytes) -> None:
         assert route.shadow is not None
         version, percent = route.shadow
         if self.router.random.random() * 100 >= percent:
@@ -527,17 +557,21 @@ class Gateway:
         upstream = route.upstreams.get(version)
         if upstream is None or not upstream.healthy or upstream.pool is None:
             return
-        task = asyncio.get_running_loop().create_task(self._shadow_send(upstream, forward, body))
+        task = asyncio.get_running_loop().create_task(
+            self._shadow_send(upstream, _upstream_path(proto, upstream), forward, body)
+        )
         self._shadow_tasks.add(task)
         task.add_done_callback(self._shadow_tasks.discard)
 
-    async def _shadow_send(self, upstream: Upstream, forward: Headers, body: bytes) -> None:
+    async def _shadow_send(
+        self, upstream: Upstream, path: bytes, forward: Headers, body: bytes
+    ) -> None:
         pool = upstream.pool
         if pool is None:
             return
         upstream.inflight += 1
         try:
-            status, _, _ = await pool.request(b"POST", b"/invocations", forward, body, self.timeout)
+            status, _, _ = await pool.request(b"POST", path, forward, body, self.timeout)
         except (UpstreamError, UpstreamTimeout):
             upstream.errors += 1
             return
@@ -597,6 +631,10 @@ class Gateway:
         attrs = _header(headers, b"x-amzn-sagemaker-custom-attributes")
         if attrs is not None:
             out.append((b"x-amzn-sagemaker-custom-attributes", attrs))
+        if proto == OIP:
+            binary = _header(headers, b"inference-header-content-length")
+            if binary is not None:
+                out.append((b"inference-header-content-length", binary))
         return 200, out, body
 
     def _answer_stream(
@@ -646,7 +684,7 @@ class Gateway:
         none), so clients back off instead of treating it as a failure of the model."""
         retry_after = _header(headers, b"retry-after") or b"1"
         extra = [(b"retry-after", retry_after)]
-        if proto == PLAIN:
+        if proto in (PLAIN, OIP):
             out = [(b"content-type", ctype), (b"x-endpointkit-version", version.encode())]
             return status, out + extra, body
         busy = "is over its capacity" if status == 503 else "is throttling requests"
