@@ -20,6 +20,7 @@ EndpointKitError                .backend .operation .endpoint .version .provider
 ├── ModelError                      the model container answered with an error (.status .body)
 ├── DeploymentFailed                the platform failed a deployment (.reason .log_hint)
 └── RolledBack                      a rollout gate failed and traffic was restored (.reason)
+SettingIgnoredWarning(UserWarning)  a setting the platform has no place for was not applied
 ```
 
 Every message says what failed, on which endpoint or version, and what to do next. Adapters
@@ -44,6 +45,7 @@ __all__ = [
     "QuotaExceeded",
     "Retryable",
     "RolledBack",
+    "SettingIgnoredWarning",
     "Throttled",
     "Timeout",
     "Unavailable",
@@ -235,3 +237,14 @@ class RolledBack(EndpointKitError):
 
     def context(self) -> dict[str, Any]:
         return {**super().context(), "reason": self.reason}
+
+
+class SettingIgnoredWarning(UserWarning):
+    """A setting was asked for that the platform has no place for, so it is not applied
+    (e.g. autoscaling cooldowns on Vertex AI, `max_replicas` without autoscaling on SageMaker).
+
+    A warning, not an error: the change is valid without it. A UserWarning subclass rather
+    than a log line, because it is about the caller's spec, which the caller can fix: it shows
+    in notebooks and scripts by default (a log line needs logging configured), once per call
+    site, and can be filtered by class or turned into an error (`-W error::...`).
+    """

@@ -222,6 +222,7 @@ def _exit_code_function() -> Callable[[BaseException], int]:
         modules += [
             importlib.import_module(f"endpointkit.cli.{info.name}")
             for info in pkgutil.iter_modules(cli.__path__)
+            if info.name != "__main__"  # importing it runs the CLI
         ]
     for module in modules:
         for name in ("exit_code", "_exit_code"):
@@ -274,8 +275,7 @@ def errors_markdown() -> str:
         "own `provider_code`) and a `hint` saying what to do next; `context()` returns all of "
         "it as a dict, which is what `--output json` prints on stderr. Adapters translate the "
         "cloud SDKs' exceptions into these at one boundary each: a boto3 or Google exception "
-        "never reaches your code. Mistakes in using the API itself (a closed client, "
-        "a sync/async mix-up) are not in the tree.",
+        "never reaches your code.",
         "",
         "Only `Retryable` errors are retried, with jittered backoff, by endpointkit itself; "
         "when one reaches you, the retries are spent.",
@@ -294,7 +294,14 @@ def errors_markdown() -> str:
             f"| {indent}[`{cls.__name__}`](#endpointkit.errors.{cls.__name__}) "
             f"| {', '.join(f'`{b}`' for b in builtins)} | {code} | {_summary(cls)} |"
         )
-    missing = [cls.__name__ for cls in classes if not issubclass(cls, root)]
+    warnings = [cls for cls in classes if issubclass(cls, Warning)]
+    if warnings:
+        lines += ["", "## Warnings", "", "| warning | what it means |", "| --- | --- |"]
+        lines += [
+            f"| [`{cls.__name__}`](#endpointkit.errors.{cls.__name__}) | {_summary(cls)} |"
+            for cls in warnings
+        ]
+    missing = [cls.__name__ for cls in classes if not issubclass(cls, root) and cls not in warnings]
     if missing:
         raise RuntimeError(f"errors outside the EndpointKitError tree: {missing}")
     lines += [
@@ -318,6 +325,9 @@ def errors_markdown() -> str:
         if cls is not root and "__init__" not in vars(cls):
             lines.append("      show_signature: false")  # the root's, shown once above
         lines.append("")
+    for cls in warnings:
+        lines += [f"::: endpointkit.errors.{cls.__name__}", "    options:"]
+        lines += ["      heading_level: 3", "      show_signature: false", ""]
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from endpointkit.adapters.sagemaker._errors import BACKEND
 from endpointkit.adapters.sagemaker._variants import Variants
-from endpointkit.errors import ValidationError
+from endpointkit.errors import SettingIgnoredWarning, ValidationError
 from endpointkit.spec import Scaling, VersionSpec
 
 __all__ = [
@@ -30,16 +30,6 @@ __all__ = [
 SERVERLESS_STARTUP_S = 180
 _ACCELERATED_FAMILIES = ("p", "g", "inf", "trn", "dl")
 _PACKAGE = str(Path(__file__).resolve().parents[2])
-
-
-class SettingIgnoredWarning(UserWarning):
-    """A setting was asked for that SageMaker has no place for, so it is not applied.
-
-    A warning, not an error: the change is valid without it. A UserWarning subclass rather
-    than a log line, because it is about the caller's spec, which the caller can fix: it
-    shows in notebooks and scripts by default (a log line needs logging configured), once
-    per call site, and can be filtered by class or turned into an error (`-W error::...`).
-    """
 
 
 def warn_unheld_max(scaling: Scaling, where: str) -> None:

@@ -44,6 +44,7 @@ from endpointkit.errors import (
     DeploymentFailed,
     EndpointKitError,
     NotFound,
+    SettingIgnoredWarning,
     Unsupported,
     ValidationError,
 )
@@ -56,15 +57,6 @@ __all__ = ["SettingIgnoredWarning", "VertexBackend"]
 
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_MACHINE_TYPE = "n1-standard-2"  # Vertex's own default for a DeployedModel
-
-
-class SettingIgnoredWarning(UserWarning):
-    """A setting was asked for that Vertex AI has no place for, so it is not applied.
-
-    A warning, not an error: the change is still valid without it (Vertex AI scales with its
-    own fixed windows). A UserWarning subclass rather than a log line, so that it shows in
-    notebooks and scripts by default and can be filtered by class or turned into an error.
-    """
 
 
 #: Autoscaling fields Vertex AI cannot hold: DedicatedResources has replica counts and
