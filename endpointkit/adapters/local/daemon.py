@@ -27,6 +27,7 @@ from typing import Any
 from endpointkit.adapters.local import _aws, _oip, queue
 from endpointkit.adapters.local._grpc_gateway import GrpcGateway, GrpcStartError
 from endpointkit.adapters.local._http.server import HttpServer
+from endpointkit.adapters.local._logs import limits_from_env, rotate_logs
 from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
 from endpointkit.adapters.local.state import DRAINING, FAILED, READY, STARTING, Store
 from endpointkit.adapters.local.supervisor import VersionProcess, kill_group, socket_dir
@@ -57,6 +58,7 @@ class Daemon:
         grpc_port: int | None = None,
     ) -> None:
         self.home = home
+        self.log_limits = limits_from_env()  # logs rotate by size in the sweep (_logs.py)
         self.store = Store(home)
         self.host = host
         self.port = port
@@ -119,6 +121,7 @@ class Daemon:
                     unsettled = row.status in (Status.CREATING, Status.UPDATING, Status.DELETING)
                     if unsettled and not self._lock(row.name).locked():
                         await self.reconcile(row.name)
+                rotate_logs(self.home / "logs", *self.log_limits)
             except Exception as exc:  # keep sweeping; a bad row must not stop the daemon
                 print(f"sweep failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
