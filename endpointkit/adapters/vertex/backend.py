@@ -39,6 +39,7 @@ from endpointkit.adapters.vertex._runtime import (
     Runtime,
 )
 from endpointkit.adapters.vertex._storage import Storage
+from endpointkit.adapters.vertex._traffic import update_split
 from endpointkit.errors import (
     Conflict,
     DeploymentFailed,
@@ -708,61 +709,15 @@ class VertexBackend(Backend):
     def _update_split(
         self, name: str, split: Mapping[str, int], *, read: EndpointState | None = None
     ) -> Any:
-        """UpdateEndpoint(trafficSplit), conditional on `read`'s etag (None: a blind write).
-
-        A retry first looks whether the split is in place already: the first attempt's answer
-        may have been lost after it took effect, and its etag is stale then. A stale etag is a
-        Conflict that names the other writer's split.
-        """
-        types = self._conn.types()
-        from google.protobuf import field_mask_pb2
-
-        endpoints = self._conn.client("endpoints")
-        path = self._endpoint_path(name)
-        etag = str(read.details.get("etag") or "") if read is not None else ""
-
-        def applied() -> Any:
-            current = endpoints.get_endpoint(name=path, retry=None, timeout=self.call_timeout_s)
-            return current if dict(current.traffic_split) == dict(split) else None
-
-        try:
-            return self._conn.call(
-                "set_traffic",
-                lambda: endpoints.update_endpoint(
-                    endpoint=types.Endpoint(name=path, traffic_split=dict(split), etag=etag),
-                    update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
-                    retry=None,
-                    timeout=self.call_timeout_s,
-                ),
-                endpoint=name,
-                recheck=applied,
-            )
-        except Conflict as exc:
-            if read is None or exc.provider_code != "ABORTED":
-                raise
-            raise self._lost_race(name, read) from exc
-
-    def _lost_race(self, name: str, read: EndpointState) -> Conflict:
-        """The Conflict for a traffic change refused for a stale etag, naming the change that
-        came in between."""
-        try:
-            now = self.get(name)
-        except EndpointKitError:
-            current = "something endpointkit could not read back"
-        else:
-            current = _describe_split(now.traffic)
-            if now.updated_at is not None:
-                current += f" (updated {now.updated_at.isoformat(timespec='seconds')})"
-        return Conflict(
-            f"the traffic split of endpoint {name!r} changed after endpointkit read it, so "
-            f"Vertex AI refused this change (stale etag): it was {_describe_split(read.traffic)}"
-            f", another writer made it {current}. Nothing was changed by this call.",
-            hint=f"Check it with 'endpointkit status {name} --backend vertex', then set the "
-            "traffic again if you still want the change.",
-            backend=self.name,
-            operation="set_traffic",
-            endpoint=name,
-            provider_code="ABORTED",
+        """UpdateEndpoint(trafficSplit), conditional on `read`'s etag (see _traffic)."""
+        return update_split(
+            self._conn,
+            name,
+            self._endpoint_path(name),
+            split,
+            read=read,
+            timeout=self.call_timeout_s,
+            reread=lambda: self.get(name),
         )
 
     def delete(self, name: str) -> None:
@@ -836,11 +791,6 @@ class VertexDedicatedBackend(VertexBackend):
             stacklevel=2,
         )
         super().__init__(**{**settings, "dedicated_endpoint": True})
-
-
-def _describe_split(split: TrafficSplit) -> str:
-    """e.g. "v1=30, v2=70" (only versions with traffic), or "no traffic"."""
-    return ", ".join(f"{v}={p}" for v, p in split.items() if p > 0) or "no traffic"
 
 
 def _now() -> datetime:
