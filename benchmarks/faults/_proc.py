@@ -151,8 +151,7 @@ class _Answers:
 
     def on_message_complete(self) -> None:
         self.done.append((self.parser.get_status_code(), self.headers, b"".join(self.body)))
-        self.headers, self.body = {}, []
-        self.parser = httptools.HttpResponseParser(self)  # next pipelined answer
+        self.headers, self.body = {}, []  # the same parser reads the next pipelined answer
 
     def feed(self, data: bytes) -> None:
         try:

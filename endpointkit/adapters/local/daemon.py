@@ -142,6 +142,10 @@ class Daemon:
             return_exceptions=True,
         )
         await self.gateway.drain_shadows()
+        with contextlib.suppress(OSError):  # the version sockets' folder, once empty
+            folder = socket_dir(self.home)
+            if folder is not None:
+                folder.rmdir()
         with contextlib.suppress(sqlite3.Error):  # the state folder may be gone
             self.store.clear_gateway(os.getpid())
 
