@@ -243,7 +243,8 @@ def state_html(state: EndpointState) -> str:
 def _change(event: Event) -> str:
     if event.traffic_after is None:
         return ""
-    return f"{_split(event.traffic_before)} -> {_split(event.traffic_after)}"
+    before, after = _split(event.traffic_before), _split(event.traffic_after)
+    return "" if before == after else f"{before} -> {after}"
 
 
 #: Events every backend records with the same structured fields: their wording is made here

@@ -19,6 +19,7 @@ sys.path.insert(0, str(HERE))
 from train import train  # noqa: E402
 
 import endpointkit as ek  # noqa: E402
+from endpointkit.render import event_message  # noqa: E402 - the wording every backend shares
 
 SPECIES = ["setosa", "versicolor", "virginica"]
 
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n==> history")
     for event in endpoint.history():
         print(
-            f"    {event.time:%H:%M:%S}  {event.kind:<10} {event.version or '':<4} {event.message}"
+            f"    {event.time:%H:%M:%S}  {event.kind:<10} {event.version or '':<4} "
+            f"{event_message(event)}"
         )
 
     if args.keep:
