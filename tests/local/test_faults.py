@@ -78,7 +78,8 @@ def test_aborted_uploads_give_their_memory_back(
     before = rss_mb(pid)
     host, port = local.gateway_url().removeprefix("http://").split(":")
     chunk = b"v" * (1 << 20)
-    for _ in range(3):  # rounds of 4 concurrent 60 MiB uploads, each aborted at 48 MiB
+    rounds: list[float] = []
+    for _ in range(4):  # rounds of 4 concurrent 60 MiB uploads, each aborted at 48 MiB
         socks = [socket.create_connection((host, int(port)), timeout=10) for _ in range(4)]
         for sock in socks:
             sock.sendall(
@@ -90,10 +91,15 @@ def test_aborted_uploads_give_their_memory_back(
                 sock.sendall(chunk)
         for sock in socks:
             sock.close()
-    time.sleep(1.0)
-    after = rss_mb(pid)
-    print(f"gateway RSS {before:.0f} MB before, {after:.0f} MB after 12 aborted uploads")
-    assert after < before + 64, (before, after)
+        time.sleep(0.5)
+        rounds.append(rss_mb(pid))
+    print(f"gateway RSS {before:.0f} MB before, after each round: {rounds}")
+    # Freed on abort: the rounds do not add up (before the fix, 12 aborted uploads took the
+    # gateway from 51 to 626 MB). What the allocator keeps for reuse after the first round
+    # (up to one round's 4 x 48 MiB) is not handed back to the OS by every libc, so the test
+    # bounds growth across rounds, and the total by the gateway's 256 MiB body budget.
+    assert rounds[-1] - rounds[0] < 48, (before, rounds)
+    assert max(rounds) < before + 256 + 32, (before, rounds)
     with httpx.Client(timeout=30) as http:  # and it still serves
         url = f"{local.gateway_url()}/endpoints/{ep.name}/predict"
         assert http.post(url, json={"instances": [1]}).status_code == 200
