@@ -34,7 +34,13 @@ import orjson
 
 from endpointkit.adapters.vertex._errors import STORAGE, google_errors
 from endpointkit.consume._core import ATTRIBUTES, Message
-from endpointkit.errors import MissingDependency, NotFound, PermissionDenied, ValidationError
+from endpointkit.errors import (
+    EndpointKitError,
+    MissingDependency,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from endpointkit.invocation import InvokeResult
 
 __all__ = ["GcsSink", "PubSubSource"]
@@ -44,6 +50,7 @@ log = logging.getLogger("endpointkit.consume")
 PUBSUB = "Cloud Pub/Sub"
 #: Pub/Sub's longest ack deadline, seconds (modify_ack_deadline refuses more).
 MAX_DEADLINE_S = 600
+_MAX_SEEN = 100_000  # message ids whose deliveries are counted here
 _EXTEND_BATCH = 100  # ack ids per modify_ack_deadline request (requests are capped at 512 KB)
 _SUBSCRIPTION = re.compile(r"projects/[^/]+/subscriptions/[^/]+")
 
@@ -69,11 +76,23 @@ def subscription_path(location: str) -> str:
 
 
 @contextlib.contextmanager
-def _connecting(service: str, emulator: str) -> Iterator[None]:
-    """Google's errors, and no credentials found (google.auth's own error) as PermissionDenied."""
+def _google(
+    service: str, *, emulator: str, not_found: str, denied: str, address: str = ""
+) -> Iterator[None]:
+    """The Vertex adapter's translation (`google_errors`) for a queue or a bucket: hints about
+    the subscription or bucket instead of an endpoint's, no backend named, and no credentials
+    (google.auth's own error) as PermissionDenied."""
     try:
-        with google_errors("consume", service=service):
+        with google_errors("consume", service=service, address=address):
             yield
+    except (NotFound, PermissionDenied) as exc:
+        hint = not_found if isinstance(exc, NotFound) else denied
+        raise type(exc)(
+            exc.message, hint=hint, operation="consume", provider_code=exc.provider_code
+        ) from (exc.__cause__ or exc)
+    except EndpointKitError as exc:
+        exc.backend = None  # not the Vertex backend's error
+        raise
     except Exception as exc:
         if type(exc).__name__ != "DefaultCredentialsError":
             raise
@@ -98,14 +117,22 @@ class PubSubSource:
             raise _missing(exc, "consuming from Pub/Sub", "google-cloud-pubsub") from exc
         self._deadline_exceeded: type[Exception] = exceptions.DeadlineExceeded
         self._address = os.environ.get("PUBSUB_EMULATOR_HOST") or "pubsub.googleapis.com"
-        with _connecting(PUBSUB, "PUBSUB_EMULATOR_HOST"):
+        with self._errors():
             self._client = client or pubsub_v1.SubscriberClient()
         self._seen: dict[str, int] = {}  # deliveries seen here, by message id (no DLQ policy)
         self._lock = threading.Lock()
         self._check()
 
     def _errors(self) -> Any:
-        return google_errors("consume", service=PUBSUB, address=self._address)
+        project = self.subscription.split("/")[1]
+        return _google(
+            PUBSUB,
+            emulator="PUBSUB_EMULATOR_HOST",
+            address=self._address,
+            not_found=f"Check that {self.subscription} exists: 'gcloud pubsub subscriptions "
+            f"list --project {project}' lists them.",
+            denied=f"Grant the caller roles/pubsub.subscriber on {self.subscription}.",
+        )
 
     def _check(self) -> None:
         """NotFound for a missing subscription; ValidationError for a push one."""
@@ -114,13 +141,6 @@ class PubSubSource:
                 found = self._client.get_subscription(subscription=self.subscription)
         except PermissionDenied:
             return  # roles/pubsub.subscriber may pull without seeing the configuration
-        except NotFound as exc:
-            raise NotFound(
-                f"Pub/Sub subscription {self.subscription!r} does not exist.",
-                hint="Check the project and name; 'gcloud pubsub subscriptions list' lists them.",
-                operation="consume",
-                provider_code=exc.provider_code,
-            ) from exc
         if found.push_config.push_endpoint:
             raise ValidationError(
                 f"Pub/Sub subscription {self.subscription!r} pushes to "
@@ -153,6 +173,8 @@ class PubSubSource:
         data = raw.message
         with self._lock:
             seen = self._seen[data.message_id] = self._seen.get(data.message_id, 0) + 1
+            if len(self._seen) > _MAX_SEEN:  # ids given back and taken by other consumers
+                del self._seen[next(iter(self._seen))]
         return Message(
             id=data.message_id,
             body=bytes(data.data),
@@ -196,6 +218,15 @@ def _deadline(visibility_s: float) -> int:
     return max(1, math.ceil(visibility_s))
 
 
+def _storage_errors(bucket: str) -> Any:
+    return _google(
+        STORAGE,
+        emulator="STORAGE_EMULATOR_HOST",
+        not_found=f"Check that the bucket gs://{bucket} exists ('gcloud storage ls').",
+        denied=f"Grant the caller roles/storage.objectAdmin on gs://{bucket}.",
+    )
+
+
 class GcsSink:
     """Results under `gs://bucket/prefix/`: `<key>.out` (the answer, with its content type and
     the serving version as object metadata) and `<key>.error` (JSON). Each object is one
@@ -212,7 +243,7 @@ class GcsSink:
                 raise _missing(
                     exc, "writing results to Cloud Storage", "google-cloud-storage"
                 ) from exc
-            with _connecting(STORAGE, "STORAGE_EMULATOR_HOST"):
+            with _storage_errors(bucket):
                 client = storage.Client(project=project)
         self._gcs = client
         self._bucket = client.bucket(bucket)
@@ -229,7 +260,7 @@ class GcsSink:
     def stored(self, key: str) -> str | None:
         for suffix in (".out", ".error"):
             name = self._name(key, suffix)
-            with google_errors("consume", service=STORAGE):
+            with _storage_errors(self.bucket):
                 if self._bucket.blob(name).exists():
                     return self._where(name)
         return None
@@ -248,7 +279,7 @@ class GcsSink:
     def _put(self, name: str, body: bytes, content_type: str, metadata: dict[str, str]) -> str:
         blob = self._bucket.blob(name)
         blob.metadata = metadata
-        with google_errors("consume", service=STORAGE):
+        with _storage_errors(self.bucket):
             blob.upload_from_string(body, content_type=content_type)
         return self._where(name)
 

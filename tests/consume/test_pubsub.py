@@ -237,14 +237,25 @@ def test_results_in_cloud_storage(
 
 def test_opening_a_subscription(pubsub: PubSub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub.host)
-    with pytest.raises(NotFound, match="does not exist"):
+    with pytest.raises(NotFound, match="subscriptions list --project endpointkit-tests") as raised:
         open_source("pubsub://projects/endpointkit-tests/subscriptions/no-such-subscription")
+    assert raised.value.backend is None  # a queue, not the Vertex backend
     with pytest.raises(ValidationError, match="projects/PROJECT/subscriptions/SUBSCRIPTION"):
         open_source("pubsub://my-subscription")
     source = open_source(pubsub.subscription().url)
     with pytest.raises(ValidationError, match="at most 600"):
         source.receive(1, 1, 900)
+    pubsub.subscriber.delete_subscription(subscription=source.subscription)
+    with pytest.raises(NotFound, match=f"Check that {source.subscription} exists"):
+        source.receive(1, 1, 10)
     source.close()
+
+    push = pubsub.subscription()
+    pubsub.subscriber.modify_push_config(
+        subscription=push.path, push_config={"push_endpoint": "http://127.0.0.1:9/push"}
+    )
+    with pytest.raises(ValidationError, match="needs a pull subscription"):
+        open_source(push.url)
 
 
 def test_without_google_cloud_pubsub_the_error_says_what_to_install(
