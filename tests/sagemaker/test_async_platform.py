@@ -12,9 +12,9 @@ import pytest
 
 from endpointkit import Endpoint, VersionSpec
 from endpointkit.adapters.sagemaker import SageMakerBackend
-from endpointkit.errors import ModelError
+from endpointkit.errors import ModelError, QuotaExceeded
 from endpointkit.planner import plan
-from endpointkit.spec import EndpointSpec
+from endpointkit.spec import EndpointSpec, Scaling
 from tests.conformance.suite import Versions
 from tests.fakes.sagemaker import FakeSageMaker
 
@@ -174,22 +174,23 @@ def _check_scale_to_zero(found: dict[str, Any], name: str, variant: str, high: i
     assert alarm["Threshold"] == 1.0
 
 
+def zero(version: VersionSpec) -> VersionSpec:
+    """`version` as an asynchronous version that scales 0-3 on a backlog of 2 per instance."""
+    scaled = version.model_copy(
+        update={"resources": version.resources.model_copy(update={"max_replicas": 3})}
+    )
+    return _asynchronous(
+        scaled,
+        output_path="s3://async-zero/out",
+        scale_to_zero=True,
+        target_backlog_per_replica=2.0,
+    )
+
+
 def test_scale_to_zero_registers_backlog_scaling_and_removes_it_with_the_variant(
     fake: FakeSageMaker, backend: SageMakerBackend, versions: Versions, name: str
 ) -> None:
     fake.client("s3").create_bucket(Bucket="async-zero")
-
-    def zero(version: VersionSpec) -> VersionSpec:
-        scaled = version.model_copy(
-            update={"resources": version.resources.model_copy(update={"max_replicas": 3})}
-        )
-        return _asynchronous(
-            scaled,
-            output_path="s3://async-zero/out",
-            scale_to_zero=True,
-            target_backlog_per_replica=2.0,
-        )
-
     ep = Endpoint.create(name, zero(versions.echo("v1")), backend=backend, timeout=60)
     found = _registered(fake, name)
     _check_scale_to_zero(found, name, "v1", 3)
@@ -212,3 +213,18 @@ def test_scale_to_zero_registers_backlog_scaling_and_removes_it_with_the_variant
     backend.delete(name)
     backend.wait_deleted(name, timeout=60)
     assert _registered(fake, name) == {"targets": [], "policies": [], "alarms": []}
+
+
+def test_a_refused_scale_puts_the_backlog_scaling_and_its_alarm_back(
+    fake: FakeSageMaker, backend: SageMakerBackend, versions: Versions, name: str
+) -> None:
+    """A scale deregisters first (the alarm goes too); when SageMaker refuses the new count,
+    the policies come back under new ARNs and the alarm is put back pointing at them."""
+    fake.client("s3").create_bucket(Bucket="async-zero")
+    Endpoint.create(name, zero(versions.echo("v1")), backend=backend, timeout=60)
+    fake.inject("UpdateEndpointWeightsAndCapacities", "ResourceLimitExceeded")
+    with pytest.raises(QuotaExceeded, match="its autoscaling was put back"):
+        backend.scale(name, "v1", Scaling(min_replicas=2, max_replicas=2))
+    found = _registered(fake, name)
+    _check_scale_to_zero(found, name, "v1", 3)
+    assert (len(found["policies"]), len(found["alarms"])) == (2, 1)
