@@ -66,6 +66,9 @@ LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 PREDICTOR_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# An SNS topic ARN as SageMaker's AsyncInferenceNotificationConfig takes it
+# (docs.aws.amazon.com/sagemaker/latest/APIReference/API_AsyncInferenceNotificationConfig.html).
+SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z\-]*:sns:[a-z0-9\-]*:[0-9]{12}:[a-zA-Z0-9_.-]+$")
 # Vertex sets AIP_* itself and rejects containers that try; "default" is Vertex's own alias.
 RESERVED_VERSION_NAMES = frozenset({"default"})
 # SageMaker: at most 10 production variants per endpoint config.
@@ -113,6 +116,17 @@ class Resources(_Model):
     accelerator_count: int = Field(default=0, ge=0, le=16)
     min_replicas: int = Field(default=1, ge=1, le=1000)
     max_replicas: int | None = Field(default=None, ge=1, le=1000)
+
+    @field_validator("min_replicas", mode="before")
+    @classmethod
+    def _no_zero(cls, value: Any) -> Any:
+        if value == 0:
+            raise ValueError(
+                "min_replicas=0: only SageMaker asynchronous endpoints can scale to zero, and "
+                "they do it with async_inference.scale_to_zero: true (min_replicas stays the "
+                "instance count the version starts with, at least 1)"
+            )
+        return value
 
     @field_validator("instance_type")
     @classmethod
@@ -211,6 +225,23 @@ class AsyncInference(_Model):
     output_path: str
     failure_path: str | None = None
     max_concurrent_invocations_per_replica: int | None = Field(default=None, ge=1, le=1000)
+    success_topic: str | None = Field(
+        default=None,
+        description="SNS topic ARN notified when a request completes (SageMaker only).",
+    )
+    error_topic: str | None = Field(
+        default=None, description="SNS topic ARN notified when a request fails (SageMaker only)."
+    )
+    scale_to_zero: bool = Field(
+        default=False,
+        description="Scale between 0 and resources.max_replicas on the request backlog "
+        "(SageMaker only).",
+    )
+    target_backlog_per_replica: float | None = Field(
+        default=None,
+        gt=0,
+        description="Queued requests per instance to keep with scale_to_zero (default 5).",
+    )
 
     @field_validator("output_path", "failure_path")
     @classmethod
@@ -218,6 +249,42 @@ class AsyncInference(_Model):
         if value is not None and not value.startswith(("s3://", "gs://", "file://")):
             raise ValueError(f"{value!r} must be an s3://, gs:// or file:// URI")
         return value
+
+    @field_validator("success_topic", "error_topic")
+    @classmethod
+    def _topic_arn(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not SNS_TOPIC_ARN.match(value):
+            raise ValueError(
+                f"{info.field_name} {value!r} is not an SNS topic ARN: use e.g. "
+                "'arn:aws:sns:us-east-1:123456789012:inference-done'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _backlog_target(self) -> AsyncInference:
+        if self.target_backlog_per_replica is not None and not self.scale_to_zero:
+            raise ValueError(
+                "target_backlog_per_replica applies only with scale_to_zero: true; set both "
+                "or remove it"
+            )
+        return self
+
+    def hash_content(self) -> dict[str, Any]:
+        """The section as spec hashes see it: fields added after the first release count only
+        when set, so versions from before them keep their hashes."""
+        content = self.model_dump(mode="json")
+        for key, default in _ASYNC_ADDED.items():
+            if content.get(key) == default:
+                content.pop(key)
+        return content
+
+
+_ASYNC_ADDED: dict[str, Any] = {
+    "success_topic": None,
+    "error_topic": None,
+    "scale_to_zero": False,
+    "target_backlog_per_replica": None,
+}
 
 
 # Startup budgets every backend accepts: SageMaker's ContainerStartupHealthCheckTimeoutInSeconds
@@ -379,6 +446,16 @@ class VersionSpec(_Model):
                 raise ValueError("serverless and async_inference cannot be combined")
         if self.autoscaling is not None and self.resources.max_replicas is None:
             raise ValueError("autoscaling needs resources.max_replicas (the upper bound)")
+        if self.async_inference is not None and self.async_inference.scale_to_zero:
+            if self.autoscaling is not None:
+                raise ValueError(
+                    "async_inference.scale_to_zero scales on the request backlog: remove "
+                    "autoscaling (its targets need running instances)"
+                )
+            if self.resources.max_replicas is None:
+                raise ValueError(
+                    "async_inference.scale_to_zero needs resources.max_replicas (the upper bound)"
+                )
         return self
 
     @property
@@ -395,6 +472,8 @@ class VersionSpec(_Model):
         )
         if self.health is None or self.health.is_default:
             content.pop("health", None)  # hashes of versions from before the field stay the same
+        if self.async_inference is not None:
+            content["async_inference"] = self.async_inference.hash_content()
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
