@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -180,3 +181,38 @@ def test_a_killed_container_is_restarted(
     assert second != first
     assert ep.predict(IRIS_ROWS).predictions == IRIS_CLASSES
     assert [e for e in ep.history() if e.kind == "restarted"]
+
+
+def test_scaling_a_container_version_replaces_its_container(
+    local: LocalBackend, endpoint: str, iris_model: Path, image: str
+) -> None:
+    ep = Endpoint.create(endpoint, iris(iris_model, image), backend=local, timeout=120)
+    (first,) = containers(endpoint)
+    ep.scale("box", min_replicas=2, timeout=120)
+    (second,) = containers(endpoint, every=True)  # the old one drained and was removed
+    assert second != first
+    env = podman("inspect", "--format", "{{json .Config.Env}}", second).stdout
+    assert "ENDPOINTKIT_WORKERS=2" in env
+    assert ep.predict(IRIS_ROWS).predictions == IRIS_CLASSES
+
+
+def test_a_killed_gateway_leaves_no_container_and_the_next_one_starts_it_again(
+    local: LocalBackend, endpoint: str, iris_model: Path, image: str
+) -> None:
+    Endpoint.create(endpoint, iris(iris_model, image), backend=local, timeout=120)
+    (first,) = containers(endpoint)
+    pid = local.gateway_status()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    # The engine client gets SIGTERM when the gateway dies and stops its container.
+    deadline = time.monotonic() + 60
+    while containers(endpoint, every=True) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert containers(endpoint, every=True) == []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # reading state starts a new gateway and the version
+        if local.get(endpoint).versions[0].details["healthy"] is True:
+            break
+        time.sleep(0.2)
+    (second,) = containers(endpoint)
+    assert second != first
+    assert Endpoint(endpoint, backend=local).predict(IRIS_ROWS).predictions == IRIS_CLASSES
