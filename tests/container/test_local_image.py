@@ -29,6 +29,7 @@ from botocore.config import Config  # noqa: E402
 from endpointkit import Endpoint  # noqa: E402
 from endpointkit.adapters.local import LocalBackend  # noqa: E402
 from endpointkit.adapters.local._container import NoEngine, find_engine  # noqa: E402
+from endpointkit.errors import DeploymentFailed  # noqa: E402
 from endpointkit.spec import VersionSpec  # noqa: E402
 from tests.local.harness import MODELS, local_backend  # noqa: E402
 
@@ -216,3 +217,14 @@ def test_a_killed_gateway_leaves_no_container_and_the_next_one_starts_it_again(
     (second,) = containers(endpoint)
     assert second != first
     assert Endpoint(endpoint, backend=local).predict(IRIS_ROWS).predictions == IRIS_CLASSES
+
+
+def test_an_image_that_cannot_be_had_fails_the_deploy_with_the_engines_reason(
+    local: LocalBackend, endpoint: str, tmp_path: Path
+) -> None:
+    # localhost:443 refuses at once: the pull fails without leaving the machine.
+    spec = VersionSpec(name="box", model=str(tmp_path), image="localhost/ek-absent:1")
+    with pytest.raises(DeploymentFailed, match="exited with code 125") as caught:
+        Endpoint.create(endpoint, spec, backend=local, timeout=120)
+    assert "localhost/ek-absent:1" in str(caught.value)
+    assert containers(endpoint, every=True) == []
