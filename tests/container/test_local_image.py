@@ -105,6 +105,8 @@ def test_a_version_from_an_image_serves_through_the_gateway(
     # The container has no network; the gateway reaches it over its Unix socket.
     networks = podman("inspect", "--format", "{{.HostConfig.NetworkMode}}", name).stdout
     assert networks.strip() == "none"
+    label = '{{index .Config.Labels "io.endpointkit.version"}}'
+    assert podman("inspect", "--format", label, name).stdout.strip() == "box"
     client = boto3.client(
         "sagemaker-runtime",
         endpoint_url=local.gateway_url(),

@@ -417,7 +417,10 @@ class VersionProcess:
             socket_folder=own,
             model_dir=_model_dir(self.spec, self.home),
             env=env,
-            labels={"io.endpointkit.endpoint": self.endpoint, "io.endpointkit.version": name},
+            labels={
+                "io.endpointkit.endpoint": self.endpoint,
+                "io.endpointkit.version": self.spec.name,
+            },
         )
         client_env = {k: v for k, v in os.environ.items() if not k.startswith("ENDPOINTKIT_")}
         try:
