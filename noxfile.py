@@ -72,8 +72,10 @@ def container(session: nox.Session) -> None:
     `nox -s container -- -k vertex` passes pytest arguments; ENDPOINTKIT_SKIP_BUILD=1 tests the
     image already built.
     """
-    # pip (for `pip download` of the wheelhouse) and the tests' own needs; not the project.
+    # pip (for `pip download` of the wheelhouse) and the tests' own needs; the project with
+    # the local backend and boto3 for test_local_image.py (versions from the image).
     session.install("pip", "packaging", "pytest>=8", "pytest-timeout>=2.3", "httpx>=0.27")
+    session.install("-e", ".[serve,sagemaker]")
     if not os.environ.get("ENDPOINTKIT_SKIP_BUILD"):
         session.run("python", "containers/local.py", "all")
     session.run(

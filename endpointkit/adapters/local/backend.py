@@ -656,11 +656,14 @@ class LocalBackend(Backend):
     # -- conversions ------------------------------------------------------------------------------
 
     def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
-        """Base checks, then: a local model folder must exist (before any change is made).
-        SageMaker-only async_inference settings are warned about (SettingIgnoredWarning)."""
+        """Base checks, then: a local model folder must exist, and a version from an image
+        needs a working container engine (before any change is made). SageMaker-only
+        async_inference settings are warned about (SettingIgnoredWarning)."""
         super()._validate_version(endpoint, version)
         warn_sagemaker_only(self.name, endpoint, version)
         model = version.model
+        if version.image is not None:
+            self._validate_image(endpoint, version)
         if model is None or model.startswith(("s3://", "gs://")):
             return  # remote artifacts: the serving server fetches them (or says which extra)
         path = Path(model.removeprefix("file://"))
@@ -668,6 +671,27 @@ class LocalBackend(Backend):
             raise ValidationError(
                 f"model directory {str(path)!r} of version {version.name!r} does not exist.",
                 hint="Give an existing local folder, a file:// URI, or an s3:// / gs:// URI.",
+                backend=self.name,
+                operation="deploy",
+                endpoint=endpoint,
+                version=version.name,
+            )
+
+    def _validate_image(self, endpoint: str, version: VersionSpec) -> None:
+        from endpointkit.adapters.local import _container
+
+        assert version.image is not None
+        problem = _container.image_problem(version.image, version.model)
+        hint = "Remove `image` to run the version as a local process."
+        if problem is None:
+            try:
+                _container.find_engine()
+            except _container.NoEngine as exc:
+                problem, hint = str(exc), "See README.md, 'Local versions from an image'."
+        if problem is not None:
+            raise ValidationError(
+                f"version {version.name!r}: {problem}.",
+                hint=hint,
                 backend=self.name,
                 operation="deploy",
                 endpoint=endpoint,

@@ -14,6 +14,11 @@ again from state.
 Each version process leads a process group of its own: what it starts (uvicorn's worker
 processes, multiprocessing's resource tracker) is in that group, and ending a version ends the
 group, so nothing it started outlives it re-parented to PID 1.
+
+A version whose spec names an `image` runs in a container instead (`_container`): the process
+supervised is the engine's client (`podman run`, attached), which forwards SIGTERM to the
+server; the container, which outlives a killed client, is force-removed whenever its client
+ends. Everything else (socket, health checks, restarts, drain, log file) is the same.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from endpointkit.adapters.local import _container
 from endpointkit.adapters.local._http.client import Address, Pool, UpstreamError, UpstreamTimeout
 from endpointkit.adapters.local._http.server import drained
 from endpointkit.retry import apoll_until
@@ -213,6 +219,8 @@ class VersionProcess:
         # the new one has taken the traffic (the resize can no longer be given up).
         self.retiring: asyncio.subprocess.Process | None = None
         self.swapped = False
+        # Container versions: each engine client's pid -> (engine, container, socket folder).
+        self.containers: dict[int, tuple[_container.Engine, str, Path]] = {}
 
     def _stopped(self) -> bool:
         return self.stopping  # a call, so type checkers don't narrow it across awaits
@@ -290,6 +298,8 @@ class VersionProcess:
             failures += 1
             delay = min(30.0, 0.25 * 2 ** (failures - 1))
             self.upstream.healthy = False
+            if self.proc is not None and self.proc.pid in self.containers:
+                await self._end(self.proc, signal.SIGKILL, 0)  # its container and folder
             what = (
                 f"stopped answering its health checks ({self.hung_after} missed in a row, "
                 "health.failure_threshold) and was killed"
@@ -319,7 +329,12 @@ class VersionProcess:
         """Start the version's process (`self.proc`, at `self.address`). Raises StartFailed if it
         cannot even be started (an OSError: its log cannot be opened, no such python...)."""
         try:
-            await self._exec()
+            if self.spec.image is not None:
+                await self._exec_container(self.spec.image)
+            else:
+                await self._exec()
+        except _container.NoEngine as exc:
+            raise StartFailed(str(exc)) from exc
         except OSError as exc:
             raise StartFailed(
                 f"cannot start a process for version {self.spec.name!r}: {exc}"
@@ -374,6 +389,64 @@ class VersionProcess:
                 preexec_fn=_die_with_parent,
                 start_new_session=True,  # its own process group: see _end
             )
+
+    async def _exec_container(self, image: str) -> None:
+        """Start the version's container; `self.proc` is the engine client that runs it."""
+        self.spawned_at = time.monotonic()
+        folder = socket_dir(self.home)
+        if folder is None:
+            raise StartFailed("a version from an image needs Unix sockets (Linux or macOS)")
+        engine = await asyncio.to_thread(_container.find_engine)
+        # A folder of its own, so the container sees no other version's socket.
+        token = secrets.token_hex(5)
+        own = folder / token
+        os.mkdir(own, 0o700)
+        self.address = str(own / "s.sock")
+        env = {"ENDPOINTKIT_REQUEST_LOG": "errors", **self.spec.effective_env()}
+        env.update(
+            ENDPOINTKIT_VERSION=self.spec.name,
+            ENDPOINTKIT_UDS=f"{_container.SOCKET_MOUNT}/s.sock",
+            ENDPOINTKIT_WORKERS=str(self.spec.resources.min_replicas),
+            ENDPOINTKIT_GRACE_S="20",
+        )
+        name = _container.container_name(self.endpoint, self.spec.name, token)
+        args = _container.run_args(
+            engine,
+            name=name,
+            image=image,
+            socket_folder=own,
+            model_dir=_model_dir(self.spec, self.home),
+            env=env,
+            labels={
+                "io.endpointkit.endpoint": self.endpoint,
+                "io.endpointkit.version": self.spec.name,
+            },
+        )
+        client_env = {k: v for k, v in os.environ.items() if not k.startswith("ENDPOINTKIT_")}
+        try:
+            with open(self.log_path, "ab") as log:
+                log.write(f"--- starting {self.spec.name} in container {name} ({image})\n".encode())
+                log.flush()
+                self.proc = await asyncio.create_subprocess_exec(
+                    *args,
+                    env=client_env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=asyncio.subprocess.STDOUT,
+                    preexec_fn=_die_with_parent,  # the client then stops the container
+                    start_new_session=True,
+                )
+        except BaseException:
+            os.rmdir(own)
+            raise
+        self.containers[self.proc.pid] = (engine, name, own)
+
+    async def _end(self, proc: asyncio.subprocess.Process, sig: int, grace: float) -> None:
+        """`_end` the process, then remove its container if it ran one."""
+        await _end(proc, sig, grace)
+        container = self.containers.pop(proc.pid, None)
+        if container is not None:
+            await _container.remove(*container)
 
     async def _ping(self, pool: Pool, timeout: float) -> tuple[int, bytes]:
         status, _, body = await pool.request(b"GET", b"/ping", [], b"", timeout)
@@ -552,7 +625,7 @@ class VersionProcess:
                 self.upstream.healthy = True
             if old_proc is not None:
                 # SIGTERM: the server finishes the requests it holds, then exits.
-                await _end(old_proc, signal.SIGTERM, RETIRE_GRACE_S)
+                await self._end(old_proc, signal.SIGTERM, RETIRE_GRACE_S)
                 _unlink_socket(old_address if isinstance(old_address, str) else None)
         finally:
             self.retiring = None
@@ -573,7 +646,7 @@ class VersionProcess:
         self.poke.set()
         ends = [self._kill(term_first=True)]
         if self.retiring is not None:  # a resize's old process, still serving or draining
-            ends.append(_end(self.retiring, signal.SIGTERM, 10))
+            ends.append(self._end(self.retiring, signal.SIGTERM, 10))
         await asyncio.gather(*ends)
         if self.task is not None and not self.task.done():
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
@@ -583,7 +656,7 @@ class VersionProcess:
 
     async def _kill(self, *, term_first: bool = False) -> None:
         if self.proc is not None:
-            await _end(self.proc, signal.SIGTERM if term_first else signal.SIGKILL, 10)
+            await self._end(self.proc, signal.SIGTERM if term_first else signal.SIGKILL, 10)
             _unlink_socket(self.address if isinstance(self.address, str) else None)
 
 
