@@ -240,68 +240,80 @@ def _served(
             spec.cmd += ["--max-batch-size", str(BATCH), "--max-latency-ms", "2"]
         if args.device == "cpu":
             spec.env.update({"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"})
-        spec.timeout_s = 300.0
+        spec.timeout_s = 120.0  # a GPU worker is ready in ~20 s
         conns = min(512, 128 * workers)
         threads = min(4, workers)
         print(f"  {label}: wrk -t{threads} -c{conns}", flush=True)
-        t_start = time.monotonic()
-        with peers.start(spec, None) as peer:
-            started_s = time.monotonic() - t_start
-            print(f"    ready in {started_s:.1f} s", flush=True)
-            for mode in args.modes:
-                try:
-                    expected, note = _check(peer.url, mode, ids, ref, tol)
-                except Exception as exc:  # a wrong answer: recorded, the run goes on
-                    errors.append(f"{label} {mode}: {exc}")
-                    print(f"    {mode:<5} FAILED the answer check: {exc}", flush=True)
-                    continue
-                if expected is None:
-                    skipped.append({"point": label, "mode": mode, "reason": note})
-                    print(f"    {mode:<5} SKIPPED: {note}", flush=True)
-                    continue
-                req = bodies.request(mode, ids[:1])
-                check = bodies.lua_check(mode, width)
+        try:  # a point that fails (start, wrk) is recorded; its server is stopped; on we go
+            t_start = time.monotonic()
+            with peers.start(spec, None) as peer:
+                started_s = time.monotonic() - t_start
+                print(f"    ready in {started_s:.1f} s", flush=True)
+                for mode in args.modes:
+                    try:
+                        expected, note = _check(peer.url, mode, ids, ref, tol)
+                    except Exception as exc:  # a wrong answer: recorded, the run goes on
+                        errors.append(f"{label} {mode}: {exc}")
+                        print(f"    {mode:<5} FAILED the answer check: {exc}", flush=True)
+                        continue
+                    if expected is None:
+                        skipped.append({"point": label, "mode": mode, "reason": note})
+                        print(f"    {mode:<5} SKIPPED: {note}", flush=True)
+                        continue
+                    req = bodies.request(mode, ids[:1])
+                    check = bodies.lua_check(mode, width)
 
-                once = functools.partial(
-                    loadgen.wrk, peer.url + req.path, "POST", req.body, expected,
-                    connections=conns, cpu=None, threads=threads, headers=req.headers, check=check,
-                )  # fmt: skip
+                    once = functools.partial(
+                        loadgen.wrk,
+                        peer.url + req.path,
+                        "POST",
+                        req.body,
+                        expected,
+                        connections=conns,
+                        cpu=None,
+                        threads=threads,
+                        headers=req.headers,
+                        check=check,
+                    )
 
-                if args.warmup:
-                    once(duration_s=args.warmup)
-                runs, cpu_us = [], []
-                for _ in range(args.repeats):
-                    cpu0 = peers.cpu_seconds(peer.proc.pid)
-                    run = once(duration_s=args.duration)
-                    cpu = peers.cpu_seconds(peer.proc.pid) - cpu0
-                    cpu_us.append(cpu * 1e6 / max(1, run.good + run.bad))
-                    runs.append(run)
-                row = {
-                    "point": label,
-                    "workers": workers,
-                    "batched": batched,
-                    "mode": mode,
-                    "rps": min(r.rps for r in runs),
-                    "rps_median": statistics.median(r.rps for r in runs),
-                    "rps_max": max(r.rps for r in runs),
-                    "p50_ms": max(r.p50_ms for r in runs),
-                    "p99_ms": max(r.p99_ms for r in runs),
-                    "cpu_us": max(cpu_us),
-                    "good": sum(r.good for r in runs),
-                    "bad": sum(r.bad + r.errors for r in runs),
-                    "connections": conns,
-                    "checked": note,
-                    "server_start_s": round(started_s, 1),
-                }
-                rows.append(row)
-                if row["bad"]:
-                    errors.append(f"{label} {mode}: {row['bad']} bad answers under load")
-                print(
-                    f"    {mode:<5} {row['rps']:>9.0f} req/s  p50 {row['p50_ms']:.1f} ms  "
-                    f"p99 {row['p99_ms']:.1f} ms  {row['cpu_us']:.0f} us CPU/req  "
-                    f"bad {row['bad']}  ({note})",
-                    flush=True,
-                )
+                    if args.warmup:
+                        once(duration_s=args.warmup)
+                    runs, cpu_us = [], []
+                    for _ in range(args.repeats):
+                        cpu0 = peers.cpu_seconds(peer.proc.pid)
+                        run = once(duration_s=args.duration)
+                        cpu = peers.cpu_seconds(peer.proc.pid) - cpu0
+                        cpu_us.append(cpu * 1e6 / max(1, run.good + run.bad))
+                        runs.append(run)
+                    row = {
+                        "point": label,
+                        "workers": workers,
+                        "batched": batched,
+                        "mode": mode,
+                        "rps": min(r.rps for r in runs),
+                        "rps_median": statistics.median(r.rps for r in runs),
+                        "rps_max": max(r.rps for r in runs),
+                        "p50_ms": max(r.p50_ms for r in runs),
+                        "p99_ms": max(r.p99_ms for r in runs),
+                        "cpu_us": max(cpu_us),
+                        "good": sum(r.good for r in runs),
+                        "bad": sum(r.bad + r.errors for r in runs),
+                        "connections": conns,
+                        "checked": note,
+                        "server_start_s": round(started_s, 1),
+                    }
+                    rows.append(row)
+                    if row["bad"]:
+                        errors.append(f"{label} {mode}: {row['bad']} bad answers under load")
+                    print(
+                        f"    {mode:<5} {row['rps']:>9.0f} req/s  p50 {row['p50_ms']:.1f} ms  "
+                        f"p99 {row['p99_ms']:.1f} ms  {row['cpu_us']:.0f} us CPU/req  "
+                        f"bad {row['bad']}  ({note})",
+                        flush=True,
+                    )
+        except Exception as exc:
+            errors.append(f"{label}: {type(exc).__name__}: {exc}"[:600])
+            print(f"    FAILED: {type(exc).__name__}: {exc}"[:600], flush=True)
     return rows, skipped
 
 
