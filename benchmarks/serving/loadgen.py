@@ -20,10 +20,10 @@ function setup(thread) table.insert(threads, thread) end
 function init(args) good = 0; bad = 0 end
 wrk.method = "%(method)s"
 wrk.body = %(body)s
-wrk.headers["Content-Type"] = "application/json"
+%(headers)s
 local expected = %(expected)s
 function response(status, headers, body)
-  if status == 200 and body == expected then good = good + 1 else bad = bad + 1 end
+  if %(check)s then good = good + 1 else bad = bad + 1 end
 end
 function done(summary, latency, requests)
   local g, b = 0, 0
@@ -60,13 +60,24 @@ def wrk(
     connections: int,
     cpu: str | None,
     threads: int = 1,
+    headers: dict[str, str] | None = None,
+    check: str | None = None,
 ) -> ClosedLoop:
-    """Run wrk against ``url``; every response is compared with ``expected``."""
+    """Run wrk against ``url``; every response is compared with ``expected``.
+
+    ``headers`` replaces the default ``Content-Type: application/json``. ``check``, a Lua
+    boolean expression over ``status``, ``body`` and ``expected``, replaces the exact
+    comparison (for answers whose bytes may vary, such as fp16 outputs under batching)."""
     exe = shutil.which("wrk")
     if exe is None:
         raise RuntimeError("wrk is not installed: apt-get install -y wrk")
+    sent = headers if headers is not None else {"Content-Type": "application/json"}
     script = _LUA % {
         "method": method,
+        "headers": "\n".join(
+            f"wrk.headers[{_lua_str(k.encode())}] = {_lua_str(v.encode())}" for k, v in sent.items()
+        ),
+        "check": check or "status == 200 and body == expected",
         "body": _lua_str(body) if body else "nil",
         "expected": _lua_str(expected),
     }

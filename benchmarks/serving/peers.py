@@ -124,7 +124,9 @@ def _ready(spec: Spec, url: str) -> bool:
 @contextmanager
 def start(spec: Spec, cpus: str | None) -> Iterator[Peer]:
     """Start ``spec`` on ``cpus``; wait until ready; stop its whole process group at the end."""
-    env = {**os.environ, "PYTHONPATH": f"{APPS}{os.pathsep}{HERE}{os.pathsep}{ROOT}", **spec.env}
+    # the caller's PYTHONPATH stays last (a GPU machine's packages can live outside the venv)
+    paths = [str(APPS), str(HERE), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), **spec.env}
     # the server's output, kept until it stops (its tail explains a failed start)
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in the finally below
         prefix=f"ek-bench-{spec.port}-", suffix=".log", delete=False
