@@ -36,7 +36,7 @@ CONF = HERE / "podman" / "containers.conf"
 
 BASE_TAG = "localhost/endpointkit-base:bookworm"
 IMAGE_TAG = "localhost/endpointkit-serve:sklearn"
-EXTRAS = "serve,sklearn"
+EXTRAS = "serve,sklearn,grpc"
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # python3-venv brings ensurepip's wheels, which the Dockerfile's `python3 -m venv` needs.
