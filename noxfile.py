@@ -72,18 +72,12 @@ def container(session: nox.Session) -> None:
     `nox -s container -- -k vertex` passes pytest arguments; ENDPOINTKIT_SKIP_BUILD=1 tests the
     image already built.
     """
-    # pip (for `pip download` of the wheelhouse) and the tests' own clients; not the project.
-    session.install(
-        "pip",
-        "packaging",
-        "pytest>=8",
-        "pytest-timeout>=2.3",
-        "httpx>=0.27",
-        "tritonclient[grpc]>=2.40",
-        "grpcio-health-checking>=1.60",
-    )
+    # pip (for `pip download` of the wheelhouse) and the tests' own needs; not the project.
+    session.install("pip", "packaging", "pytest>=8", "pytest-timeout>=2.3", "httpx>=0.27")
     if not os.environ.get("ENDPOINTKIT_SKIP_BUILD"):
         session.run("python", "containers/local.py", "all")
+    # test_oip_grpc.py's clients (OIP v2 over gRPC and grpc.health.v1).
+    session.install("tritonclient[grpc]>=2.40", "grpcio-health-checking>=1.60")
     session.run(
         "pytest",
         "tests/container",
