@@ -78,6 +78,8 @@ def container(session: nox.Session) -> None:
     session.install("-e", ".[serve,sagemaker]")
     if not os.environ.get("ENDPOINTKIT_SKIP_BUILD"):
         session.run("python", "containers/local.py", "all")
+    # test_oip_grpc.py's clients (OIP v2 over gRPC and grpc.health.v1).
+    session.install("tritonclient[grpc]>=2.40", "grpcio-health-checking>=1.60")
     session.run(
         "pytest",
         "tests/container",

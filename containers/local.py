@@ -8,7 +8,7 @@
     python containers/local.py lock      # rewrite containers/constraints.txt (fresh resolve)
 
 `nox -s container` runs `all` and then the contract tests in tests/container/. The image is
-`localhost/endpointkit-serve:sklearn` (EXTRAS=serve,sklearn). Podman reads
+`localhost/endpointkit-serve:sklearn` (EXTRAS=serve,sklearn,grpc). Podman reads
 containers/podman/containers.conf (CONTAINERS_CONF): runc, no ulimit changes, host network.
 
 Reproducible: the base is an input (built once per machine, then reused); given the same base,
@@ -36,7 +36,7 @@ CONF = HERE / "podman" / "containers.conf"
 
 BASE_TAG = "localhost/endpointkit-base:bookworm"
 IMAGE_TAG = "localhost/endpointkit-serve:sklearn"
-EXTRAS = "serve,sklearn"
+EXTRAS = "serve,sklearn,grpc"
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # python3-venv brings ensurepip's wheels, which the Dockerfile's `python3 -m venv` needs.

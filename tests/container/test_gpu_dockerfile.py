@@ -52,3 +52,20 @@ def test_gpu_and_cpu_images_start_the_same_way() -> None:
     assert ("ENTRYPOINT", '["python3", "-m", "endpointkit.serving"]') in gpu
     labels = " ".join(rest for word, rest in gpu if word == "LABEL")
     assert "com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true" in labels
+
+
+def test_both_images_bake_in_the_grpc_extra_and_declare_its_port() -> None:
+    """The port both declare for OIP v2 over gRPC (8081) works in a default build of either:
+    the grpc extra is in every EXTRAS default, and its packages are pinned for the CPU image."""
+    for name in ("Dockerfile", "Dockerfile.gpu"):
+        steps = instructions(CONTAINERS / name)
+        extras = [rest.partition("=")[2] for word, rest in steps if rest.startswith("EXTRAS=")]
+        assert extras, name
+        assert all("grpc" in e.split(",") for e in extras), (name, extras)
+        exposed = [rest.split() for word, rest in final_stage(steps) if word == "EXPOSE"]
+        assert exposed == [["8080", "8081"]], (name, exposed)
+    local = (CONTAINERS / "local.py").read_text()
+    assert re.search(r'^EXTRAS = "[^"]*\bgrpc\b', local, re.M)
+    pins = (CONTAINERS / "constraints.txt").read_text().split()
+    for package in ("grpcio", "grpcio-health-checking", "protobuf"):
+        assert any(p.startswith(f"{package}==") for p in pins), package

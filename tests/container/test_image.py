@@ -24,6 +24,7 @@ def sh(image: str, script: str) -> str:
 
 def test_declares_ports_label_entrypoint_and_user(config: dict) -> None:
     assert "8080/tcp" in config["ExposedPorts"]
+    assert "8081/tcp" in config["ExposedPorts"]  # OIP v2 over gRPC (ENDPOINTKIT_GRPC_PORT=8081)
     assert config["Labels"]["com.amazonaws.sagemaker.capabilities.accept-bind-to-port"] == "true"
     assert config["Entrypoint"] == ["python3", "-m", "endpointkit.serving"]
     assert config["Cmd"] == ["serve"]

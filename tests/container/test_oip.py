@@ -1,4 +1,4 @@
-"""Open Inference Protocol v2 over HTTP on the same port (gRPC: not in the server yet)."""
+"""Open Inference Protocol v2 over HTTP on the same port (gRPC: test_oip_grpc.py)."""
 
 from __future__ import annotations
 
