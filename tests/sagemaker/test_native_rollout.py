@@ -297,3 +297,29 @@ def test_the_fake_refuses_guardrails_outside_the_documented_ranges(
     finally:
         sm.delete_endpoint_config(EndpointConfigName=f"{name}-same")
     assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService"
+
+
+def test_an_autoscaled_variant_keeps_its_instance_type_and_its_autoscaling(
+    fake: FakeSageMaker, backend: SageMakerBackend, versions: Versions, name: str
+) -> None:
+    """dg/endpoint-scaling-update.html: an update may change an autoscaled variant's model,
+    not its instance type."""
+    scaled = {
+        "resources": {"instance_type": "ml.c5.xlarge", "min_replicas": 1, "max_replicas": 3},
+        "autoscaling": {"target_invocations_per_replica": 100},
+    }
+
+    def spec(version: str, **fields: Any) -> VersionSpec:
+        return VersionSpec.model_validate({**versions.echo(version).model_dump(), **fields})
+
+    ep = Endpoint.create(name, spec("v1", **scaled), backend=backend, timeout=60)
+    before = _mutations(fake)
+    with pytest.raises(ValidationError, match=r"from ml.c5.xlarge to ml.m5.large"):
+        ep.rollout(spec("v2"), AllAtOnce(), native=True)
+    assert _mutations(fake) == before
+    ep.rollout(spec("v2", **scaled), AllAtOnce(bake_s=0), native=True, timeout=120)
+    state = ep.status()
+    assert state.version_names == ["v2"]
+    live = backend.live_scaling(state)["v2"]  # read from the variant's name, v1
+    assert (live.min_replicas, live.max_replicas) == (1, 3)
+    assert live.autoscaling is not None

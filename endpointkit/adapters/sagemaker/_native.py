@@ -44,6 +44,7 @@ from endpointkit.spec import AllAtOnce, BlueGreen, Canary, Linear, RolloutStrate
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from endpointkit.adapters.sagemaker._autoscaling import Autoscaler
     from endpointkit.adapters.sagemaker._client import Aws
     from endpointkit.adapters.sagemaker._state import EndpointReader
     from endpointkit.adapters.sagemaker._variants import Variants
@@ -204,6 +205,7 @@ def plan_native(
 def start_native(
     reader: EndpointReader,
     variants: Variants,
+    autoscaler: Autoscaler,
     endpoint: str,
     version: VersionSpec,
     strategy: RolloutStrategy,
@@ -214,6 +216,24 @@ def start_native(
     desc, config = reader.live(endpoint, "rollout")
     plan = plan_native(endpoint, version, strategy, config, reader.versions(endpoint, config))
     validate(variants, endpoint, version, config)
+    new_type = variants.variant(version, "", 1.0).get("InstanceType")
+    if new_type != plan.variant.get("InstanceType"):
+        # dg/endpoint-scaling-update.html: an update that changes the instance type of a
+        # variant registered with Application Auto Scaling fails (changing its model is the
+        # allowed exception).
+        scaling = autoscaler.live(reader.state(endpoint, desc, config)).get(plan.replaces)
+        if scaling is not None and scaling.autoscaling is not None:
+            raise ValidationError(
+                f"SageMaker refuses an update that moves the autoscaled variant of "
+                f"{plan.replaces!r} from {plan.variant.get('InstanceType')} to {new_type}; "
+                "nothing was changed.",
+                hint=f"Keep instance_type {plan.variant.get('InstanceType')} for "
+                f"{version.name!r}, or roll out without native=True (a variant of its own).",
+                backend=BACKEND,
+                operation="rollout",
+                endpoint=endpoint,
+                version=version.name,
+            )
     model = variants.ensure_model(endpoint, version)
     variant = {
         **variants.variant(version, model, float(plan.variant.get("InitialVariantWeight", 1.0))),

@@ -554,7 +554,9 @@ class SageMakerBackend(Backend):
         self, name: str, version: VersionSpec, strategy: RolloutStrategy, state: EndpointState
     ) -> EndpointState:
         """Backend._native_rollout: SageMaker's deployment guardrails (`_native.py`)."""
-        pending = start_native(self._reader, self._variants, name, version, strategy)
+        pending = start_native(
+            self._reader, self._variants, self._autoscaler, name, version, strategy
+        )
         pending.data.update(self._pending_data(version, pending.data["model"]))
 
         def record(doc: HistoryDoc) -> None:
@@ -720,7 +722,7 @@ class SageMakerBackend(Backend):
         return AsyncRuntime(self._aws, self._bucket, self._queue_url)
 
     def _invoke_async(self, request: InvokeRequest) -> AsyncInvocation:
-        return self._queued.queue(self, self._reader.targeted(request))
+        return self._queued.queue(self, request)
 
     def _async_outcome(self, invocation: AsyncInvocation) -> AsyncOutcome:
         return self._queued.outcome(invocation)
