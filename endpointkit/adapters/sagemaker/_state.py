@@ -197,18 +197,19 @@ class EndpointReader:
             ]
         }
 
-    def _variant_map(self, endpoint: str) -> dict[str, str] | None:
-        """Variant -> version for invocations: as last read, else read once now (None if the
-        endpoint cannot be read: the runtime then says what is wrong)."""
+    def _variant_map(self, endpoint: str) -> dict[str, str]:
+        """Variant -> version for invocations: as last read, else read once now. If it cannot
+        be read (no such endpoint: the runtime says so; credentials that may only invoke),
+        variants are taken for versions until `state` reads the endpoint."""
         with self._aws.lock:
             known = self._variant_versions.get(endpoint)
         if known is not None:
             return known
         try:
             _, config = self.live(endpoint, "invoke")
+            known = self.versions(endpoint, config)
         except EndpointKitError:
-            return None
-        known = self.versions(endpoint, config)
+            known = {}  # tried once: invocations do not pay for a denied read every time
         with self._aws.lock:
             self._variant_versions[endpoint] = known
         return known
@@ -217,7 +218,7 @@ class EndpointReader:
         """`request` with its pinned version as the variant that serves it (TargetVariant)."""
         if not request.version:
             return request
-        variants = {v: k for k, v in (self._variant_map(request.endpoint) or {}).items()}
+        variants = {v: k for k, v in self._variant_map(request.endpoint).items()}
         variant = variants.get(request.version, request.version)
         return request if variant == request.version else replace(request, version=variant)
 
@@ -225,7 +226,7 @@ class EndpointReader:
         """The version the answering variant (InvokedProductionVariant) serves."""
         if not variant:
             return variant
-        return (self._variant_map(endpoint) or {}).get(variant, variant)
+        return self._variant_map(endpoint).get(variant, variant)
 
     def state(self, name: str, desc: dict[str, Any], config: dict[str, Any]) -> EndpointState:
         """The EndpointState of a described endpoint and its live config."""
