@@ -433,12 +433,17 @@ class Endpoint:
         *,
         check: GateCheck | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        native: bool = False,
         on_step: Callable[[str], None] | None = None,
     ) -> RolloutResult:
         """Deploy `version` and shift traffic to it progressively (default: Canary 10%, 5 min).
 
         Gates are checked while each step bakes; a failed gate restores the previous split,
         removes the new version and raises RolledBack. See endpointkit.rollout.
+
+        `native=True` (Capability.NATIVE_ROLLOUT: SageMaker) lets the platform do it: the
+        endpoint's only version is replaced in place, traffic shifted by the strategy and
+        rolled back by the platform if an alarm gate fires (RolledBack, with its reason).
         """
         from endpointkit.rollout import run_rollout
 
@@ -448,6 +453,7 @@ class Endpoint:
             _as_strategy(strategy),
             check=check,
             timeout=timeout,
+            native=native,
             sleep=self._sleep,
             clock=self._clock,
             on_step=on_step,

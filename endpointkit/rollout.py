@@ -6,6 +6,10 @@ gate restores the split it started from and removes the new version again, then 
 RolledBack. Gates measure what the controller can see itself (probe requests to the new
 version, a custom check) and, on platforms that have them (Capability.ALARM_GATES), the
 platform's metric alarms: an alarm that fires during a bake rolls the version back.
+
+`native=True` hands the whole rollout to the platform where it has one
+(Capability.NATIVE_ROLLOUT, SageMaker's deployment guardrails): it replaces the endpoint's
+only version in place, shifts traffic by the strategy and rolls back on the alarm gates itself.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from endpointkit.adapters.base import Capability
-from endpointkit.errors import Conflict, EndpointKitError, RolledBack, Unsupported
+from endpointkit.errors import (
+    Conflict,
+    EndpointKitError,
+    RolledBack,
+    Unsupported,
+    ValidationError,
+)
 from endpointkit.spec import (
     AllAtOnce,
     BlueGreen,
@@ -162,13 +172,18 @@ def run_rollout(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     on_step: Callable[[str], None] | None = None,
+    native: bool = False,
 ) -> RolloutResult:
     """Deploy `version` and move traffic to it by `strategy`; see the module docstring.
 
     Raises RolledBack (traffic restored, the new version removed) when a gate fails, and
     Unsupported for gates this backend cannot watch (CloudWatch alarms without native rollouts).
+    `native`: the platform rolls out instead (`_run_native`).
     """
     backend = endpoint.backend
+    if native and Capability.NATIVE_ROLLOUT not in backend.capabilities:
+        # Before the alarm checks below: the missing capability is the first thing to fix.
+        backend.native_rollout(endpoint.name, version, strategy)  # raises Unsupported
     if strategy.gates.alarms:
         if Capability.ALARM_GATES not in backend.capabilities:
             raise Unsupported(
@@ -193,6 +208,8 @@ def run_rollout(
                 version=version.name,
             )
     say = on_step or (lambda _: None)
+    if native:
+        return _run_native(endpoint, version, strategy, check, timeout, say)
     before = endpoint.status()
     original = before.traffic
     already_deployed = before.version(version.name) is not None
@@ -236,6 +253,58 @@ def run_rollout(
                 say(f"undeployed {old} (blue)")
     result.state = endpoint.status()
     return result
+
+
+def _run_native(
+    endpoint: Endpoint,
+    version: VersionSpec,
+    strategy: RolloutStrategy,
+    check: GateCheck | None,
+    timeout: float,
+    say: Callable[[str], None],
+) -> RolloutResult:
+    """The platform's own rollout (Capability.NATIVE_ROLLOUT): it replaces the endpoint's only
+    version in place, shifts traffic by `strategy` and rolls back itself when an alarm gate
+    fires; this starts it, waits for the outcome and raises RolledBack with the platform's
+    reason if the old version serves again."""
+    backend = endpoint.backend
+    if check is not None:
+        raise ValidationError(
+            f"a native rollout of {version.name!r} cannot run a custom check: the platform "
+            "shifts the traffic and watches only its metric alarms; nothing was changed.",
+            hint="Turn the check into an alarm gate, or roll out without native=True.",
+            backend=backend.name,
+            operation="rollout",
+            endpoint=endpoint.name,
+            version=version.name,
+        )
+    before = endpoint.status()
+    backend.native_rollout(endpoint.name, version, strategy)
+    say(f"{backend.name} is rolling {version.name} out natively ({strategy.type})")
+    state = backend.wait(endpoint.name, timeout=timeout)
+    if state.version(version.name) is None:
+        failures = [
+            e.message
+            for e in backend.history(endpoint.name)
+            if e.kind == "failed" and e.version == version.name
+        ]
+        reason = state.failure_reason or (failures[-1] if failures else "no reason given")
+        old = ", ".join(before.traffic.serving()) or "the previous version"
+        say(f"{backend.name} rolled {version.name} back: {reason}")
+        raise RolledBack(
+            f"native rollout of {version.name!r} on {endpoint.name!r} was rolled back by "
+            f"{backend.name}: {reason}.",
+            reason=reason,
+            hint=f"{old} serves all traffic again; fix the version and roll out a new one.",
+            backend=backend.name,
+            operation="rollout",
+            endpoint=endpoint.name,
+            version=version.name,
+        )
+    say(f"{version.name} serves all traffic")
+    return RolloutResult(
+        version=version.name, steps=[p for p, _ in steps_of(strategy)], state=state
+    )
 
 
 def _bake(

@@ -128,6 +128,7 @@ class Event(BaseModel):
         "failed",
         "deleted",
         "rollback",
+        "rollout",
         "restarted",
         "health",
         "scaled",

@@ -31,7 +31,14 @@ from endpointkit.errors import (
 )
 from endpointkit.invocation import AsyncStreamResult, InvokeRequest, InvokeResult, StreamResult
 from endpointkit.retry import Clock, Sleep, poll_until
-from endpointkit.spec import MAX_VERSIONS, Scaling, Shadow, TrafficSplit, VersionSpec
+from endpointkit.spec import (
+    MAX_VERSIONS,
+    RolloutStrategy,
+    Scaling,
+    Shadow,
+    TrafficSplit,
+    VersionSpec,
+)
 from endpointkit.state import EndpointState, Event, Status
 
 __all__ = ["Backend", "Capability", "ProgressCallback"]
@@ -53,6 +60,7 @@ class Capability(str, Enum):
     | `autoscaling` | target-tracking between min and max replicas |
     | `scaling` | a live version's replicas and autoscaling change in place |
     | `alarm_gates` | rollout gates can watch the platform's metric alarms |
+    | `native_rollout` | the platform replaces a version in place, rolling back on alarms |
     | `accelerators` | GPUs or other accelerators |
     """
 
@@ -66,6 +74,9 @@ class Capability(str, Enum):
     AUTOSCALING = "autoscaling"  # target-tracking between min and max replicas
     SCALING = "scaling"  # a live version's replicas and autoscaling change in place
     ALARM_GATES = "alarm_gates"  # rollout gates can watch the platform's metric alarms
+    # the platform replaces a version's model in place, shifting traffic by a canary, linear
+    # or all-at-once policy and rolling back on its metric alarms (`rollout(..., native=True)`)
+    NATIVE_ROLLOUT = "native_rollout"
     ACCELERATORS = "accelerators"  # GPUs or other accelerators
 
     def __str__(self) -> str:
@@ -170,6 +181,14 @@ class Backend(abc.ABC):
         """Which of the platform's metric alarms `names` are firing now (rollout gates).
         NotFound names the alarms that do not exist."""
         raise self._unsupported(Capability.ALARM_GATES, "rollout", endpoint)
+
+    def _native_rollout(
+        self, name: str, version: VersionSpec, strategy: RolloutStrategy, state: EndpointState
+    ) -> EndpointState:
+        """Start the platform's own rollout of `version` in place of the endpoint's version
+        (`state` is the endpoint now, settled); returns at once. Refuse before any call what
+        the platform does not support."""
+        raise self._unsupported(Capability.NATIVE_ROLLOUT, "rollout", name)
 
     @abc.abstractmethod
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
@@ -374,6 +393,38 @@ class Backend(abc.ABC):
             return state
         self._require_settled(state, "scale")
         return self._scale(name, version, scaling)
+
+    def native_rollout(
+        self, name: str, version: VersionSpec, strategy: RolloutStrategy
+    ) -> EndpointState:
+        """Start replacing the endpoint's version with `version` by the platform's own
+        traffic shifting (`strategy`: canary, linear, all at once) and alarm rollback; returns
+        at once, the endpoint updating. Unsupported without Capability.NATIVE_ROLLOUT;
+        whatever the platform would refuse is refused before any call. `wait` for the outcome:
+        a rolled-back update leaves the old version serving and says why in the history."""
+        if Capability.NATIVE_ROLLOUT not in self.capabilities:
+            error = self._unsupported(Capability.NATIVE_ROLLOUT, "rollout", name)
+            error.version = version.name
+            raise error
+        self._validate_version(name, version)
+        state = self.get(name)
+        live = state.version(version.name)
+        if live is not None:
+            if live.spec_hash == version.spec_hash and state.traffic.serving() == {
+                version.name: 100
+            }:
+                return state  # already rolled out
+            raise Conflict(
+                f"version {version.name!r} is already deployed on endpoint {name!r}; a native "
+                "rollout replaces the endpoint's version with a new one.",
+                hint="Give the new version a name of its own.",
+                backend=self.name,
+                operation="rollout",
+                endpoint=name,
+                version=version.name,
+            )
+        self._require_settled(state, "rollout")
+        return self._native_rollout(name, version, strategy, state)
 
     def invoke(self, request: InvokeRequest) -> InvokeResult:
         """Send raw bytes to the endpoint; `request.version` pins one version where the
@@ -680,6 +731,8 @@ _SUPPORT_HINTS = {
     "asynchronous inference (local, mock, sagemaker).",
     Capability.TARGET_VERSION: "Invoke without version=, or use a backend that can pin versions.",
     Capability.SHADOW: "Use a backend with shadow support (local, mock, sagemaker).",
+    Capability.NATIVE_ROLLOUT: "Roll out client-side instead: rollout(...) without native=True "
+    "shifts traffic step by step and watches the same gates.",
     Capability.SCALING: "Deploy the new replica counts as a new version and shift traffic to it.",
     Capability.STREAMING: "Use invoke() for the whole answer at once, or a backend that streams "
     "(local, mock, sagemaker, vertex with dedicated_endpoint=True).",

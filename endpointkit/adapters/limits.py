@@ -39,6 +39,9 @@ SAGEMAKER = Limits(
             Capability.STREAMING,
             Capability.SCALING,
             Capability.ALARM_GATES,
+            # deployment guardrails: blue/green canary, linear or all-at-once UpdateEndpoint
+            # with auto-rollback alarms (dg/deployment-guardrails.html)
+            Capability.NATIVE_ROLLOUT,
         }
     ),
     max_payload_bytes=6 * 1024 * 1024,  # InvokeEndpoint (research/sagemaker.md)

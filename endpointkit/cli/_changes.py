@@ -56,6 +56,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         version,
         strategy,
         timeout=args.timeout,
+        native=args.native,
         on_step=None if quiet else (lambda text: print(f"rollout: {text}", file=sys.stderr)),
     )
     if quiet:

@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="gate: a CloudWatch alarm that must stay OK (repeatable; SageMaker)",
     )
+    p.add_argument(
+        "--native",
+        action="store_true",
+        help="let the platform replace the only version in place, rolling back on --alarm "
+        "(SageMaker deployment guardrails)",
+    )
     p = add("traffic", "Set the traffic split, e.g. 'traffic churn v1=90 v2=10'.", wait)
     p.add_argument("name", metavar="NAME", help=name_help)
     p.add_argument(

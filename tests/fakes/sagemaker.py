@@ -13,8 +13,13 @@ Gaps filled, each one what real SageMaker does:
    config's initial values), a refusal while the endpoint is not InService ("Cannot update
    in-progress endpoint"), and the rollout below. `DeploymentConfig` is checked against
    SageMaker's documented rules (same variant names; no rolling on serverless or multi-variant
-   endpoints; canary, linear and batch sizes) and stored as `LastDeploymentConfig` (the
-   rollout is all-at-once: traffic shifting is not simulated).
+   endpoints; canary, linear and batch sizes; the documented maxima botocore does not check)
+   and stored as `LastDeploymentConfig`. A blue/green update bakes: once the new fleet
+   answers its pings, each traffic step waits `WaitIntervalInSeconds` (times `bake_scale`)
+   and the AutoRollbackConfiguration alarms are read from moto's CloudWatch after each; one in
+   ALARM rolls the update back (the old fleet keeps serving, InService on the old config, with
+   a FailureReason). Requests keep going to the old fleet until the last step: the split
+   between fleets during the bake is not simulated.
 2. **Status transitions** (moto: always InService at once). CreateEndpoint -> Creating,
    UpdateEndpoint and UpdateEndpointWeightsAndCapacities -> Updating, DeleteEndpoint -> Deleting,
    then a worker thread finishes the change. A create or update *starts real serving processes*
@@ -212,6 +217,8 @@ class FakeSageMaker:
         #: down, but never instant, so a retry that does not look first meets the in-progress
         #: endpoint, as on AWS.
         self.settle_s = 0.3
+        #: Real seconds per platform second of a blue/green update's WaitIntervalInSeconds.
+        self.bake_scale = 1.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -436,6 +443,7 @@ class FakeSageMaker:
         *,
         creating: bool,
         retain: set[str],
+        deployment: dict[str, Any] | None = None,
     ) -> None:
         time.sleep(self.settle_s)  # never instant, even when no container has to start
         endpoint: FakeEndpoint = self.backend.endpoints[name]
@@ -472,6 +480,20 @@ class FakeSageMaker:
             endpoint.endpoint_status = "Failed" if creating else "InService"
             endpoint.last_modified_time = datetime.now(timezone.utc)
             return
+        firing = self._bake(deployment) if deployment else []
+        if firing:
+            for c in started.values():
+                c.stop()
+            # Wording ours: SageMaker reports an alarm rollback in FailureReason and the
+            # endpoint returns to InService on the old config (dg/deployment-guardrails-
+            # auto-rollbacks.html).
+            endpoint.failure_reason = (
+                f"Deployment was rolled back: alarm(s) {', '.join(firing)} went into ALARM "
+                "state during the deployment."
+            )
+            endpoint.endpoint_status = "InService"
+            endpoint.last_modified_time = datetime.now(timezone.utc)
+            return
         previous = {
             **self._summaries.get(name, {}),
             **self._shadow_summaries.get(name, {}),
@@ -501,6 +523,32 @@ class FakeSageMaker:
         for vname, container in old_fleet.items():
             if fleet.get(vname) is not container:
                 container.stop()  # the old fleet goes once traffic has moved
+
+    def _bake(self, deployment: dict[str, Any]) -> list[str]:
+        """Wait out a blue/green update's traffic steps, reading the auto-rollback alarms after
+        each; the alarms in ALARM (none: the update goes ahead)."""
+        policy = deployment.get("BlueGreenUpdatePolicy")
+        if not policy:
+            return []
+        routing = policy["TrafficRoutingConfiguration"]
+        steps = 1
+        if routing["Type"] == "CANARY":
+            steps = 2
+        elif routing["Type"] == "LINEAR":
+            steps = -(-100 // int(routing["LinearStepSize"]["Value"]))
+        alarms = [
+            a["AlarmName"]
+            for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms") or []
+        ]
+        cloudwatch = self.client("cloudwatch")
+        for _ in range(steps):
+            time.sleep(float(routing.get("WaitIntervalInSeconds", 0)) * self.bake_scale)
+            if alarms:
+                found = cloudwatch.describe_alarms(AlarmNames=alarms)["MetricAlarms"]
+                firing = [a["AlarmName"] for a in found if a["StateValue"] == "ALARM"]
+                if firing:
+                    return firing
+        return []
 
     def _start_container(self, endpoint: str, variant: str, model_name: str) -> Container:
         model = self.backend.describe_model(model_name)
@@ -856,7 +904,15 @@ def _update_endpoint(self: SageMakerResponse) -> Any:
         fake._deployment[name] = deployment
     endpoint.endpoint_status = "Updating"
     endpoint.last_modified_time = datetime.now(timezone.utc)
-    fake._pool.submit(_guard, fake._rollout, name, config, creating=False, retain=retain)
+    fake._pool.submit(
+        _guard,
+        fake._rollout,
+        name,
+        config,
+        creating=False,
+        retain=retain,
+        deployment=deployment or None,
+    )
     return ActionResult({"EndpointArn": endpoint.arn})
 
 
@@ -893,6 +949,34 @@ def _check_guardrails(
     for field_name, size, low, high in sizes:
         if size and size.get("Type") == "CAPACITY_PERCENT" and not low <= size["Value"] <= high:
             raise _validation(f"{field_name} must be {low}-{high}% of the variant's capacity.")
+    # The documented maxima botocore does not check (it checks minima only): API_Traffic-
+    # RoutingConfig.html, API_BlueGreenUpdatePolicy.html, API_RollingUpdatePolicy.html.
+    # Wording as SageMaker's constraint errors.
+    blue_green = deployment.get("BlueGreenUpdatePolicy") or {}
+    limits = [
+        ("WaitIntervalInSeconds", (routing or {}).get("WaitIntervalInSeconds"), 3600),
+        ("WaitIntervalInSeconds", (rolling or {}).get("WaitIntervalInSeconds"), 3600),
+        ("TerminationWaitInSeconds", blue_green.get("TerminationWaitInSeconds"), 3600),
+        (
+            "MaximumExecutionTimeoutInSeconds",
+            blue_green.get("MaximumExecutionTimeoutInSeconds")
+            or (rolling or {}).get("MaximumExecutionTimeoutInSeconds"),
+            28800,
+        ),
+    ]
+    for field_name, value, high in limits:
+        if value is not None and int(value) > high:
+            raise _validation(
+                f"1 validation error detected: Value '{value}' at '{field_name}' failed to "
+                f"satisfy constraint: Member must have value less than or equal to {high}"
+            )
+    alarms = (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms") or []
+    if len(alarms) > 10:  # API_AutoRollbackConfig.html: 1-10 alarms
+        raise _validation(
+            "1 validation error detected: Value at 'deploymentConfig.autoRollbackConfiguration"
+            ".alarms' failed to satisfy constraint: Member must have length less than or "
+            "equal to 10"
+        )
 
 
 def _update_weights(self: SageMakerResponse) -> Any:

@@ -267,6 +267,10 @@ def test_rollout_command(
     assert main(argv) == 1
     assert "alarm churn-5xx is already in ALARM" in capsys.readouterr().err
     assert mock.get("churn").version_names == ["v1", "v2"]
+    mock.set_alarm("churn-5xx", firing=False)
+    assert main([*argv, "--native"]) == 1  # the platform's own rollout: not on the mock
+    assert "does not support native rollout" in capsys.readouterr().err
+    assert mock.get("churn").version_names == ["v1", "v2"]
 
 
 def test_scale_changes_replicas_and_autoscaling_in_place(

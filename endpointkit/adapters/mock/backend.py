@@ -93,7 +93,8 @@ class MockBackend(Backend):
         if like is not None:
             limits = _profile(like)
             self.name = f"mock (like {like})"
-            self.capabilities = limits.capabilities
+            # The mock does not emulate a platform's own in-place rollouts.
+            self.capabilities = limits.capabilities - {Capability.NATIVE_ROLLOUT}
             self.max_payload_bytes = limits.max_payload_bytes
             self.max_custom_attributes = limits.max_custom_attributes
             self.unsupported_reasons = limits.unsupported_reasons

@@ -74,7 +74,9 @@ class Autoscaler:
         ]
         if not variants:
             return {}
-        resources = {f"endpoint/{state.name}/variant/{v.name}": v for v in variants}
+        resources = {
+            f"endpoint/{state.name}/variant/{v.details.get('variant', v.name)}": v for v in variants
+        }
         targets = self._targets(state.name, list(resources), "scale")
         ranges = {t["ResourceId"]: (int(t["MinCapacity"]), int(t["MaxCapacity"])) for t in targets}
         result: dict[str, Scaling] = {}

@@ -35,6 +35,7 @@ _DONE = {
     "undeploy": "undeployed",
     "shadow": "shadow",
     "scale": "scaled",
+    "rollout": "deployed",
 }
 
 
@@ -46,7 +47,7 @@ _WRITES_KEPT = 32
 class Pending:
     """An operation SageMaker is still carrying out: a new config is being rolled out."""
 
-    kind: str  # "create" | "deploy" | "undeploy" | "shadow" | "scale"
+    kind: str  # "create" | "deploy" | "undeploy" | "shadow" | "scale" | "rollout" (native)
     config: str
     version: str | None = None
     message: str = ""
@@ -144,6 +145,14 @@ class HistoryDoc:
                     message=pending.message,
                     before=pending.before,
                     after=dict(after) if after is not None else None,
+                )
+            elif pending.kind == "rollout":
+                # SageMaker rolled the native rollout back: the old version serves again.
+                self.append(
+                    "failed",
+                    version=pending.version,
+                    message=f"native rollout of {pending.version} was rolled back by "
+                    f"SageMaker: {reason}",
                 )
             else:
                 self.append(

@@ -27,6 +27,7 @@ __all__ = [
     "owned_prefix",
     "tags_dict",
     "tags_list",
+    "version_from_model_name",
 ]
 
 MAX_NAME = 63
@@ -66,6 +67,17 @@ def hash_from_model_name(endpoint: str, version: str, name: str) -> str | None:
     if _HEX.match(candidate) and model_name(endpoint, version, candidate) == name:
         return candidate
     return None
+
+
+def version_from_model_name(endpoint: str, name: str) -> str | None:
+    """The version a model name endpointkit made for `endpoint` names, if the name was not
+    shortened to fit (then only the model's `endpointkit:version` tag says)."""
+    candidate, _, spec_hash = name.rpartition("-")
+    prefix = f"{endpoint}-"
+    if not _HEX.match(spec_hash) or not candidate.startswith(prefix):
+        return None
+    version = candidate[len(prefix) :]
+    return version if version and model_name(endpoint, version, spec_hash) == name else None
 
 
 def config_name(endpoint: str, content: Any) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from endpointkit.adapters.sagemaker._client import Aws
@@ -19,10 +20,13 @@ from endpointkit.adapters.sagemaker._naming import (
     ENDPOINT_TAG,
     MANAGED_BY,
     MANAGED_TAG,
+    VERSION_TAG,
     hash_from_model_name,
     tags_dict,
+    version_from_model_name,
 )
 from endpointkit.errors import EndpointKitError, NotFound
+from endpointkit.invocation import InvokeRequest
 from endpointkit.spec import Shadow, TrafficSplit
 from endpointkit.state import EndpointState, Status, VersionState
 
@@ -63,6 +67,9 @@ class EndpointReader:
         self._configs: dict[str, dict[str, Any]] = {}
         self._tags: dict[str, dict[str, str]] = {}
         self._log_hints: dict[tuple[str, str], str] = {}
+        self._model_versions: dict[str, str] = {}
+        #: endpoint -> variant -> version, as last read (every `state` refreshes it).
+        self._variant_versions: dict[str, dict[str, str]] = {}
 
     def describe(self, name: str, operation: str) -> dict[str, Any]:
         """DescribeEndpoint; NotFound if it is missing or endpointkit did not create it."""
@@ -154,6 +161,73 @@ class EndpointReader:
         tags = self.tags(arn, endpoint)
         return tags.get(MANAGED_TAG) == MANAGED_BY and tags.get(ENDPOINT_TAG) == endpoint
 
+    def version_of(self, endpoint: str, variant: Mapping[str, Any]) -> str:
+        """The version a variant serves: its model's. A variant is named after the version it
+        was created for, but a native rollout puts another version's model into it in place.
+        From the model name when it was not shortened, else from the model's version tag (one
+        DescribeModel and ListTags, cached: models never change)."""
+        vname, model = str(variant["VariantName"]), str(variant.get("ModelName") or "")
+        if hash_from_model_name(endpoint, vname, model) is not None:
+            return vname
+        parsed = version_from_model_name(endpoint, model)
+        if parsed is not None:
+            return parsed
+        with self._aws.lock:
+            cached = self._model_versions.get(model)
+        if cached is not None:
+            return cached
+        try:
+            described = self._aws.sm(
+                "describe_model", operation="get", endpoint=endpoint, ModelName=model
+            )
+        except NotFound:
+            return vname  # not endpointkit's model naming, and gone: the variant is all we know
+        version = self.tags(str(described["ModelArn"]), endpoint).get(VERSION_TAG) or vname
+        with self._aws.lock:
+            self._model_versions[model] = version
+        return version
+
+    def versions(self, endpoint: str, config: Mapping[str, Any]) -> dict[str, str]:
+        """Variant name -> the version it serves, for every variant of `config`."""
+        return {
+            str(v["VariantName"]): self.version_of(endpoint, v)
+            for v in [
+                *config.get("ProductionVariants", []),
+                *(config.get("ShadowProductionVariants") or []),
+            ]
+        }
+
+    def _variant_map(self, endpoint: str) -> dict[str, str]:
+        """Variant -> version for invocations: as last read, else read once now. If it cannot
+        be read (no such endpoint: the runtime says so; credentials that may only invoke),
+        variants are taken for versions until `state` reads the endpoint."""
+        with self._aws.lock:
+            known = self._variant_versions.get(endpoint)
+        if known is not None:
+            return known
+        try:
+            _, config = self.live(endpoint, "invoke")
+            known = self.versions(endpoint, config)
+        except EndpointKitError:
+            known = {}  # tried once: invocations do not pay for a denied read every time
+        with self._aws.lock:
+            self._variant_versions[endpoint] = known
+        return known
+
+    def targeted(self, request: InvokeRequest) -> InvokeRequest:
+        """`request` with its pinned version as the variant that serves it (TargetVariant)."""
+        if not request.version:
+            return request
+        variants = {v: k for k, v in self._variant_map(request.endpoint).items()}
+        variant = variants.get(request.version, request.version)
+        return request if variant == request.version else replace(request, version=variant)
+
+    def answered(self, endpoint: str, variant: str | None) -> str | None:
+        """The version the answering variant (InvokedProductionVariant) serves."""
+        if not variant:
+            return variant
+        return self._variant_map(endpoint).get(variant, variant)
+
     def state(self, name: str, desc: dict[str, Any], config: dict[str, Any]) -> EndpointState:
         """The EndpointState of a described endpoint and its live config."""
         raw_status = str(desc.get("EndpointStatus", ""))
@@ -164,7 +238,12 @@ class EndpointReader:
                 *(desc.get("ShadowProductionVariants") or []),
             ]
         }
-        weights = live_weights(desc, config)
+        names = self.versions(name, config)
+        if config:
+            with self._aws.lock:
+                self._variant_versions[name] = names
+        variant_weights = live_weights(desc, config)
+        weights = {names[k]: w for k, w in variant_weights.items()}
         versions: list[VersionState] = []
         shadow_variants = list(config.get("ShadowProductionVariants") or [])
         for variant in [*config.get("ProductionVariants", []), *shadow_variants]:
@@ -181,17 +260,19 @@ class EndpointReader:
                     "CurrentInstanceCount",
                     summary.get("DesiredInstanceCount", variant.get("InitialInstanceCount")),
                 )
+            version = names[vname]
             versions.append(
                 VersionState(
-                    name=vname,
-                    spec_hash=hash_from_model_name(name, vname, str(variant.get("ModelName"))),
+                    name=version,
+                    spec_hash=hash_from_model_name(name, version, str(variant.get("ModelName"))),
                     status=vstatus,
                     replicas=int(replicas) if replicas is not None else None,
                     details={
                         "model": variant.get("ModelName"),
+                        "variant": vname,
                         "instance_type": variant.get("InstanceType"),
                         "serverless": variant.get("ServerlessConfig"),
-                        "weight": weights.get(vname),
+                        "weight": variant_weights.get(vname),
                         "shadow": variant in shadow_variants,
                     },
                 )
@@ -200,12 +281,14 @@ class EndpointReader:
         shadow = None
         if shadow_variants and config.get("ProductionVariants"):
             primary = float(config["ProductionVariants"][0].get("InitialVariantWeight") or 1.0)
-            primary = weights.get(config["ProductionVariants"][0]["VariantName"]) or primary
+            primary = variant_weights.get(config["ProductionVariants"][0]["VariantName"]) or primary
             sv = shadow_variants[0]
             summary = summaries.get(sv["VariantName"], {})
             sw = summary.get("CurrentWeight", sv.get("InitialVariantWeight", primary))
             percent = round(100 * float(sw) / primary) if primary else 100
-            shadow = Shadow(version=sv["VariantName"], sample_percent=min(100, max(1, percent)))
+            shadow = Shadow(
+                version=names[sv["VariantName"]], sample_percent=min(100, max(1, percent))
+            )
         failure = desc.get("FailureReason")
         region = self._aws.region
         details: dict[str, Any] = {

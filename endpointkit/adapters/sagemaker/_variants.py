@@ -8,7 +8,8 @@
   deleted once a change has succeeded, keeping `keep_configs` configs for rollback;
 - UpdateEndpoint onto a new config, keeping the live weights and instance counts
   (RetainAllVariantProperties). `DeploymentConfig` (SageMaker's deployment guardrails) is
-  validated here but never sent: it needs the same variant names before and after.
+  validated here and sent only by a native rollout (`_native.py`), the one update that keeps
+  the variant names.
 
 A create is never sent twice blindly: a retry first looks at what exists.
 """
@@ -16,6 +17,7 @@ A create is never sent twice blindly: a retry first looks at what exists.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,13 @@ from endpointkit.adapters.sagemaker._naming import (
     tags_list,
 )
 from endpointkit.adapters.sagemaker._state import EndpointReader
-from endpointkit.errors import MissingDependency, NotFound, NotReady, ValidationError
+from endpointkit.errors import (
+    EndpointKitError,
+    MissingDependency,
+    NotFound,
+    NotReady,
+    ValidationError,
+)
 from endpointkit.retry import poll_until
 from endpointkit.spec import VersionSpec
 
@@ -50,6 +58,8 @@ __all__ = [
 ]
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+
+log = logging.getLogger("endpointkit.sagemaker")
 
 
 def container_environment(version: VersionSpec) -> dict[str, str]:
@@ -114,8 +124,8 @@ def _with_count(variant: dict[str, Any], counts: Mapping[str, Any]) -> dict[str,
 @dataclass(frozen=True)
 class DeploymentConfig:
     """SageMaker deployment guardrails for UpdateEndpoint (native canary, linear, rolling):
-    validated, for an in-place rollout that keeps the variant names; no change endpointkit
-    makes today can carry one (see backend `_GUARDRAILS_REFUSED`).
+    validated, for an in-place rollout that keeps the variant names: only a native rollout
+    (`_native.py`) carries one; every other change refuses it (`GUARDRAILS_REFUSED`).
 
     `mode`: all_at_once, canary (shift `step_percent` of capacity, bake `wait_s`, then the
     rest), linear (shift `step_percent` per step, baking `wait_s` between steps) or rolling
@@ -390,6 +400,7 @@ class Variants:
         shadow: list[dict[str, Any]],
         *,
         exclude_weights: bool,
+        deployment: dict[str, Any] | None = None,
     ) -> str:
         """Move the endpoint onto a config of `production` and `shadow` variants that keeps
         the `live` config's asynchronous inference and takes this backend's data capture
@@ -399,7 +410,8 @@ class Variants:
         also keeps the endpoint's DataCaptureConfig whatever the new config says (it is a
         retained VariantProperty that cannot be excluded), so when the capture settings
         change, the update retains nothing and the new config carries the live instance
-        counts (`desc`) itself; its weights are already the intended ones.
+        counts (`desc`) itself; its weights are already the intended ones. `deployment` is a
+        native rollout's DeploymentConfig (same variant names only).
         """
         capture = self.capture_config(name)
         retain = _capture_key(capture) == _capture_key(live.get("DataCaptureConfig"))
@@ -420,7 +432,9 @@ class Variants:
             async_config=live.get("AsyncInferenceConfig"),
             capture=capture,
         )
-        self.update_endpoint(name, config, exclude_weights=exclude_weights, retain=retain)
+        self.update_endpoint(
+            name, config, exclude_weights=exclude_weights, retain=retain, deployment=deployment
+        )
         return config
 
     def create_endpoint(self, name: str, config: str, tags: dict[str, str]) -> None:
@@ -492,11 +506,12 @@ class Variants:
         *,
         exclude_weights: bool,
         retain: bool = True,
+        deployment: dict[str, Any] | None = None,
     ) -> None:
         """UpdateEndpoint onto `config`, keeping live weights (unless `exclude_weights`),
-        instance counts and data capture (unless not `retain`: all from the config). It never
-        carries a DeploymentConfig: that needs the same variant names before and after, and
-        every change endpointkit makes changes the variant set."""
+        instance counts and data capture (unless not `retain`: all from the config). Only a
+        native rollout passes `deployment` (a DeploymentConfig): it needs the same variant
+        names before and after, and every other change endpointkit makes changes the set."""
         request: dict[str, Any] = {
             "EndpointName": name,
             "EndpointConfigName": config,
@@ -504,6 +519,8 @@ class Variants:
         }
         if exclude_weights and retain:
             request["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
+        if deployment:
+            request["DeploymentConfig"] = deployment
 
         def applied() -> bool:
             # Our update is under way (the endpoint was InService before it) or done.
@@ -520,6 +537,27 @@ class Variants:
     def delete_quietly(self, method: str, endpoint: str, **key: Any) -> None:
         with contextlib.suppress(NotFound):  # already gone: that is what we wanted
             self._aws.sm(method, operation="delete", endpoint=endpoint, **key)
+
+    def undo_create(self, name: str, error: EndpointKitError) -> None:
+        """After a refused create (CreateEndpoint, or a call before it): delete the model,
+        config and uploaded artifacts that create made (nothing else can use them: the
+        endpoint does not exist), and say in `error` what was left if that fails too."""
+        try:
+            if self._aws.exists("describe_endpoint", name, EndpointName=name):
+                return  # it exists after all: what was made is in use
+            self.remove_all(name)
+        except EndpointKitError as failure:
+            error.message = (
+                f"{error.message} Its model, endpoint config or uploaded model could not be "
+                f"removed ({failure.message}); delete({name!r}) ('endpointkit destroy') "
+                "removes them."
+            )
+            log.warning("create of %r was refused and left resources: %s", name, failure)
+            return
+        error.message = (
+            f"{error.message} Nothing was left behind: the model, endpoint config and "
+            "uploaded model this create made were deleted."
+        )
 
     def leftovers(self, endpoint: str) -> bool:
         """True if any config, model or uploaded file endpointkit made for `endpoint` is there."""

@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from endpointkit.adapters.base import Backend
@@ -32,6 +33,12 @@ from endpointkit.adapters.sagemaker._naming import (
     HISTORY_TAG,
     MANAGED_BY,
     MANAGED_TAG,
+)
+from endpointkit.adapters.sagemaker._native import (
+    GUARDRAILS_HINT,
+    GUARDRAILS_REFUSED,
+    alarms_firing,
+    start_native,
 )
 from endpointkit.adapters.sagemaker._runtime import RUNTIME_READ_TIMEOUT_S, Runtime
 from endpointkit.adapters.sagemaker._state import SETTLED, EndpointReader, live_weights
@@ -57,7 +64,7 @@ from endpointkit.errors import (
     ValidationError,
 )
 from endpointkit.invocation import InvokeRequest, InvokeResult, StreamResult
-from endpointkit.spec import Scaling, Shadow, TrafficSplit, VersionSpec
+from endpointkit.spec import RolloutStrategy, Scaling, Shadow, TrafficSplit, VersionSpec
 from endpointkit.state import EndpointState, Event
 
 __all__ = [
@@ -70,22 +77,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("endpointkit.sagemaker")
-
-# docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html: "your new
-# endpoint configuration must have the same variant name as the old endpoint configuration".
-# Every UpdateEndpoint endpointkit sends changes the variant set (a deploy adds the version's
-# variant, an undeploy removes one, a shadow change moves one between the production and the
-# shadow lists), so none of them can carry a DeploymentConfig.
-_GUARDRAILS_REFUSED = (
-    "SageMaker deployment guardrails (DeploymentConfig) need the new endpoint config to keep "
-    "the same variant names, and {what} changes the endpoint's variants (endpointkit gives "
-    "each version its own variant); nothing was changed."
-)
-_GUARDRAILS_HINT = (
-    "Use Endpoint.rollout(version, Canary(...) or Linear(...)) with "
-    "Gates(alarms=[...]): it shifts traffic step by step, watches the same CloudWatch alarms "
-    "and rolls back. Native in-place rollouts are not available yet."
-)
 
 
 class SageMakerBackend(Backend):
@@ -105,7 +96,7 @@ class SageMakerBackend(Backend):
     - `endpoint_url` (all AWS services), `runtime_endpoint_url` (sagemaker-runtime only)
     - `keep_configs`: endpoint configs kept for rollback, the live one included (2)
     - `data_capture`, `data_capture_uri`, `data_capture_percent`: capture requests/responses
-    - `deployment_config`: refused (see `_GUARDRAILS_REFUSED`): SageMaker's guardrails only
+    - `deployment_config`: refused (see `GUARDRAILS_REFUSED`): SageMaker's guardrails only
       apply to updates that keep every variant name, which endpointkit's changes never do
     - `notification_queue_url`: an SQS queue subscribed to the async_inference SNS topics;
       results are read from its notifications first (env ENDPOINTKIT_SAGEMAKER_QUEUE)
@@ -159,8 +150,8 @@ class SageMakerBackend(Backend):
         self.sleep = sleep
         if DeploymentConfig.coerce(deployment_config) is not None:
             raise ValidationError(
-                _GUARDRAILS_REFUSED.format(what="the deployment_config setting"),
-                hint=_GUARDRAILS_HINT,
+                GUARDRAILS_REFUSED.format(what="the deployment_config setting"),
+                hint=GUARDRAILS_HINT,
                 backend=BACKEND,
             )
         self._aws = Aws(
@@ -297,7 +288,7 @@ class SageMakerBackend(Backend):
             )
             self._variants.create_endpoint(name, config, all_tags)
         except EndpointKitError as error:
-            self._undo_create(name, error)
+            self._variants.undo_create(name, error)
             raise
 
         def record(doc: HistoryDoc) -> None:
@@ -318,36 +309,15 @@ class SageMakerBackend(Backend):
         self._pending_names.add(name)
         return self.get(name)
 
-    def _undo_create(self, name: str, error: EndpointKitError) -> None:
-        """After a refused create (CreateEndpoint, or a call before it): delete the model,
-        config and uploaded artifacts that create made (nothing else can use them: the
-        endpoint does not exist), and say in `error` what was left if that fails too."""
-        try:
-            if self._aws.exists("describe_endpoint", name, EndpointName=name):
-                return  # it exists after all: what was made is in use
-            self._variants.remove_all(name)
-        except EndpointKitError as failure:
-            error.message = (
-                f"{error.message} Its model, endpoint config or uploaded model could not be "
-                f"removed ({failure.message}); delete({name!r}) ('endpointkit destroy') "
-                "removes them."
-            )
-            log.warning("create of %r was refused and left resources: %s", name, failure)
-            return
-        error.message = (
-            f"{error.message} Nothing was left behind: the model, endpoint config and "
-            "uploaded model this create made were deleted."
-        )
-
     def deploy(
         self, name: str, version: VersionSpec, traffic: int = 0, **options: Any
     ) -> EndpointState:
         """Backend.deploy; a `deployment_config` option is refused before any call (see
-        `_GUARDRAILS_REFUSED`)."""
+        `GUARDRAILS_REFUSED`)."""
         if DeploymentConfig.coerce(options.get("deployment_config")) is not None:
             raise ValidationError(
-                _GUARDRAILS_REFUSED.format(what=f"deploying {version.name!r}"),
-                hint=_GUARDRAILS_HINT,
+                GUARDRAILS_REFUSED.format(what=f"deploying {version.name!r}"),
+                hint=GUARDRAILS_HINT,
                 backend=BACKEND,
                 operation="deploy",
                 endpoint=name,
@@ -369,6 +339,18 @@ class SageMakerBackend(Backend):
         desc, config = self._reader.live(name, "deploy")
         state = self._reader.state(name, desc, config)
         validate(self._variants, name, version, config)
+        holder = self._reader.versions(name, config).get(version.name)
+        if holder is not None:
+            raise ValidationError(
+                f"endpoint {name!r} has a SageMaker variant named {version.name!r}, serving "
+                f"version {holder!r} since a native rollout kept the variant's name; a new "
+                "version gets a variant of its own name, and variant names are unique.",
+                hint="Give the new version another name.",
+                backend=BACKEND,
+                operation="deploy",
+                endpoint=name,
+                version=version.name,
+            )
         if config.get("ShadowProductionVariants"):
             raise ValidationError(
                 f"endpoint {name!r} has a shadow; SageMaker allows one production variant "
@@ -422,15 +404,16 @@ class SageMakerBackend(Backend):
         desc, config = self._reader.live(name, "undeploy")
         state = self._reader.state(name, desc, config)
         weights = live_weights(desc, config)
+        variant = _variant_of(state, version)
         production = [
             {**v, "InitialVariantWeight": weights.get(v["VariantName"], 0.0)}
             for v in config.get("ProductionVariants", [])
-            if v["VariantName"] != version
+            if v["VariantName"] != variant
         ]
         removed: dict[str, Any] = next(
-            (v for v in config.get("ProductionVariants", []) if v["VariantName"] == version), {}
+            (v for v in config.get("ProductionVariants", []) if v["VariantName"] == variant), {}
         )
-        self._autoscaler.deregister(name, version)
+        self._autoscaler.deregister(name, variant)
         # Weights are relative: with the remaining variants' weights retained, the removed
         # version's share is spread over them in proportion, which is what `traffic` says.
         new_config = self._variants.switch(
@@ -458,9 +441,10 @@ class SageMakerBackend(Backend):
         desc, config = self._reader.live(name, "set_traffic")
         state = self._reader.state(name, desc, config)
         weights = traffic.to_weights()
+        names = self._reader.versions(name, config)
         desired = [
-            {"VariantName": v["VariantName"], "DesiredWeight": weights.get(v["VariantName"], 0.0)}
-            for v in config.get("ProductionVariants", [])
+            {"VariantName": v, "DesiredWeight": weights.get(names[v], 0.0)}
+            for v in (p["VariantName"] for p in config.get("ProductionVariants", []))
         ]
         self._aws.mutate(
             "update_endpoint_weights_and_capacities",
@@ -494,6 +478,7 @@ class SageMakerBackend(Backend):
             ]
         }
         current = state.shadow.version if state.shadow else None
+        names = self._reader.versions(name, config)
         context: dict[str, Any] = {"backend": BACKEND, "operation": "set_shadow", "endpoint": name}
         if shadow is not None:
             refusal = shadow_refusal(config)
@@ -511,11 +496,13 @@ class SageMakerBackend(Backend):
                     hint="Clear the shadow first (set_shadow(None)).",
                     **context,
                 )
-            production_names = [v for v in variants if v != shadow.version]
+            shadow_variant = _variant_of(state, shadow.version)
+            production_names = [v for v in variants if v != shadow_variant]
             if len(production_names) != 1:
+                serving = ", ".join(names[v] for v in production_names)
                 raise ValidationError(
                     f"SageMaker shadows need exactly one production variant beside the shadow; "
-                    f"{name!r} has {len(production_names)} ({', '.join(production_names)}).",
+                    f"{name!r} has {len(production_names)} ({serving}).",
                     hint="Undeploy the versions that serve no traffic first.",
                     **context,
                 )
@@ -525,7 +512,7 @@ class SageMakerBackend(Backend):
             # The shadow's sampling rate is its weight relative to the production variant.
             shadows = [
                 {
-                    **variants[shadow.version],
+                    **variants[shadow_variant],
                     "InitialVariantWeight": primary_weight * shadow.sample_percent / 100,
                 }
             ]
@@ -563,29 +550,24 @@ class SageMakerBackend(Backend):
 
     # -- rollout gates ---------------------------------------------------------------------------
 
+    def _native_rollout(
+        self, name: str, version: VersionSpec, strategy: RolloutStrategy, state: EndpointState
+    ) -> EndpointState:
+        """Backend._native_rollout: SageMaker's deployment guardrails (`_native.py`)."""
+        pending = start_native(
+            self._reader, self._variants, self._autoscaler, name, version, strategy
+        )
+        pending.data.update(self._pending_data(version, pending.data["model"]))
+
+        def record(doc: HistoryDoc) -> None:
+            doc.append("rollout", version=version.name, message=f"{pending.message} started")
+
+        self._history.update(name, record)
+        return self._start_pending(name, pending)
+
     def alarms_firing(self, names: Sequence[str], *, endpoint: str) -> list[str]:
         """CloudWatch DescribeAlarms: the named alarms whose state is ALARM."""
-        found: dict[str, str] = {}
-        for page in self._aws.pages(
-            "cloudwatch",
-            "describe_alarms",
-            operation="rollout",
-            endpoint=endpoint,
-            AlarmNames=list(names),
-        ):
-            for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
-                found[alarm["AlarmName"]] = alarm.get("StateValue", "")
-        missing = [n for n in names if n not in found]
-        if missing:
-            raise NotFound(
-                f"CloudWatch alarm {', '.join(repr(n) for n in missing)} does not exist in "
-                f"{self._aws.region}.",
-                hint="Check the alarm names (aws cloudwatch describe-alarms) and the region.",
-                backend=BACKEND,
-                operation="rollout",
-                endpoint=endpoint,
-            )
-        return [n for n in names if found[n] == "ALARM"]
+        return alarms_firing(self._aws, names, endpoint=endpoint)
 
     # -- scaling ---------------------------------------------------------------------------------
 
@@ -624,18 +606,19 @@ class SageMakerBackend(Backend):
         state = self._reader.state(name, desc, config)
         before = self._autoscaler.live(state).get(version)
         live = state.version(version)
+        variant = _variant_of(state, version)
         current = live.replicas if live is not None and live.replicas else scaling.min_replicas
         count = (
             min(max(current, scaling.min_replicas), scaling.max_replicas)
             if scaling.autoscaling is not None
             else scaling.min_replicas
         )
-        removed = self._autoscaler.deregister(name, version)
+        removed = self._autoscaler.deregister(name, variant)
         message = (
             f"scaled from {before.describe() if before else 'unknown'} to {scaling.describe()} "
             "in place"
         )
-        data: dict[str, Any] = {}
+        data: dict[str, Any] = {"variant": variant}
         if scaling.autoscaling is not None:
             data["autoscaling"] = {
                 "min": scaling.min_replicas,
@@ -646,11 +629,11 @@ class SageMakerBackend(Backend):
             if count == current:
                 # Nothing for SageMaker to roll out: only the autoscaling range or target changed.
                 if "autoscaling" in data:
-                    self._autoscaler.register(name, version, data["autoscaling"])
+                    self._autoscaler.register(name, variant, data["autoscaling"])
             else:
-                self._autoscaler.set_instance_count(name, version, count)
+                self._autoscaler.set_instance_count(name, variant, count)
         except EndpointKitError as error:
-            self._autoscaler.put_back(name, version, removed, before, current, error)
+            self._autoscaler.put_back(name, variant, removed, before, current, error)
             raise
         if count == current:
 
@@ -720,11 +703,16 @@ class SageMakerBackend(Backend):
 
     # -- invocation ------------------------------------------------------------------------------
 
+    # A pinned version is sent as the variant serving it and the answering variant read back
+    # as its version: after a native rollout a variant serves a version of another name.
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
-        return self._runtime.invoke(request)
+        result = self._runtime.invoke(self._reader.targeted(request))
+        return replace(result, version=self._reader.answered(request.endpoint, result.version))
 
     def _invoke_stream(self, request: InvokeRequest) -> StreamResult:
-        return self._runtime.invoke_stream(request)
+        result = self._runtime.invoke_stream(self._reader.targeted(request))
+        result.version = self._reader.answered(request.endpoint, result.version)
+        return result
 
     max_async_payload_bytes = MAX_ASYNC_PAYLOAD
 
@@ -786,7 +774,8 @@ class SageMakerBackend(Backend):
         self._pending_names.discard(name)
         for pending, ok in outcomes:
             if ok and "autoscaling" in pending.data and pending.version:
-                self._autoscaler.register(name, pending.version, pending.data["autoscaling"])
+                variant = str(pending.data.get("variant") or pending.version)
+                self._autoscaler.register(name, variant, pending.data["autoscaling"])
             if not ok and pending.config != live_config:
                 # The config never went live: it is no rollback target. Its model goes with
                 # the cleanup below unless a kept config uses it.
@@ -796,3 +785,10 @@ class SageMakerBackend(Backend):
                 self._reader.forget_config(pending.config)
         if raw_status == "InService":
             self._variants.cleanup(name, live_config)
+
+
+def _variant_of(state: EndpointState, version: str) -> str:
+    """The SageMaker variant that serves `version` (its own name unless a native rollout put it
+    into another version's variant)."""
+    live = state.version(version)
+    return str(live.details.get("variant") or version) if live is not None else version

@@ -12,7 +12,7 @@ import pytest
 from endpointkit import Endpoint
 from endpointkit.adapters.base import Backend, Capability
 from endpointkit.errors import NotFound, RolledBack, Unsupported
-from endpointkit.spec import BlueGreen, Canary, Gates, Linear
+from endpointkit.spec import AllAtOnce, BlueGreen, Canary, Gates, Linear
 from endpointkit.state import EndpointState
 from tests.conformance.scenarios.base import SuiteBase, Versions, lacks, needs
 
@@ -163,6 +163,31 @@ class RolloutScenarios(SuiteBase):
         events = len(controlled.history())
         with pytest.raises(Unsupported, match="cannot watch metric alarms") as caught:
             controlled.rollout(versions.echo("v2"), Canary(gates=Gates(alarms=["5xx"])))
+        assert caught.value.backend == backend.name
+        assert controlled.status().version_names == ["v1"]
+        assert len(controlled.history()) == events
+
+    @needs(Capability.NATIVE_ROLLOUT)
+    def test_native_rollout_replaces_the_only_version_in_place(
+        self, controlled: Endpoint, versions: Versions
+    ) -> None:
+        events = len(controlled.history())
+        result = controlled.rollout(versions.echo("v2"), AllAtOnce(bake_s=1), native=True)
+        assert result.steps == [100]
+        state = controlled.status()
+        assert state.version_names == ["v2"]
+        assert state.traffic.serving() == {"v2": 100}
+        assert set(self.served(controlled, 20)) == {"v2"}
+        kinds = [(e.kind, e.version) for e in controlled.history()[events:]]
+        assert kinds == [("rollout", "v2"), ("deployed", "v2")]
+
+    @lacks(Capability.NATIVE_ROLLOUT)
+    def test_native_rollout_is_unsupported_and_changes_nothing(
+        self, controlled: Endpoint, backend: Backend, versions: Versions
+    ) -> None:
+        events = len(controlled.history())
+        with pytest.raises(Unsupported, match="native rollout") as caught:
+            controlled.rollout(versions.echo("v2"), Canary(bake_s=0), native=True)
         assert caught.value.backend == backend.name
         assert controlled.status().version_names == ["v1"]
         assert len(controlled.history()) == events
