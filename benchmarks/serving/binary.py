@@ -71,7 +71,7 @@ async def _measure(requests: int, repeats: int) -> dict[str, float]:
     from endpointkit.serving.settings import Settings
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from models import TokenSum
+    from models import TokenSum, TokenSumArrays
 
     app = ServingApp(Settings(request_log="off"), predictor=TokenSum())
     out: dict[str, float] = {}
@@ -104,6 +104,23 @@ async def _measure(requests: int, repeats: int) -> dict[str, float]:
         assert _answer_sum(answers[-1]) == EXPECTED, (name, answers[-1][:300])
     out["OIP gRPC raw_input_contents"] = await _timed(_grpc_call(app), requests, repeats)
     app.runtime.close()
+    # the same JSON body to a predictor with ``array_input`` (a list before that existed)
+    arrays = ServingApp(Settings(request_log="off"), predictor=TokenSumArrays())
+    path, headers, body = _bodies()["JSON /invocations"]
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+
+    async def json_arrays() -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                assert _answer_sum(message["body"]) == EXPECTED
+
+        await arrays(dict(scope), receive, send)
+
+    out["JSON /invocations, array_input predictor"] = await _timed(json_arrays, requests, repeats)
+    arrays.runtime.close()
     return out
 
 

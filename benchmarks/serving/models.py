@@ -48,3 +48,9 @@ class TokenSum:
         import numpy as np
 
         return np.asarray(instances).sum(axis=-1)
+
+
+class TokenSumArrays(TokenSum):
+    """TokenSum that takes numeric JSON instances as one array (``array_input``)."""
+
+    array_input = True

@@ -10,6 +10,7 @@ inputs and used for outputs when the request asks for it. Errors are ``{"error":
 
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -253,12 +254,22 @@ def _pack_bytes(arr: Any) -> bytes:
     return bytes(out)
 
 
+@functools.cache
+def _native_datatypes() -> dict[Any, str]:
+    """Native-order numpy dtype -> OIP datatype (BYTES aside)."""
+    import numpy as np
+
+    return {np.dtype(v): k for k, v in DATATYPES.items() if k != "BYTES"}
+
+
 def _output_tensor(name: str, value: Any, binary: bool) -> tuple[dict[str, Any], bytes | None]:
     import numpy as np
 
     arr: Any = np.asarray(value)
-    datatype: str
-    if arr.dtype.kind in ("U", "S", "O"):
+    datatype: str | None = _native_datatypes().get(arr.dtype)  # no dtype.name: Python code
+    if datatype is not None:
+        pass
+    elif arr.dtype.kind in ("U", "S", "O"):
         datatype = "BYTES"
         arr = arr.astype(object)
     elif arr.dtype.name in _NP_TO_OIP:
