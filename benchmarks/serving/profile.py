@@ -230,6 +230,38 @@ def _cpu_rows(args: Any, server_cpu: str | None, client_cpu: str | None) -> list
     return rows
 
 
+PARTS = (
+    "read and parse the request (data_received)",
+    "send the answer (RequestResponseCycle.send)",
+    "model-thread hop (Executor.call, the model thread's loop)",
+    "predict itself",
+    "the app, the rest (routing, contract, JSON, metrics)",
+    "event loop and the rest",
+    "total",
+)
+
+
+def _parts(p: Profile) -> dict[str, float]:
+    """The profile's inclusive time split into PARTS (functions matched by name)."""
+    incl = p.inclusive_us
+
+    def us(*names: str) -> float:
+        return sum(v for f, v in incl if any(f.startswith(n + " ") for n in names))
+
+    parse = us("LimitedHttpToolsProtocol.data_received")
+    if not parse:  # the floor: uvicorn's own protocol
+        parse = us("HttpToolsProtocol.data_received")
+    send = us("RequestResponseCycle.send")
+    hop = us("Executor.call") + us("Executor._work")
+    predict = us("Sum.predict")
+    hop -= min(hop, us("Sum.predict"))  # predict runs inside the model thread's loop
+    app = us("ServingApp.__call__", "app") - send - us("Executor.call")
+    app = max(0.0, app - (0.0 if us("Executor._work") else predict))
+    rest = max(0.0, p.cpu_us - parse - send - hop - predict - app)
+    values = (parse, send, hop, predict, app, rest, p.cpu_us)
+    return dict(zip(PARTS, values, strict=True))
+
+
 def _write(rows: list[dict[str, Any]], profiles: list[Profile], args: Any) -> Path:
     load = [round(x, 2) for x in os.getloadavg()]
     lines = [
@@ -253,6 +285,21 @@ def _write(rows: list[dict[str, Any]], profiles: list[Profile], args: Any) -> Pa
             f"| {row['workers']} | {row['peer']} | {row['path']} | {row['cpu_us']:.1f} "
             f"({row['cpu_us_median']:.1f}) | {row['cpu_us'] / floor_us:.2f} | {row['rps']:.0f} |"
         )
+    if profiles:
+        lines += [
+            "",
+            "## Where the microseconds go (py-spy, us per request)",
+            "",
+            "Inclusive time of each part (the server's CPU per request spread over the samples "
+            "taken while a thread held the GIL; C work with the GIL released, such as socket "
+            "writes, lands on the Python line that called it).",
+            "",
+            "| part | " + " | ".join(f"{p.name} {p.path}" for p in profiles) + " |",
+            "|---|" + "---:|" * len(profiles),
+        ]
+        split = [_parts(p) for p in profiles]
+        for part in PARTS:
+            lines.append(f"| {part} | " + " | ".join(f"{d[part]:.1f}" for d in split) + " |")
     for p in profiles:
         lines += [
             "",
@@ -303,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             p = profile(
                 spec, path, ONE, ONE_OUT, cpus=server_cpu, client_cpu=client_cpu,
-                load_s=args.profile_s, budget_s=args.profile_s + 12,
+                load_s=args.profile_s, budget_s=args.profile_s + 12, top=25,
             )  # fmt: skip
             if p is not None:
                 profiles.append(p)
