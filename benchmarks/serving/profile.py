@@ -1,13 +1,17 @@
 """Where the microseconds go: py-spy samples of a server under wrk load, turned into
 microseconds per request.
 
-py-spy cannot attach to a running process in this container ("Failed to find python version"),
-so it starts the server itself (`py-spy record --subprocesses --duration D -- <server>`); the
-server dies with py-spy at the end of D. Samples taken while the server imports and starts are
-dropped (stacks through the import machinery or the lifespan start-up); the rest are the load
-window. Each frame's share of those samples times the server's CPU time per request, measured
-from /proc over the same window, gives microseconds per request. Sampling is non-blocking
-(py-spy reads the process without stopping it), so the measured CPU is not inflated by it.
+py-spy cannot attach to a running process in this container ("Failed to find python version"), so
+it starts the server itself (`py-spy record --subprocesses --duration D -- <server>`); the server
+dies with py-spy at the end of D. Only the thread holding the GIL is sampled (``--gil``): threads
+blocked in a queue or in epoll would otherwise fill the profile. Samples taken while the server
+imports and starts are dropped (stacks through the import machinery or the lifespan start-up); the
+rest are the load window. Caveat: in our runs py-spy never showed the model thread holding the GIL;
+its work lands on the event loop's ``Executor._submit`` (the ``put`` that woke it), which
+profile.md therefore counts as the model-thread hop. Each frame's share of those samples times the
+server's CPU time per request, measured from /proc over the same window, gives microseconds per
+request. Sampling is non-blocking (py-spy reads the process without stopping it), so the measured
+CPU is not inflated by it.
 """
 
 from __future__ import annotations
