@@ -32,3 +32,25 @@ class Fixed2msBatched(Fixed2ms):
 
     max_batch_size = 64
     max_latency_ms = 0.0
+
+
+class TokenSum:
+    """Sums each row of an integer array (a stand-in for a model fed token ids); runs inline,
+    so a request's cost is the server's decoding and encoding, not the model-thread hop."""
+
+    inline = True
+
+    def load(self, model_dir: str) -> None:
+        """Nothing to load."""
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        """One integer per row (lists become an array first)."""
+        import numpy as np
+
+        return np.asarray(instances).sum(axis=-1)
+
+
+class TokenSumArrays(TokenSum):
+    """TokenSum that takes numeric JSON instances as one array (``array_input``)."""
+
+    array_input = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -75,6 +76,21 @@ def loads_json(body: bytes) -> Any:
         raise BadRequest(f"Malformed JSON body: {exc}", code="malformed_json") from None
 
 
+def numeric_array(instances: list[Any]) -> Any:
+    """JSON instances as one numpy array when they are all numbers or booleans (or rows of
+    them, equal in length); otherwise ``instances`` unchanged (strings, objects, ragged rows,
+    nulls, an empty list)."""
+    if not instances:
+        return instances
+    import numpy as np
+
+    try:
+        arr = np.asarray(instances)
+    except (ValueError, TypeError, OverflowError):  # ragged rows
+        return instances
+    return arr if arr.dtype.kind in "biuf" else instances
+
+
 def _json_default(obj: Any) -> Any:
     tolist = getattr(obj, "tolist", None)
     if tolist is not None:  # numpy arrays of dtypes orjson skips (float16, object), scalars
@@ -115,10 +131,70 @@ def _decode_csv(body: bytes) -> Any:
 def _decode_npy(body: bytes) -> Any:
     import numpy as np
 
+    fast = _npy_fast(body)
+    if fast is not None:
+        return fast
     try:
         return np.load(io.BytesIO(body), allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError/EOFError/OSError on bad input
         raise BadRequest(f"Malformed npy body: {exc}", code="malformed_npy") from None
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _npy_fast(body: bytes) -> Any:
+    """The array in a plain npy body (numeric dtype, data exactly as long as the header says)
+    straight from the bytes: the header, parsed once per distinct header (requests of one
+    client repeat it), then ``numpy.frombuffer`` and a copy (``np.load`` answers a writable
+    array; so does this). None for anything else, which ``np.load`` decodes or rejects."""
+    import numpy as np
+
+    if body[:6] != _NPY_MAGIC or len(body) < 10:
+        return None
+    major = body[6]
+    if major == 1:
+        start = 10
+        end = start + int.from_bytes(body[8:10], "little")
+    elif major in (2, 3) and len(body) >= 12:
+        start = 12
+        end = start + int.from_bytes(body[8:12], "little")
+    else:
+        return None
+    parsed = _npy_header(bytes(body[start:end]))
+    if parsed is None:
+        return None
+    dtype, fortran, shape, count = parsed
+    if len(body) - end != count * dtype.itemsize:
+        return None
+    arr = np.frombuffer(body, dtype=dtype, count=count, offset=end).copy()
+    if fortran:
+        return arr.reshape(shape[::-1]).T
+    return arr.reshape(shape)
+
+
+@functools.lru_cache(maxsize=256)
+def _npy_header(header: bytes) -> tuple[Any, bool, tuple[int, ...], int] | None:
+    """(dtype, fortran_order, shape, element count) of a numeric npy header, else None."""
+    import ast
+
+    import numpy as np
+
+    try:
+        meta = ast.literal_eval(header.decode("latin-1"))
+        dtype = np.dtype(meta["descr"])
+        fortran = meta["fortran_order"]
+        shape = tuple(meta["shape"])
+    except Exception:  # np.load reports what is wrong
+        return None
+    if dtype.kind not in "biufc" or dtype.fields is not None or dtype.subdtype is not None:
+        return None
+    if not isinstance(fortran, bool) or not all(type(d) is int and d >= 0 for d in shape):
+        return None
+    count = 1
+    for d in shape:
+        count *= d
+    return dtype, fortran, shape, count
 
 
 def decode(body: bytes, content_type: str) -> Any:

@@ -48,6 +48,9 @@ class Predictor(Protocol):
     - ``max_batch_size`` and ``max_latency_ms``: opt into dynamic batching;
     - ``input_schema``: a pydantic model class or a JSON Schema dict, checked per instance;
     - ``input_shape``: the shape of one instance for array inputs, ``None`` for any size;
+    - ``array_input = True``: JSON instances that are all numbers (or equal-length rows of
+      numbers) reach ``predict`` as one numpy array (``numpy.asarray`` once, while decoding)
+      instead of Python lists; anything else still arrives as lists;
     - ``inline = True``: your predict runs on the event loop: health and timeouts wait for
       it; only for calls of a few microseconds. Otherwise (the default) it runs on the model
       thread, and the server never moves it onto the loop by itself;
@@ -87,6 +90,7 @@ class PredictorOptions:
     has_postprocess: bool = False
     has_raw: bool = False
     has_stream: bool = False
+    array_input: bool = False
 
     @classmethod
     def of(cls, predictor: Any) -> PredictorOptions:
@@ -104,6 +108,7 @@ class PredictorOptions:
             has_postprocess=callable(getattr(predictor, "postprocess", None)),
             has_raw=callable(getattr(predictor, "handle_raw", None)),
             has_stream=callable(getattr(predictor, "predict_stream", None)),
+            array_input=getattr(predictor, "array_input", False) is True,
         )
 
 

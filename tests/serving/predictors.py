@@ -236,3 +236,24 @@ class Exiter(Echo):
         if parameters and "exit" in parameters:
             os._exit(int(parameters["exit"]))
         return super().predict(instances, parameters)
+
+
+class Describe:
+    """One string per instance saying how the instances arrived: ``"<kind> <dtype> <writable>
+    <values as JSON>"`` (``list - -`` for Python lists). ``array_input``: numeric JSON
+    instances arrive as one array."""
+
+    array_input = True
+
+    def load(self, model_dir: str) -> None:
+        pass
+
+    def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
+        import json
+
+        if hasattr(instances, "dtype"):
+            head = f"ndarray {instances.dtype.str} {int(instances.flags.writeable)}"
+            rows = instances.tolist()
+        else:
+            head, rows = "list - -", instances
+        return [f"{head} {json.dumps(row)}" for row in rows]

@@ -10,6 +10,7 @@ inputs and used for outputs when the request asks for it. Errors are ``{"error":
 
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -189,7 +190,12 @@ def _to_array(tensor: Any, binary: memoryview | None, offset: int) -> tuple[Any,
     params = tensor.get("parameters") or {}
     nbytes = params.get("binary_data_size") if isinstance(params, dict) else None
     if nbytes is not None:
-        if binary is None or not isinstance(nbytes, int) or offset + nbytes > len(binary):
+        if not isinstance(nbytes, int) or isinstance(nbytes, bool) or nbytes < 0:
+            raise BadRequest(
+                f"Input {name!r}: binary_data_size must be a byte count, got {nbytes!r}",
+                code="bad_tensor",
+            )
+        if binary is None or offset + nbytes > len(binary):
             raise BadRequest(
                 f"Input {name!r}: binary_data_size {nbytes} exceeds the binary payload",
                 code="bad_tensor",
@@ -248,12 +254,22 @@ def _pack_bytes(arr: Any) -> bytes:
     return bytes(out)
 
 
+@functools.cache
+def _native_datatypes() -> dict[Any, str]:
+    """Native-order numpy dtype -> OIP datatype (BYTES aside)."""
+    import numpy as np
+
+    return {np.dtype(v): k for k, v in DATATYPES.items() if k != "BYTES"}
+
+
 def _output_tensor(name: str, value: Any, binary: bool) -> tuple[dict[str, Any], bytes | None]:
     import numpy as np
 
     arr: Any = np.asarray(value)
-    datatype: str
-    if arr.dtype.kind in ("U", "S", "O"):
+    datatype: str | None = _native_datatypes().get(arr.dtype)  # no dtype.name: Python code
+    if datatype is not None:
+        pass
+    elif arr.dtype.kind in ("U", "S", "O"):
         datatype = "BYTES"
         arr = arr.astype(object)
     elif arr.dtype.name in _NP_TO_OIP:
@@ -332,6 +348,13 @@ async def infer(app: ServingApp, req: Request) -> Response:
     for tensor in request["inputs"]:
         arr, offset = _to_array(tensor, binary, offset)
         arrays[tensor["name"]] = arr
+    if binary is not None and offset != len(binary):
+        raise BadRequest(
+            f"The body holds {len(binary) - offset} bytes of binary data after the inputs' "
+            f"binary_data_size ({offset} bytes in all); check Inference-Header-Content-Length "
+            f"and each input's binary_data_size",
+            code="bad_tensor",
+        )
     parameters = request.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise BadRequest('"parameters" must be a JSON object', code="bad_parameters")

@@ -72,6 +72,8 @@ async def invocations(app: ServingApp, req: Request) -> Response:
     accept = _accept(app, req, codecs.BUILTIN_TYPES + options.accept_types)
     predictor = runtime.predictor
     instances, shape, parameters = decode_instances(req.body, ctype, predictor, options)
+    if options.array_input and ctype == codecs.JSON and runtime.validator is None:
+        instances = codecs.numeric_array(instances)
     if attributes is not None:
         parameters = dict(parameters or {})
         parameters["custom_attributes"] = attributes

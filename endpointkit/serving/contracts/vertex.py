@@ -63,7 +63,10 @@ async def predict(app: ServingApp, req: Request) -> Response:
     parameters = body.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise BadRequest('"parameters" must be a JSON object', code="bad_parameters")
-    predictions = await runtime.predict(instances, parameters)
+    if runtime.options.array_input and runtime.validator is None:
+        predictions = await runtime.predict(codecs.numeric_array(instances), parameters)
+    else:
+        predictions = await runtime.predict(instances, parameters)
     runtime.check_count(instances, predictions)
     return Response(200, codecs.dumps_json({"predictions": predictions}))
 
