@@ -231,3 +231,18 @@ def test_other_json_stays_lists(describe: tuple[Server, int], instances: list[An
     seen = [_seen(p) for p in r.json()["predictions"]]
     assert [s[0] for s in seen] == ["list"] * len(instances)
     assert [s[3] for s in seen] == instances
+
+
+@pytest.mark.parametrize("dtype", [">i4", ">f8", "<f4", "|u1"])
+def test_binary_outputs_are_little_endian_whatever_the_predictor_returns(dtype: str) -> None:
+    """OIP's binary tensor extension carries little-endian bytes; a big-endian array (from an
+    npy body, say) went out in its own byte order."""
+    from endpointkit.serving.contracts.oip import _output_tensor
+
+    arr = np.array([[1, 2, 300]], dtype=dtype) if dtype != "|u1" else np.array([[1, 2, 3]], "u1")
+    tensor, raw = _output_tensor("y", arr, True)
+    assert raw == arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+    assert tensor["parameters"] == {"binary_data_size": len(raw)}
+    assert tensor["datatype"] == {"i": "INT32", "f": "FP64" if "8" in dtype else "FP32"}.get(
+        arr.dtype.kind, "UINT8"
+    )

@@ -206,7 +206,7 @@ def _to_array(tensor: Any, binary: memoryview | None, offset: int) -> tuple[Any,
             arr = _unpack_bytes(chunk, name)
         else:
             try:
-                arr = np.frombuffer(chunk, dtype=dtype)
+                arr = np.frombuffer(chunk, dtype=_little_endian(dtype))
             except ValueError as exc:
                 raise BadRequest(f"Input {name!r}: {exc}", code="bad_tensor") from None
     else:
@@ -255,6 +255,14 @@ def _pack_bytes(arr: Any) -> bytes:
 
 
 @functools.cache
+def _little_endian(dtype: str) -> Any:
+    """The numpy dtype of a datatype's bytes in the binary extension (little-endian)."""
+    import numpy as np
+
+    return np.dtype(dtype).newbyteorder("<")
+
+
+@functools.cache
 def _native_datatypes() -> dict[Any, str]:
     """Native-order numpy dtype -> OIP datatype (BYTES aside)."""
     import numpy as np
@@ -279,7 +287,10 @@ def _output_tensor(name: str, value: Any, binary: bool) -> tuple[dict[str, Any],
         datatype = "FP64"
     tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(arr.shape)}
     if binary:
-        raw = _pack_bytes(arr) if datatype == "BYTES" else np.ascontiguousarray(arr).tobytes()
+        if datatype == "BYTES":
+            raw = _pack_bytes(arr)
+        else:  # the extension's bytes are little-endian, whatever order the array is in
+            raw = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
         tensor["parameters"] = {"binary_data_size": len(raw)}
         return tensor, raw
     flat = arr.reshape(-1)
