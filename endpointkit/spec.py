@@ -74,6 +74,11 @@ MAX_VERSIONS = 10
 MAX_ENV = 100
 MAX_TAGS = 50
 ARTIFACT_SCHEMES = ("s3://", "gs://", "file://")
+# Frameworks with a prebuilt serving container on SageMaker and on Vertex AI.
+Framework = Literal["sklearn", "xgboost", "pytorch"]
+# SageMaker's tags ("1.2-1", "2.1") and Vertex AI's ("1.3"); each platform checks its own list.
+FRAMEWORK_VERSION = re.compile(r"^[0-9][0-9A-Za-z.-]{0,31}$")
+PY_VERSION = re.compile(r"^py[0-9]{1,3}$")
 
 
 def _check_name(value: str, pattern: re.Pattern[str], what: str, example: str) -> str:
@@ -310,6 +315,18 @@ class VersionSpec(_Model):
     image: str | None = Field(
         default=None, description="Serving image; the endpointkit image when omitted."
     )
+    framework: Framework | None = Field(
+        default=None,
+        description="Serve `model` in the platform's prebuilt container for this framework "
+        "instead of an image (locally: endpointkit's server).",
+    )
+    framework_version: str | None = Field(
+        default=None, description="The framework container's version, e.g. '1.2-1' (sklearn)."
+    )
+    py_version: str | None = Field(
+        default=None,
+        description="SageMaker framework containers' Python, e.g. 'py310' (omitted: the only one).",
+    )
     predictor: str | None = Field(
         default=None, description="'module:Class' that serves the model (ENDPOINTKIT_PREDICTOR)."
     )
@@ -379,7 +396,47 @@ class VersionSpec(_Model):
                 raise ValueError("serverless and async_inference cannot be combined")
         if self.autoscaling is not None and self.resources.max_replicas is None:
             raise ValueError("autoscaling needs resources.max_replicas (the upper bound)")
+        self._check_framework()
         return self
+
+    def _check_framework(self) -> None:
+        if self.framework is None:
+            for field in ("framework_version", "py_version"):
+                if getattr(self, field) is not None:
+                    raise _FieldError(
+                        field, f"{field} applies to a prebuilt framework container: set framework"
+                    )
+            return
+        what = f"framework {self.framework!r}"
+        if self.image is not None:
+            raise _FieldError(
+                "framework",
+                f"{what} and image {self.image!r} both name the container: keep image for your "
+                "own serving image, or framework for the platform's prebuilt one",
+            )
+        if self.predictor is not None:
+            raise _FieldError(
+                "predictor",
+                f"{what}: the platform's container does not read predictor (an endpointkit "
+                "server setting); put model_fn/predict_fn in the model's code/inference.py",
+            )
+        if self.model is None:
+            raise _FieldError("model", f"{what} serves a model directory: set model")
+        if self.framework_version is None:
+            raise _FieldError(
+                "framework_version",
+                f"{what} needs framework_version, the container's version (e.g. '1.2-1')",
+            )
+        if not FRAMEWORK_VERSION.match(self.framework_version):
+            raise _FieldError(
+                "framework_version",
+                f"framework_version {self.framework_version!r} is not a version: use e.g. "
+                "'1.2-1' or '2.1'",
+            )
+        if self.py_version is not None and not PY_VERSION.match(self.py_version):
+            raise _FieldError(
+                "py_version", f"py_version {self.py_version!r}: use e.g. 'py3' or 'py310'"
+            )
 
     @property
     def spec_hash(self) -> str:
@@ -395,6 +452,9 @@ class VersionSpec(_Model):
         )
         if self.health is None or self.health.is_default:
             content.pop("health", None)  # hashes of versions from before the field stay the same
+        for field in ("framework", "framework_version", "py_version"):
+            if content.get(field) is None:
+                content.pop(field, None)  # likewise
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
