@@ -19,6 +19,7 @@ from endpointkit.adapters.vertex._clients import Connection
 from endpointkit.adapters.vertex._errors import BACKEND
 from endpointkit.adapters.vertex._health import CONTAINER_PORT, HEALTH_ROUTE, apply_health
 from endpointkit.adapters.vertex._operations import Operations
+from endpointkit.adapters.vertex._prebuilt import prebuilt_image
 from endpointkit.errors import EndpointKitError, NotFound, ValidationError
 from endpointkit.spec import Autoscaling, Scaling, VersionSpec
 from endpointkit.state import VersionState
@@ -176,6 +177,32 @@ class ModelRegistry:
                 self._versions[key] = cached
         return cached
 
+    def image_for(self, version: VersionSpec, endpoint: str) -> str:
+        """The version's image: a framework's prebuilt container, its own, or the default."""
+        if version.framework is not None:
+            return prebuilt_image(version, self._conn.location, endpoint=endpoint)
+        return version.image or self.serving_image or ""
+
+    def _serving_container(self, version: VersionSpec, env_vars: list[Any], dedicated: bool) -> Any:
+        """The ModelContainerSpec of endpointkit's serving image (or the version's own)."""
+        types = self._conn.types()
+        container = types.ModelContainerSpec(
+            image_uri=version.image or self.serving_image,
+            health_route=HEALTH_ROUTE,
+            ports=[types.Port(container_port=CONTAINER_PORT)],
+            env=env_vars,
+        )
+        if dedicated:
+            # Routes every container path (and so per-deployed-model calls); excludes
+            # predict_route, and such a Model deploys only to dedicated endpoints.
+            container.invoke_route_prefix = "/*"
+        else:
+            container.predict_route = PREDICT_ROUTE
+        apply_health(
+            container, version, self.startup_probe, self.health_probe, self.deployment_timeout_s
+        )
+        return container
+
     def start_upload(
         self, name: str, version: VersionSpec, artifact: str, *, dedicated: bool
     ) -> Upload:
@@ -193,21 +220,15 @@ class ModelRegistry:
                 return Upload(name, version.name, version_id=existing.version_id, created=False)
             self.delete_version(name, f"{model_path}@{existing.version_id}")
         env = {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name}
-        container = types.ModelContainerSpec(
-            image_uri=version.image or self.serving_image,
-            health_route=HEALTH_ROUTE,
-            ports=[types.Port(container_port=CONTAINER_PORT)],
-            env=[types.EnvVar(name=k, value=v) for k, v in sorted(env.items())],
-        )
-        if dedicated:
-            # Routes every container path (and so per-deployed-model calls); excludes
-            # predict_route, and such a Model deploys only to dedicated endpoints.
-            container.invoke_route_prefix = "/*"
+        env_vars = [types.EnvVar(name=k, value=v) for k, v in sorted(env.items())]
+        if version.framework is not None:
+            # A prebuilt container serves Vertex AI's default routes and port (AIP_*): only
+            # the image and the environment are ours to set.
+            container = types.ModelContainerSpec(
+                image_uri=self.image_for(version, name), env=env_vars
+            )
         else:
-            container.predict_route = PREDICT_ROUTE
-        apply_health(
-            container, version, self.startup_probe, self.health_probe, self.deployment_timeout_s
-        )
+            container = self._serving_container(version, env_vars, dedicated)
         model = types.Model(
             display_name=name,
             description=f"endpointkit endpoint {name}",
