@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from endpointkit.adapters.vertex import VertexBackend
 from endpointkit.errors import ValidationError
 from endpointkit.invocation import InvokeRequest
 from endpointkit.spec import VersionSpec
