@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 
 from endpointkit.errors import ValidationError
+from endpointkit.frameworks import Framework, framework_problem
 from endpointkit.traffic import TrafficSplit, largest_remainder
 
 __all__ = [
@@ -66,6 +67,9 @@ LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 PREDICTOR_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# An SNS topic ARN as SageMaker's AsyncInferenceNotificationConfig takes it
+# (docs.aws.amazon.com/sagemaker/latest/APIReference/API_AsyncInferenceNotificationConfig.html).
+SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z\-]*:sns:[a-z0-9\-]*:[0-9]{12}:[a-zA-Z0-9_.-]+$")
 # Vertex sets AIP_* itself and rejects containers that try; "default" is Vertex's own alias.
 RESERVED_VERSION_NAMES = frozenset({"default"})
 # SageMaker: at most 10 production variants per endpoint config.
@@ -74,11 +78,6 @@ MAX_VERSIONS = 10
 MAX_ENV = 100
 MAX_TAGS = 50
 ARTIFACT_SCHEMES = ("s3://", "gs://", "file://")
-# Frameworks with a prebuilt serving container on SageMaker and on Vertex AI.
-Framework = Literal["sklearn", "xgboost", "pytorch"]
-# SageMaker's tags ("1.2-1", "2.1") and Vertex AI's ("1.3"); each platform checks its own list.
-FRAMEWORK_VERSION = re.compile(r"^[0-9][0-9A-Za-z.-]{0,31}$")
-PY_VERSION = re.compile(r"^py[0-9]{1,3}$")
 
 
 def _check_name(value: str, pattern: re.Pattern[str], what: str, example: str) -> str:
@@ -118,6 +117,17 @@ class Resources(_Model):
     accelerator_count: int = Field(default=0, ge=0, le=16)
     min_replicas: int = Field(default=1, ge=1, le=1000)
     max_replicas: int | None = Field(default=None, ge=1, le=1000)
+
+    @field_validator("min_replicas", mode="before")
+    @classmethod
+    def _no_zero(cls, value: Any) -> Any:
+        if value == 0:
+            raise ValueError(
+                "min_replicas=0: only SageMaker asynchronous endpoints can scale to zero, and "
+                "they do it with async_inference.scale_to_zero: true (min_replicas stays the "
+                "instance count the version starts with, at least 1)"
+            )
+        return value
 
     @field_validator("instance_type")
     @classmethod
@@ -216,6 +226,23 @@ class AsyncInference(_Model):
     output_path: str
     failure_path: str | None = None
     max_concurrent_invocations_per_replica: int | None = Field(default=None, ge=1, le=1000)
+    success_topic: str | None = Field(
+        default=None,
+        description="SNS topic ARN notified when a request completes (SageMaker only).",
+    )
+    error_topic: str | None = Field(
+        default=None, description="SNS topic ARN notified when a request fails (SageMaker only)."
+    )
+    scale_to_zero: bool = Field(
+        default=False,
+        description="Scale between 0 and resources.max_replicas on the request backlog "
+        "(SageMaker only).",
+    )
+    target_backlog_per_replica: float | None = Field(
+        default=None,
+        gt=0,
+        description="Queued requests per instance to keep with scale_to_zero (default 5).",
+    )
 
     @field_validator("output_path", "failure_path")
     @classmethod
@@ -223,6 +250,42 @@ class AsyncInference(_Model):
         if value is not None and not value.startswith(("s3://", "gs://", "file://")):
             raise ValueError(f"{value!r} must be an s3://, gs:// or file:// URI")
         return value
+
+    @field_validator("success_topic", "error_topic")
+    @classmethod
+    def _topic_arn(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not SNS_TOPIC_ARN.match(value):
+            raise ValueError(
+                f"{info.field_name} {value!r} is not an SNS topic ARN: use e.g. "
+                "'arn:aws:sns:us-east-1:123456789012:inference-done'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _backlog_target(self) -> AsyncInference:
+        if self.target_backlog_per_replica is not None and not self.scale_to_zero:
+            raise ValueError(
+                "target_backlog_per_replica applies only with scale_to_zero: true; set both "
+                "or remove it"
+            )
+        return self
+
+    def hash_content(self) -> dict[str, Any]:
+        """The section as spec hashes see it: fields added after the first release count only
+        when set, so versions from before them keep their hashes."""
+        content = self.model_dump(mode="json")
+        for key, default in _ASYNC_ADDED.items():
+            if content.get(key) == default:
+                content.pop(key)
+        return content
+
+
+_ASYNC_ADDED: dict[str, Any] = {
+    "success_topic": None,
+    "error_topic": None,
+    "scale_to_zero": False,
+    "target_backlog_per_replica": None,
+}
 
 
 # Startup budgets every backend accepts: SageMaker's ContainerStartupHealthCheckTimeoutInSeconds
@@ -315,18 +378,10 @@ class VersionSpec(_Model):
     image: str | None = Field(
         default=None, description="Serving image; the endpointkit image when omitted."
     )
-    framework: Framework | None = Field(
-        default=None,
-        description="Serve `model` in the platform's prebuilt container for this framework "
-        "instead of an image (locally: endpointkit's server).",
-    )
-    framework_version: str | None = Field(
-        default=None, description="The framework container's version, e.g. '1.2-1' (sklearn)."
-    )
-    py_version: str | None = Field(
-        default=None,
-        description="SageMaker framework containers' Python, e.g. 'py310' (omitted: the only one).",
-    )
+    # A prebuilt framework container instead of an image (endpointkit.frameworks)
+    framework: Framework | None = Field(default=None, description="e.g. 'sklearn'")
+    framework_version: str | None = Field(default=None, description="e.g. '1.2-1'")
+    py_version: str | None = Field(default=None, description="SageMaker's, e.g. 'py310'")
     predictor: str | None = Field(
         default=None, description="'module:Class' that serves the model (ENDPOINTKIT_PREDICTOR)."
     )
@@ -396,47 +451,20 @@ class VersionSpec(_Model):
                 raise ValueError("serverless and async_inference cannot be combined")
         if self.autoscaling is not None and self.resources.max_replicas is None:
             raise ValueError("autoscaling needs resources.max_replicas (the upper bound)")
-        self._check_framework()
+        if self.async_inference is not None and self.async_inference.scale_to_zero:
+            if self.autoscaling is not None:
+                raise ValueError(
+                    "async_inference.scale_to_zero scales on the request backlog: remove "
+                    "autoscaling (its targets need running instances)"
+                )
+            if self.resources.max_replicas is None:
+                raise ValueError(
+                    "async_inference.scale_to_zero needs resources.max_replicas (the upper bound)"
+                )
+        problem = framework_problem(self)
+        if problem is not None:
+            raise _FieldError(*problem)
         return self
-
-    def _check_framework(self) -> None:
-        if self.framework is None:
-            for field in ("framework_version", "py_version"):
-                if getattr(self, field) is not None:
-                    raise _FieldError(
-                        field, f"{field} applies to a prebuilt framework container: set framework"
-                    )
-            return
-        what = f"framework {self.framework!r}"
-        if self.image is not None:
-            raise _FieldError(
-                "framework",
-                f"{what} and image {self.image!r} both name the container: keep image for your "
-                "own serving image, or framework for the platform's prebuilt one",
-            )
-        if self.predictor is not None:
-            raise _FieldError(
-                "predictor",
-                f"{what}: the platform's container does not read predictor (an endpointkit "
-                "server setting); put model_fn/predict_fn in the model's code/inference.py",
-            )
-        if self.model is None:
-            raise _FieldError("model", f"{what} serves a model directory: set model")
-        if self.framework_version is None:
-            raise _FieldError(
-                "framework_version",
-                f"{what} needs framework_version, the container's version (e.g. '1.2-1')",
-            )
-        if not FRAMEWORK_VERSION.match(self.framework_version):
-            raise _FieldError(
-                "framework_version",
-                f"framework_version {self.framework_version!r} is not a version: use e.g. "
-                "'1.2-1' or '2.1'",
-            )
-        if self.py_version is not None and not PY_VERSION.match(self.py_version):
-            raise _FieldError(
-                "py_version", f"py_version {self.py_version!r}: use e.g. 'py3' or 'py310'"
-            )
 
     @property
     def spec_hash(self) -> str:
@@ -455,6 +483,8 @@ class VersionSpec(_Model):
         for field in ("framework", "framework_version", "py_version"):
             if content.get(field) is None:
                 content.pop(field, None)  # likewise
+        if self.async_inference is not None:
+            content["async_inference"] = self.async_inference.hash_content()
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

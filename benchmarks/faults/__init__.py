@@ -246,10 +246,13 @@ def render(r: dict[str, Any]) -> str:
             "overload",
             f"{o['connections']} connections, 100 ms model, timeout {o['timeout_s']:g} s: none "
             "waits past it; every 503 has Retry-After; < 1 s after",
-            f"answers {o['statuses']} (ends {o['ends']}); max wait **{_fmt(o['max_wait_s'])} s**"
-            f" ({o['waited_past_timeout']} past timeout + 0.5 s); 503 without Retry-After: "
-            f"**{o['503_without_retry_after']}**; after the load: max "
-            f"**{_fmt(o['after_load_max_s'], 3)} s**",
+            f"answers {o['statuses']} (ends {o['ends']}); by the server's clock (its latency "
+            f"histogram): **{o['server_past_timeout']}** of {o['server_answers']} past the "
+            f"timeout; 503 without Retry-After: **{o['503_without_retry_after']}**; after the "
+            f"load: max **{_fmt(o['after_load_max_s'], 3)} s**. Seen by the one-process load "
+            f"client: max {_fmt(o['client_max_wait_s'])} s ({o['client_past_timeout']} past "
+            f"the timeout), longest connect {_fmt(o['client_max_connect_s'])} s, its own event "
+            f"loop up to {_fmt(o['client_loop_max_lag_s'])} s late",
         )
     else:
         row("overload", "", "")

@@ -178,16 +178,19 @@ def request_sync(port: int, raw: bytes, timeout: float) -> tuple[int, dict[bytes
 
 
 async def exchange(
-    port: int, raw: bytes, expected: int, timeout: float
+    port: int, raw: bytes, expected: int, timeout: float, connects: list[float] | None = None
 ) -> tuple[list[tuple[int, dict[bytes, bytes], bytes]], str]:
     """Send `raw` on a new connection; read until `expected` answers, the close, or `timeout`.
     Returns the answers and how it ended: 'answered', 'closed', 'timeout', 'refused',
-    'reset' or 'garbled'."""
+    'reset' or 'garbled'. `connects`, if given, gets the seconds the connection took."""
     answers = _Answers()
+    started = time.perf_counter()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:
         return [], "refused"
+    if connects is not None:
+        connects.append(time.perf_counter() - started)
     end = "answered"
     try:
         writer.write(raw)

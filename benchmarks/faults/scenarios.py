@@ -157,18 +157,51 @@ def slowloris(tmp: Path, conns: int = 200, seconds: float = 30.0) -> dict[str, A
 
 
 # -- 1,000 connections on a 100 ms model ----------------------------------------------------
+# The wait that counts is the server's: from the moment it has read a request to its answer.
+# The load client's own figures (connect + answer, seen from one Python event loop driving
+# 1,000 connections) include the client's scheduling lag, which is measured beside them.
+async def _server_waits(port: int, timeout_s: float) -> dict[str, int]:
+    """The server's own latency histogram for /invocations: how many answers took longer
+    than `timeout_s` by its clock (the bucket bounds include the timeout)."""
+    answers, _ = await exchange(port, b"GET /metrics HTTP/1.1\r\nhost: a\r\n\r\n", 1, 10)
+    text = answers[0][2].decode() if answers else ""
+    within = total = 0
+    for line in text.splitlines():
+        if "invocations" not in line:
+            continue
+        if not line.startswith("endpointkit_request_duration_seconds_"):
+            continue
+        value = int(float(line.rsplit(" ", 1)[1]))
+        if line.startswith("endpointkit_request_duration_seconds_count"):
+            total += value
+        elif f'le="{timeout_s:g}"' in line:
+            within += value
+    return {"server_answers": total, "server_past_timeout": total - within}
+
+
 async def _overload(port: int, conns: int, seconds: float, timeout_s: float) -> dict[str, Any]:
     stop = time.monotonic() + seconds
     statuses: dict[str, int] = {}
     latencies: list[float] = []
     no_retry_after = 0
     ends: dict[str, int] = {}
+    connects: list[float] = []
+    lag = 0.0
+
+    async def watch_lag() -> None:
+        nonlocal lag
+        loop = asyncio.get_running_loop()
+        while time.monotonic() < stop:
+            t0 = loop.time()
+            await asyncio.sleep(0.05)
+            lag = max(lag, loop.time() - t0 - 0.05)
 
     async def client() -> None:
         nonlocal no_retry_after
         while time.monotonic() < stop:
             t0 = time.perf_counter()
-            answers, end = await exchange(port, _post(b"/invocations", b"[1]"), 1, timeout_s + 10)
+            raw = _post(b"/invocations", b"[1]")
+            answers, end = await exchange(port, raw, 1, timeout_s + 10, connects)
             latencies.append(time.perf_counter() - t0)
             ends[end] = ends.get(end, 0) + 1
             if answers:
@@ -179,8 +212,9 @@ async def _overload(port: int, conns: int, seconds: float, timeout_s: float) -> 
             else:
                 await asyncio.sleep(0.1)
 
-    await asyncio.gather(*(client() for _ in range(conns)))
+    await asyncio.gather(watch_lag(), *(client() for _ in range(conns)))
     await asyncio.sleep(0.5)
+    server = await _server_waits(port, timeout_s)
     after: list[float] = []
     for _ in range(20):
         t0 = time.perf_counter()
@@ -192,9 +226,12 @@ async def _overload(port: int, conns: int, seconds: float, timeout_s: float) -> 
         "timeout_s": timeout_s,
         "statuses": statuses,
         "ends": ends,
-        "max_wait_s": max(latencies) if latencies else None,
-        "p99_wait_s": _pct(latencies, 0.99),
-        "waited_past_timeout": sum(1 for x in latencies if x > timeout_s + 0.5),
+        **server,
+        "client_max_wait_s": max(latencies) if latencies else None,
+        "client_p99_wait_s": _pct(latencies, 0.99),
+        "client_past_timeout": sum(1 for x in latencies if x > timeout_s),
+        "client_max_connect_s": max(connects) if connects else None,
+        "client_loop_max_lag_s": lag,
         "503_without_retry_after": no_retry_after,
         "after_load_max_s": max(after),
         "after_load_p50_s": _pct(after, 0.5),
@@ -216,7 +253,8 @@ def overload(tmp: Path, conns: int = 1000, seconds: float = 10.0) -> dict[str, A
     with serving(tmp, args, env) as server:
         out = asyncio.run(_overload(server.port, conns, seconds, 5.0))
     out["met"] = (
-        out["waited_past_timeout"] == 0
+        out["server_answers"] > 0
+        and out["server_past_timeout"] == 0
         and out["503_without_retry_after"] == 0
         and out["after_load_max_s"] < 1.0
     )

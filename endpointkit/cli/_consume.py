@@ -27,7 +27,8 @@ def cmd_consume(args: argparse.Namespace) -> int:
     as_json = output_format(args) == "json"
     aws = {"region": args.region} if args.region else {}
     endpoint = endpoint_for(args)
-    source = open_source(args.queue, **(aws if not args.queue.startswith("file://") else {}))
+    on_aws = args.queue.startswith(("sqs://", "https://", "http://"))
+    source = open_source(args.queue, **(aws if on_aws else {}))
     sink = open_sink(args.results, **(aws if args.results.startswith("s3://") else {}))
 
     def show(event: Event) -> None:

@@ -240,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--queue",
         required=True,
-        help="sqs://NAME, an SQS queue URL, or file://DIR (a folder of request files)",
+        help="sqs://NAME, an SQS queue URL, pubsub://projects/P/subscriptions/S, or file://DIR "
+        "(a folder of request files)",
     )
     p.add_argument(
         "--endpoint", dest="name", required=True, metavar="NAME", help="the endpoint to invoke"
@@ -248,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--results",
         required=True,
-        help="s3://bucket/prefix or file://DIR: <key>.out per answer, <key>.error per failure",
+        help="s3://bucket/prefix, gs://bucket/prefix or file://DIR: <key>.out per answer, "
+        "<key>.error per failure",
     )
     p.add_argument("--concurrency", type=int, default=4, help="invokes at once (default 4)")
     p.add_argument(
@@ -256,8 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         metavar="SECONDS",
-        help="how long a received message stays hidden; extended while its invoke runs "
-        "(default 30)",
+        help="how long a received message stays hidden (Pub/Sub: its ack deadline, at most "
+        "600); extended while its invoke runs (default 30)",
     )
     p.add_argument(
         "--wait", type=float, default=10.0, metavar="SECONDS", help="long poll (SQS: up to 20)"

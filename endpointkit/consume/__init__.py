@@ -38,9 +38,14 @@ redelivers forever. Errors that would fail every message (endpoint not found, ac
 stop the consumer with the message back on the queue.
 
 **Sources and sinks.** `sqs://NAME` (or the queue's https URL) and `s3://bucket/prefix` through
-boto3 (`endpointkit[sagemaker]`); `file://DIR` for both, a folder queue for offline use (see
-`_files.py`). The local backend's own queue (`invoke --async` on `--backend local`) is not a
-source: its gateway already dispatches every request in it, and a second reader would race it.
+boto3 (`endpointkit[sagemaker]`); `pubsub://projects/P/subscriptions/S` (a pull subscription:
+the ack deadline plays the visibility timeout, a message is acked once stored and nacked on
+stop) and `gs://bucket/prefix` through Google's clients (`endpointkit[pubsub]`, see `_gcp.py`);
+`file://DIR` for both, a folder queue for offline use (see `_files.py`). On Pub/Sub the message
+attributes above are the message's attributes, and the receive count is its delivery attempt
+when the subscription has a dead-letter policy (else the deliveries this process has seen).
+The local backend's own queue (`invoke --async` on `--backend local`) is not a source: its
+gateway already dispatches every request in it, and a second reader would race it.
 """
 
 from __future__ import annotations
@@ -72,14 +77,19 @@ __all__ = [
 
 
 def open_source(location: str, **options: Any) -> Source:
-    """The queue at `location`: `sqs://NAME`, an SQS https URL, or `file://DIR`. `options`
-    go to the source (`region`, `client` for SQS)."""
+    """The queue at `location`: `sqs://NAME`, an SQS https URL,
+    `pubsub://projects/P/subscriptions/S`, or `file://DIR`. `options` go to the source
+    (`region`, `client` for SQS; `client` for Pub/Sub)."""
     if location.startswith("sqs://") or (
         location.startswith(("https://", "http://")) and "sqs" in location
     ):
         from endpointkit.consume._aws import SqsSource
 
         return SqsSource(location, **options)
+    if location.startswith("pubsub://"):
+        from endpointkit.consume._gcp import PubSubSource
+
+        return PubSubSource(location, **options)
     if location.startswith("file://"):
         from endpointkit.consume._files import FolderSource
 
@@ -92,21 +102,28 @@ def open_source(location: str, **options: Any) -> Source:
             "'endpointkit result', or consume a folder of request files with --queue file://DIR.",
         )
     raise ValidationError(
-        f"unknown queue {location!r}.", hint="Use sqs://NAME, an SQS queue URL, or file://DIR."
+        f"unknown queue {location!r}.",
+        hint="Use sqs://NAME, an SQS queue URL, pubsub://projects/P/subscriptions/S, or "
+        "file://DIR.",
     )
 
 
 def open_sink(location: str, **options: Any) -> Sink:
-    """Where results go: `s3://bucket/prefix` or `file://DIR`. `options` go to the sink
-    (`region`, `client` for S3)."""
+    """Where results go: `s3://bucket/prefix`, `gs://bucket/prefix` or `file://DIR`. `options`
+    go to the sink (`region`, `client` for S3; `client`, `project` for Cloud Storage)."""
     if location.startswith("s3://"):
         from endpointkit.consume._aws import S3Sink
 
         return S3Sink(location, **options)
+    if location.startswith("gs://"):
+        from endpointkit.consume._gcp import GcsSink
+
+        return GcsSink(location, **options)
     if location.startswith("file://"):
         from endpointkit.consume._files import FolderSink
 
         return FolderSink(location)
     raise ValidationError(
-        f"unknown results location {location!r}.", hint="Use s3://bucket/prefix or file://DIR."
+        f"unknown results location {location!r}.",
+        hint="Use s3://bucket/prefix, gs://bucket/prefix or file://DIR.",
     )

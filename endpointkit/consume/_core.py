@@ -337,6 +337,8 @@ class Consumer:
             failures = 0
             if self._stop.is_set():
                 for message in messages:  # taken during the stop: straight back to the queue
+                    with self._lock:
+                        self.report.received += 1
                     self._give_back(message, "consumer stopping")
                 break
             if messages or self._busy():

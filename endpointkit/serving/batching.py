@@ -119,6 +119,22 @@ def _expire(job: _Job) -> None:
         future.set_exception(CallTimeout(job))
 
 
+def _too_late_to_start(job: _Job) -> None:
+    """On the loop, at the latest start that could still finish by the deadline (by the
+    moving average of a call's duration): a call still queued is answered now, before its
+    deadline, and never runs; a running one gets until the deadline."""
+    future = job.future
+    if future is None or future.done():
+        return
+    if job.started:
+        loop = job.loop
+        assert loop is not None  # an awaited call always has its loop
+        loop.call_later(max(0.0, job.deadline - time.monotonic()), _expire, job)
+        return
+    job.abandoned = True  # the model thread skips it if it gets there first
+    future.set_exception(CallTimeout(job))
+
+
 class Executor:
     """Calls ``fn(*args)`` on the model thread, or inline when the predictor opted in.
 
@@ -194,7 +210,10 @@ class Executor:
         self.pending += 1
         timer = None
         if deadline != math.inf:
-            timer = loop.call_later(deadline - time.monotonic(), _expire, job)
+            # A call not started by deadline - (its expected duration) cannot finish in
+            # time: answer it then, so even a queued request's 503 leaves before the deadline.
+            latest_start = deadline - self.service_s - time.monotonic()
+            timer = loop.call_later(max(0.0, latest_start), _too_late_to_start, job)
         try:
             return await future
         finally:  # answered, timed out or cancelled: a call not yet started never runs

@@ -7,7 +7,8 @@ Admission (:meth:`ModelRuntime.admit`, before the body is decoded): a request is
 duration (one model thread: concurrency 1; with batching, queued requests count per
 ``max_batch_size``). An admitted request gets a deadline, ``request_timeout_s`` from now; the
 model thread drops a queued call whose client disconnected or whose deadline passed instead of
-running it, and a request still queued at its deadline gets 503 with Retry-After.
+running it, and a request still queued when it could no longer finish by its deadline (the
+deadline less a call's expected duration) gets 503 with Retry-After then, before the deadline.
 
 A thread cannot be cancelled: a predict call that runs for ``request_timeout_s`` keeps the
 model thread, and every later request would wait behind it. So the first such call makes
@@ -134,7 +135,11 @@ class ModelRuntime:
                 code="model_stuck",
                 headers=[(b"retry-after", b"5")],
             )
-        return NotReady("The model is still loading", code="model_loading")
+        return NotReady(
+            "The model is still loading; retry shortly",
+            code="model_loading",
+            headers=[(b"retry-after", b"1")],
+        )
 
     def install(self, predictor: Any) -> None:
         """Make ``predictor`` (already loaded) serve requests."""
@@ -243,8 +248,8 @@ class ModelRuntime:
         timeout = self.settings.request_timeout_s
         if running is None or not running.started:
             return Overloaded(
-                f"The request waited {timeout:g} s (the request timeout) for the model without "
-                f"starting; the server is overloaded, retry shortly",
+                f"The request could not start in time to finish within the request timeout "
+                f"of {timeout:g} s; the server is overloaded, retry shortly",
                 headers=[(b"retry-after", b"1")],
             )
         ran = time.monotonic() - running.started

@@ -54,7 +54,8 @@ Gaps filled, each one what real SageMaker does:
    at most `PART_BYTES`, so clients must reassemble frames split across parts, as on
    SageMaker); a stream the container breaks ends with a `ModelStreamError` event (ErrorCode
    `StreamBroken`). InvokeEndpointAsync reads its input from S3 and writes the answer under
-   the endpoint's S3OutputPath.
+   the endpoint's S3OutputPath, then publishes SageMaker's notification JSON to the config's
+   SuccessTopic / ErrorTopic (moto's SNS, which delivers to moto's SQS subscribers).
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 PING_TIMEOUT_S = 60.0
 PART_BYTES = 8  # the largest PayloadPart the response stream sends
+JSON_TYPE = "application/json"
 _INSTANCE_ONLY = frozenset(
     {"ContainerStartupHealthCheckTimeoutInSeconds", "ModelDataDownloadTimeoutInSeconds"}
 )
@@ -1155,17 +1157,30 @@ class _RuntimeHandler(BaseHTTPRequestHandler):
             else None
         )
         container, _ = fake._route(name, None)
+        received = datetime.now(timezone.utc)
+        topics = output.get("NotificationConfig") or {}
 
         def work() -> None:
             s3 = fake.client("s3")
             bucket, _, key = location.removeprefix("s3://").partition("/")
             data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            status, _headers, answer = self._forward(container, data, content_type, None)
-            uri = out_uri if status < 300 or fail_uri is None else fail_uri
-            bucket, _, key = uri.removeprefix("s3://").partition("/")
-            with contextlib.suppress(Exception):
-                s3.create_bucket(Bucket=bucket)
-            s3.put_object(Bucket=bucket, Key=key, Body=answer)
+            status, headers, answer = self._forward(container, data, content_type, None)
+            # A failure goes to S3FailurePath; with none, only the error topic hears of it
+            # (S3OutputPath takes "inference responses": API_AsyncInferenceOutputConfig).
+            uri = out_uri if status < 300 else fail_uri
+            if uri is not None:
+                bucket, _, key = uri.removeprefix("s3://").partition("/")
+                with contextlib.suppress(Exception):
+                    s3.create_bucket(Bucket=bucket)
+                s3.put_object(Bucket=bucket, Key=key, Body=answer)
+            topic = topics.get("SuccessTopic" if status < 300 else "ErrorTopic")
+            if topic:
+                note = _notification(
+                    name, inference_id, location, content_type, received, status, uri, answer
+                )
+                types = [v for k, v in headers.items() if k.lower() == "content-type"]
+                note["responseParameters"]["contentType"] = types[0] if types else JSON_TYPE
+                fake.client("sns").publish(TopicArn=topic, Message=json.dumps(note))
 
         fake._pool.submit(_guard, work)
         payload = json.dumps({"InferenceId": inference_id}).encode()
@@ -1213,6 +1228,48 @@ def _model_error(name: str, container: Container, status: int, answer: bytes) ->
             f"/aws/sagemaker/Endpoints/{name}:log-stream:{container.log_stream}",
         },
     )
+
+
+def _notification(
+    endpoint: str,
+    inference_id: str,
+    input_location: str,
+    content_type: str,
+    received: datetime,
+    status: int,
+    uri: str | None,  # the answer's (failures: the notification names no location)
+    answer: bytes,
+) -> dict[str, Any]:
+    """The message asynchronous inference posts to the success or error topic, in the shape
+    docs.aws.amazon.com/sagemaker/latest/dg/async-inference-check-predictions.html shows."""
+
+    def stamp(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+    note: dict[str, Any] = {
+        "awsRegion": REGION,
+        "eventTime": stamp(datetime.now(timezone.utc)),
+        "receivedTime": stamp(received),
+        "invocationStatus": "Completed" if status < 300 else "Failed",
+        "requestParameters": {
+            "contentType": content_type,
+            "endpointName": endpoint,
+            "inputLocation": input_location,
+        },
+        "responseParameters": {"outputLocation": uri} if status < 300 else {},
+        "inferenceId": inference_id,
+        "eventVersion": "1.0",
+        "eventSource": "aws:sagemaker",
+        "eventName": "InferenceResult",
+    }
+    if status >= 300:
+        kind = "client" if status < 500 else "server"
+        text = answer[:200].decode("utf-8", "replace")
+        note["failureReason"] = (
+            f'ClientError: Received {kind} error ({status}) from model with message "{text}". '
+            "See the SageMaker Endpoint logs in your account for more information."
+        )
+    return note
 
 
 def _chunks(data: bytes, size: int) -> Iterator[bytes]:

@@ -20,7 +20,7 @@ import pytest
 from endpointkit import Endpoint, InvocationStatus, VersionSpec
 from endpointkit.adapters.local import LocalBackend
 from endpointkit.adapters.local.queue import local_path
-from endpointkit.errors import ModelError, Unavailable
+from endpointkit.errors import ModelError, SettingIgnoredWarning, Unavailable
 from endpointkit.spec import AsyncInference
 from tests.local.harness import alive, local_backend
 
@@ -141,6 +141,20 @@ def test_concurrency_per_version_is_bounded(
     assert peak == 2
     assert all(j.status() is InvocationStatus.COMPLETED for j in jobs)
     assert jobs[0].output_location.startswith(f"file://{tmp_path}/out/")
+
+
+def test_sagemaker_only_settings_warn_and_the_queue_still_answers(
+    endpoint: Callable[..., tuple[Endpoint, Path]], tmp_path: Path
+) -> None:
+    with pytest.warns(SettingIgnoredWarning) as caught:
+        ep, _ = endpoint(
+            output_path=f"file://{tmp_path}/out",
+            error_topic="arn:aws:sns:us-east-1:123456789012:failed",
+        )
+    (warning,) = caught
+    assert "async_inference error_topic of version 'v1'" in str(warning.message)
+    assert "the local backend sends no SNS notifications" in str(warning.message)
+    assert ep.invoke_async(body("w1")).result(timeout=30).json() is not None
 
 
 def test_retries_with_backoff_then_dead_letter(

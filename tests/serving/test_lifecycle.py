@@ -23,6 +23,7 @@ def test_slow_loading_model_answers_503_until_ready(tmp_path: Path) -> None:
         assert r.json()["code"] == "model_loading"
         r = s.client.post("/invocations", json=[[1]])
         assert (r.status_code, r.json()["code"]) == (503, "model_loading")
+        assert r.headers["retry-after"] == "1"  # loading ends by itself: say when to retry
         assert s.client.get("/v2/health/live").status_code == 200
         gate.write_text("go")
         s.wait_ready()

@@ -259,6 +259,36 @@ def test_executor_answers_a_queued_call_at_its_deadline_and_never_runs_it() -> N
     asyncio.run(run())
 
 
+def test_executor_answers_a_queued_call_once_it_could_no_longer_finish_in_time() -> None:
+    """Issue 12 (1,000 connections on a 100 ms model): a queued call was answered at its
+    deadline, so its 503 left the server after the request timeout. A call that has not
+    started by deadline - (a call's expected duration) cannot finish in time: it is answered
+    then, before the deadline, and never runs."""
+    from endpointkit.serving.batching import CallTimeout, Executor
+
+    ran: list[int] = []
+
+    async def run() -> None:
+        ex = Executor(False)
+        assert await ex.call(time.sleep, 0.4) is None  # a call takes about 0.4 s
+        gate = threading.Event()
+        first = asyncio.ensure_future(ex.call(gate.wait, 5))
+        await asyncio.sleep(0.02)  # the model thread is busy with it
+        deadline = time.monotonic() + 1.2
+        with pytest.raises(CallTimeout) as info:
+            await ex.call(ran.append, 1, deadline=deadline)
+        answered = time.monotonic()
+        # due at deadline - 0.4 s; the 0.4 s of headroom absorbs a loaded event loop
+        assert answered < deadline, f"answered {answered - deadline:.3f} s after the deadline"
+        assert not info.value.job.started
+        gate.set()
+        assert await first
+        assert ran == []
+        ex.shutdown()
+
+    asyncio.run(run())
+
+
 def test_supervisor_replaces_served_workers_and_gives_up_on_ones_that_never_started(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -8,17 +8,19 @@ import inspect
 
 import pytest
 
-from endpointkit import AsyncEndpoint, Endpoint, InvocationStatus
+from endpointkit import AsyncEndpoint, Endpoint, InvocationStatus, VersionSpec
 from endpointkit.adapters.base import Capability
 from endpointkit.adapters.mock import MockBackend
 from endpointkit.errors import (
     ModelError,
     NotFound,
     PayloadTooLarge,
+    SettingIgnoredWarning,
     Throttled,
     Timeout,
     Unsupported,
 )
+from endpointkit.spec import AsyncInference
 
 
 class Clock:
@@ -170,3 +172,24 @@ def test_twins_share_the_invoke_async_signature() -> None:
     assert sync == twin
     assert "inference_id" in sync.parameters
     assert Endpoint.invoke_async.__doc__ == AsyncEndpoint.invoke_async.__doc__
+
+
+def test_sagemaker_only_async_settings_warn_and_requests_still_answer(clock: Clock) -> None:
+    backend = MockBackend(sleep=clock.sleep, clock=clock)
+    backend.register("v1", double)
+    spec = VersionSpec(
+        name="v1",
+        resources={"max_replicas": 2},  # type: ignore[arg-type]
+        async_inference=AsyncInference(
+            output_path="s3://bucket/out",
+            success_topic="arn:aws:sns:us-east-1:123456789012:done",
+            scale_to_zero=True,
+        ),
+    )
+    with pytest.warns(SettingIgnoredWarning) as caught:
+        ep = Endpoint.create("jobs", spec, backend=backend)
+    (warning,) = caught
+    assert "async_inference success_topic, scale_to_zero of version 'v1'" in str(warning.message)
+    assert "the mock backend sends no SNS notifications" in str(warning.message)
+    assert warning.filename == __file__  # points at the caller's line
+    assert ep.invoke_async(b'{"instances": [1]}').result(timeout=5).json() == {"predictions": [2]}

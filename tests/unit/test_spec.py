@@ -34,6 +34,9 @@ def test_single_version_gets_all_traffic_by_default() -> None:
     assert loaded.backend == "local"
 
 
+_ASYNC = {"output_path": "s3://out/r"}
+
+
 @pytest.mark.parametrize(
     ("overrides", "field", "words"),
     [
@@ -97,6 +100,45 @@ def test_single_version_gets_all_traffic_by_default() -> None:
             "versions[0]",
             "max_replicas",
         ),
+        (
+            {"versions": [{"name": "v1", "resources": {"min_replicas": 0}}]},
+            "versions[0].resources.min_replicas",
+            "only SageMaker asynchronous endpoints can scale to zero, and they do it with "
+            "async_inference.scale_to_zero",
+        ),
+        (
+            {"versions": [{"name": "v1", "async_inference": {**_ASYNC, "error_topic": "jobs"}}]},
+            "versions[0].async_inference.error_topic",
+            "error_topic 'jobs' is not an SNS topic ARN",
+        ),
+        (
+            {"versions": [{"name": "v1", "async_inference": {**_ASYNC, "scale_to_zero": True}}]},
+            "versions[0]",
+            "scale_to_zero needs resources.max_replicas",
+        ),
+        (
+            {
+                "versions": [
+                    {
+                        "name": "v1",
+                        "resources": {"max_replicas": 2},
+                        "autoscaling": {"target_cpu_utilization": 50},
+                        "async_inference": {**_ASYNC, "scale_to_zero": True},
+                    }
+                ]
+            },
+            "versions[0]",
+            "remove autoscaling",
+        ),
+        (
+            {
+                "versions": [
+                    {"name": "v1", "async_inference": {**_ASYNC, "target_backlog_per_replica": 3}}
+                ]
+            },
+            "versions[0].async_inference",
+            "only with scale_to_zero",
+        ),
     ],
 )
 def test_invalid_specs_name_the_field(overrides: dict[str, Any], field: str, words: str) -> None:
@@ -126,6 +168,18 @@ def test_hash_ignores_name_and_default_spelling() -> None:
 def test_hash_is_stable_across_processes() -> None:
     # A changed hash would make every deployed version look modified: pin one value.
     assert VersionSpec(name="v1", model="s3://b/m").spec_hash == "ad48258f4de9"
+
+
+def test_async_sections_keep_their_hashes_until_a_new_field_is_set() -> None:
+    # Pinned on the code before success_topic / error_topic / scale_to_zero existed.
+    section = {**_ASYNC, "failure_path": "s3://out/f", "max_concurrent_invocations_per_replica": 2}
+    before = VersionSpec(name="v1", model="s3://b/m.tar.gz", async_inference=section)
+    assert before.spec_hash == "6942021dc467"
+    topic = "arn:aws:sns:us-east-1:123456789012:done"
+    notified = VersionSpec(
+        name="v1", model="s3://b/m.tar.gz", async_inference={**section, "success_topic": topic}
+    )
+    assert notified.spec_hash != before.spec_hash
 
 
 def test_scaling_is_not_content() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from endpointkit.adapters._sagemaker_only import warn_sagemaker_only
 from endpointkit.adapters.base import Backend
 from endpointkit.adapters.limits import LOCAL
 from endpointkit.adapters.local import commands, queue
@@ -655,8 +656,10 @@ class LocalBackend(Backend):
     # -- conversions ------------------------------------------------------------------------------
 
     def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
-        """Base checks, then: a local model folder must exist (before any change is made)."""
+        """Base checks, then: a local model folder must exist (before any change is made).
+        SageMaker-only async_inference settings are warned about (SettingIgnoredWarning)."""
         super()._validate_version(endpoint, version)
+        warn_sagemaker_only(self.name, endpoint, version)
         model = version.model
         if model is None or model.startswith(("s3://", "gs://")):
             return  # remote artifacts: the serving server fetches them (or says which extra)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from endpointkit.adapters._sagemaker_only import warn_sagemaker_only
 from endpointkit.adapters.base import Backend, Capability
 from endpointkit.adapters.limits import PROFILES, Limits
 from endpointkit.adapters.mock import _records
@@ -216,6 +217,11 @@ class MockBackend(Backend):
             if name not in self._history:
                 raise self.not_found(name, "history")
             return list(self._history[name])
+
+    def _validate_version(self, endpoint: str, version: VersionSpec) -> None:
+        """Base checks; SageMaker-only async_inference settings are warned about."""
+        super()._validate_version(endpoint, version)
+        warn_sagemaker_only(self.name, endpoint, version)
 
     def _create(self, name: str, version: VersionSpec, tags: Mapping[str, str]) -> EndpointState:
         with self._lock:

@@ -10,6 +10,9 @@ says where the answer goes, so `find` works from any process (`endpointkit resul
 
 Invocation records and inputs are the endpoint's files: `delete` removes them (their keys
 start with `async-`); the answers stay where the endpoint's `async_inference` section put them.
+
+With a notification queue (`_notifications.Inbox`), a request's SNS notification is read first
+and S3 only where it says (or, with none yet, as without one).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from endpointkit.adapters.sagemaker._artifacts import ArtifactBucket, split_s3_uri
 from endpointkit.adapters.sagemaker._client import Aws
 from endpointkit.adapters.sagemaker._errors import BACKEND
+from endpointkit.adapters.sagemaker._notifications import Inbox
 from endpointkit.async_invocation import AsyncInvocation, AsyncOutcome, InvocationStatus
 from endpointkit.errors import Conflict, ModelError, NotFound, Unsupported
 from endpointkit.invocation import JSON, InvokeRequest, InvokeResult
@@ -28,8 +32,9 @@ from endpointkit.retry import poll_until
 
 if TYPE_CHECKING:
     from endpointkit.adapters.base import Backend
+    from endpointkit.spec import AsyncInference
 
-__all__ = ["MAX_ASYNC_PAYLOAD", "AsyncRuntime"]
+__all__ = ["MAX_ASYNC_PAYLOAD", "AsyncRuntime", "async_inference_config"]
 
 #: InvokeEndpointAsync reads its input from S3: up to 1 GB (research/sagemaker.md).
 MAX_ASYNC_PAYLOAD = 1024 * 1024 * 1024
@@ -42,12 +47,32 @@ CLAIM_WAIT_S = 30.0
 _S3_DEFAULT_TYPES = ("binary/octet-stream", "application/octet-stream", "")
 
 
+def async_inference_config(spec: AsyncInference | None) -> dict[str, Any] | None:
+    """The endpoint config's AsyncInferenceConfig for a version's `async_inference` section
+    (docs.aws.amazon.com/sagemaker/latest/APIReference/API_AsyncInferenceConfig.html)."""
+    if spec is None:
+        return None
+    output: dict[str, Any] = {"S3OutputPath": spec.output_path}
+    if spec.failure_path:
+        output["S3FailurePath"] = spec.failure_path
+    topics = {"SuccessTopic": spec.success_topic, "ErrorTopic": spec.error_topic}
+    if any(topics.values()):
+        output["NotificationConfig"] = {k: v for k, v in topics.items() if v}
+    config: dict[str, Any] = {"OutputConfig": output}
+    if spec.max_concurrent_invocations_per_replica:
+        config["ClientConfig"] = {
+            "MaxConcurrentInvocationsPerInstance": spec.max_concurrent_invocations_per_replica
+        }
+    return config
+
+
 class AsyncRuntime:
     """Queue, look up and read asynchronous requests of one SageMakerBackend."""
 
-    def __init__(self, aws: Aws, bucket: ArtifactBucket) -> None:
+    def __init__(self, aws: Aws, bucket: ArtifactBucket, queue_url: str | None = None) -> None:
         self._aws = aws
         self._bucket = bucket
+        self._inbox = Inbox(aws, queue_url) if queue_url else None
 
     # -- queue ----------------------------------------------------------------------------------
 
@@ -123,29 +148,55 @@ class AsyncRuntime:
     # -- answers --------------------------------------------------------------------------------
 
     def outcome(self, invocation: AsyncInvocation) -> AsyncOutcome:
-        """The failure first (SageMaker writes one or the other), then the output."""
+        """The request's notification where a queue is set and it has come; otherwise the
+        failure first (SageMaker writes one or the other), then the output."""
+        note = (
+            self._inbox.notification(invocation.endpoint, invocation.inference_id)
+            if self._inbox is not None
+            else None
+        )
+        if note is not None:
+            return self._notified(invocation, note)
         failure = invocation.failure_location
         if failure and self._bucket.exists(failure):
-            data = self._bucket.read(failure)
-            error = ModelError(
-                f"asynchronous request {invocation.inference_id} to {invocation.endpoint!r} "
-                f"failed: {data[:300].decode('utf-8', 'replace')}",
-                body=data,
-                backend=BACKEND,
-                operation="invoke_async",
-                endpoint=invocation.endpoint,
-            )
-            return AsyncOutcome(InvocationStatus.FAILED, error=error)
-        output = invocation.output_location
-        if not self._bucket.exists(output):
+            return self._failed(invocation, self._bucket.read(failure))
+        if not self._bucket.exists(invocation.output_location):
             return AsyncOutcome(InvocationStatus.QUEUED)
+        return self._answer(invocation.output_location)
+
+    def _notified(self, invocation: AsyncInvocation, note: dict[str, Any]) -> AsyncOutcome:
+        """What a notification says: Completed reads the answer where it points; anything
+        else fails with SageMaker's reason (and the failure body, where one was written)."""
+        params = note.get("responseParameters") or {}
+        if note.get("invocationStatus") == "Completed":
+            output = str(params.get("outputLocation") or invocation.output_location)
+            return self._answer(output, str(params.get("contentType") or ""))
+        reason = str(note.get("failureReason") or note.get("invocationStatus") or "failed")
+        failure = invocation.failure_location
+        body = self._bucket.read(failure) if failure and self._bucket.exists(failure) else b""
+        return self._failed(invocation, body, reason)
+
+    @staticmethod
+    def _failed(invocation: AsyncInvocation, data: bytes, reason: str = "") -> AsyncOutcome:
+        said = data[:300].decode("utf-8", "replace")
+        error = ModelError(
+            f"asynchronous request {invocation.inference_id} to {invocation.endpoint!r} "
+            f"failed: {'; '.join(part for part in (reason, said) if part)}",
+            body=data or reason.encode(),
+            backend=BACKEND,
+            operation="invoke_async",
+            endpoint=invocation.endpoint,
+        )
+        return AsyncOutcome(InvocationStatus.FAILED, error=error)
+
+    def _answer(self, output: str, notified_type: str = "") -> AsyncOutcome:
         bucket, key = split_s3_uri(output)
         response = self._aws.call(
             "s3", "get_object", operation="result", what=output, Bucket=bucket, Key=key
         )
         data = bytes(response["Body"].read())
         stored = str(response.get("ContentType") or "")
-        content_type = stored if stored not in _S3_DEFAULT_TYPES else JSON
+        content_type = stored if stored not in _S3_DEFAULT_TYPES else notified_type or JSON
         return AsyncOutcome(
             InvocationStatus.COMPLETED, InvokeResult(body=data, content_type=content_type)
         )

@@ -4,6 +4,14 @@ A variant's instance count changes in place with UpdateEndpointWeightsAndCapacit
 and targets are a scalable target plus one target-tracking policy per target. Changing the
 count deregisters autoscaling first so the two cannot fight; a refused change puts back what
 was there.
+
+An asynchronous version with `async_inference.scale_to_zero` is registered as AWS documents
+for asynchronous endpoints (docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html):
+a scalable target from 0 to max_replicas, a target-tracking policy on the customized metric
+ApproximateBacklogSizePerInstance (namespace AWS/SageMaker, dimension EndpointName), and, to
+scale out from zero (target tracking alone waits until the backlog exceeds its target), a
+step-scaling policy (+1 instance) that a CloudWatch alarm on HasBacklogWithoutCapacity
+triggers. The alarm goes with the variant's autoscaling: `deregister` deletes it.
 """
 
 from __future__ import annotations
@@ -18,16 +26,20 @@ from endpointkit.adapters.sagemaker._client import Aws
 from endpointkit.adapters.sagemaker._history import History, HistoryDoc
 from endpointkit.adapters.sagemaker._state import EndpointReader
 from endpointkit.errors import EndpointKitError, NotFound
-from endpointkit.spec import Autoscaling, Scaling
+from endpointkit.spec import Autoscaling, Scaling, VersionSpec
 from endpointkit.state import EndpointState
 
-__all__ = ["SCALABLE_DIMENSION", "Autoscaler", "Registration"]
+__all__ = ["SCALABLE_DIMENSION", "Autoscaler", "Registration", "backlog_scaled", "registration"]
 
 log = logging.getLogger("endpointkit.sagemaker")
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 _INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
 _CPU_METRIC = "CPUUtilization"
+_BACKLOG_METRIC = "ApproximateBacklogSizePerInstance"
+_NO_CAPACITY_METRIC = "HasBacklogWithoutCapacity"
+#: The target AWS's guide uses for ApproximateBacklogSizePerInstance.
+DEFAULT_BACKLOG_TARGET = 5.0
 _POLICY_CONFIGS = (
     "TargetTrackingScalingPolicyConfiguration",
     "StepScalingPolicyConfiguration",
@@ -73,6 +85,8 @@ class Autoscaler:
                     result[version.name] = Scaling(min_replicas=count, max_replicas=count)
                 continue
             low, high = ranges[resource]
+            if low == 0:
+                continue  # scaled on the backlog (scale_to_zero): the spec's section says how
             result[version.name] = Scaling(
                 min_replicas=low,
                 max_replicas=high,
@@ -241,6 +255,8 @@ class Autoscaler:
                     {"CustomizedMetricSpecification": customized},
                 )
             )
+        if spec.get("backlog") is not None:
+            self._register_backlog(endpoint, version, float(spec["backlog"]))
         for metric, value, specification in metrics:
             self._aws.call(
                 "application-autoscaling",
@@ -282,6 +298,15 @@ class Autoscaler:
                     PolicyName=policy["PolicyName"],
                     **common,
                 )
+        if any(p["PolicyName"] == _from_zero_policy(endpoint, version) for p in policies):
+            self._aws.call(  # DeleteAlarms ignores names that do not exist
+                "cloudwatch",
+                "delete_alarms",
+                operation="autoscaling",
+                endpoint=endpoint,
+                version=version,
+                AlarmNames=[_alarm_name(endpoint, version)],
+            )
         with contextlib.suppress(NotFound):
             self._aws.call(
                 "application-autoscaling",
@@ -315,7 +340,7 @@ class Autoscaler:
         )
         for policy in removed.policies:
             configuration = {k: policy[k] for k in _POLICY_CONFIGS if policy.get(k)}
-            self._aws.call(
+            answer = self._aws.call(
                 "application-autoscaling",
                 "put_scaling_policy",
                 operation="autoscaling",
@@ -326,8 +351,107 @@ class Autoscaler:
                 **configuration,
                 **common,
             )
+            if policy["PolicyName"] == _from_zero_policy(endpoint, version):
+                self._put_alarm(endpoint, version, str(answer["PolicyARN"]))
 
-    # -- S3 ----------------------------------------------------------------------------------------
+    def _register_backlog(self, endpoint: str, version: str, target: float) -> None:
+        """The backlog target tracking, the step policy that scales out from zero, and the
+        HasBacklogWithoutCapacity alarm that triggers it (values as in AWS's guide)."""
+        common = _scaling_key(endpoint, version)
+        per_endpoint = [{"Name": "EndpointName", "Value": endpoint}]
+        self._aws.call(
+            "application-autoscaling",
+            "put_scaling_policy",
+            operation="autoscaling",
+            endpoint=endpoint,
+            version=version,
+            PolicyName=f"endpointkit-{endpoint}-{version}-backlog",
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": target,
+                "CustomizedMetricSpecification": {
+                    "MetricName": _BACKLOG_METRIC,
+                    "Namespace": "AWS/SageMaker",
+                    "Dimensions": per_endpoint,
+                    "Statistic": "Average",
+                },
+                "ScaleInCooldown": 600,
+                "ScaleOutCooldown": 300,
+            },
+            **common,
+        )
+        answer = self._aws.call(
+            "application-autoscaling",
+            "put_scaling_policy",
+            operation="autoscaling",
+            endpoint=endpoint,
+            version=version,
+            PolicyName=_from_zero_policy(endpoint, version),
+            PolicyType="StepScaling",
+            StepScalingPolicyConfiguration={
+                "AdjustmentType": "ChangeInCapacity",
+                "MetricAggregationType": "Average",
+                "Cooldown": 300,
+                "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}],
+            },
+            **common,
+        )
+        self._put_alarm(endpoint, version, str(answer["PolicyARN"]))
+
+    def _put_alarm(self, endpoint: str, version: str, policy_arn: str) -> None:
+        """The alarm that runs the from-zero step policy while requests wait with no instance."""
+        self._aws.call(
+            "cloudwatch",
+            "put_metric_alarm",
+            operation="autoscaling",
+            endpoint=endpoint,
+            version=version,
+            AlarmName=_alarm_name(endpoint, version),
+            AlarmDescription=f"endpointkit: scale {version!r} of {endpoint!r} out from zero",
+            MetricName=_NO_CAPACITY_METRIC,
+            Namespace="AWS/SageMaker",
+            Statistic="Average",
+            EvaluationPeriods=2,
+            DatapointsToAlarm=2,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="missing",
+            Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
+            Period=60,
+            AlarmActions=[policy_arn],
+        )
+
+
+def registration(version: VersionSpec) -> dict[str, Any] | None:
+    """What `Autoscaler.register` registers once `version` is live: its autoscaling range and
+    targets, or 0 to max_replicas on the backlog (scale_to_zero); None for neither."""
+    section = version.async_inference
+    if section is not None and section.scale_to_zero:
+        return {
+            "min": 0,
+            "max": version.resources.max_replicas,
+            "backlog": section.target_backlog_per_replica or DEFAULT_BACKLOG_TARGET,
+        }
+    if version.autoscaling is None:
+        return None
+    return {
+        "min": version.resources.min_replicas,
+        "max": version.resources.max_replicas,
+        **version.autoscaling.model_dump(mode="json"),
+    }
+
+
+def backlog_scaled(version: VersionSpec) -> bool:
+    """True when the version scales on the backlog, to zero (async_inference.scale_to_zero)."""
+    return version.async_inference is not None and version.async_inference.scale_to_zero
+
+
+def _from_zero_policy(endpoint: str, version: str) -> str:
+    return f"endpointkit-{endpoint}-{version}-from-zero"
+
+
+def _alarm_name(endpoint: str, version: str) -> str:
+    return f"endpointkit-{endpoint}-{version}-has-backlog-without-capacity"
 
 
 def _scaling_key(endpoint: str, version: str) -> dict[str, Any]:

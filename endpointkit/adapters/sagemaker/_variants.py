@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from endpointkit.adapters.sagemaker._artifacts import ArtifactBucket
+from endpointkit.adapters.sagemaker._async import async_inference_config
 from endpointkit.adapters.sagemaker._client import Aws
 from endpointkit.adapters.sagemaker._errors import BACKEND, aws_errors
 from endpointkit.adapters.sagemaker._naming import (
@@ -325,18 +326,7 @@ class Variants:
         return production_variant(version, model, weight, self.instance_type)
 
     def async_config(self, version: VersionSpec) -> dict[str, Any] | None:
-        spec = version.async_inference
-        if spec is None:
-            return None
-        output: dict[str, Any] = {"S3OutputPath": spec.output_path}
-        if spec.failure_path:
-            output["S3FailurePath"] = spec.failure_path
-        config: dict[str, Any] = {"OutputConfig": output}
-        if spec.max_concurrent_invocations_per_replica:
-            config["ClientConfig"] = {
-                "MaxConcurrentInvocationsPerInstance": spec.max_concurrent_invocations_per_replica
-            }
-        return config
+        return async_inference_config(version.async_inference)
 
     def capture_config(self, name: str) -> dict[str, Any] | None:
         if not self.data_capture:

@@ -23,7 +23,7 @@ from endpointkit.adapters.base import Backend
 from endpointkit.adapters.limits import SAGEMAKER
 from endpointkit.adapters.sagemaker._artifacts import ArtifactBucket
 from endpointkit.adapters.sagemaker._async import MAX_ASYNC_PAYLOAD, AsyncRuntime
-from endpointkit.adapters.sagemaker._autoscaling import Autoscaler
+from endpointkit.adapters.sagemaker._autoscaling import Autoscaler, backlog_scaled, registration
 from endpointkit.adapters.sagemaker._client import Aws
 from endpointkit.adapters.sagemaker._errors import BACKEND
 from endpointkit.adapters.sagemaker._history import History, HistoryDoc, Pending
@@ -107,6 +107,8 @@ class SageMakerBackend(Backend):
     - `data_capture`, `data_capture_uri`, `data_capture_percent`: capture requests/responses
     - `deployment_config`: refused (see `_GUARDRAILS_REFUSED`): SageMaker's guardrails only
       apply to updates that keep every variant name, which endpointkit's changes never do
+    - `notification_queue_url`: an SQS queue subscribed to the async_inference SNS topics;
+      results are read from its notifications first (env ENDPOINTKIT_SAGEMAKER_QUEUE)
     - `poll_s`, `max_poll_s`: status polling; `read_timeout`, `connect_timeout`,
       `max_pool_connections`: runtime client; `retry_attempts`, `retry_deadline_s`.
     """
@@ -146,6 +148,7 @@ class SageMakerBackend(Backend):
         retry_attempts: int = 6,
         retry_deadline_s: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
+        notification_queue_url: str | None = None,
     ) -> None:
         if keep_configs < 1:
             raise ValidationError("keep_configs must be at least 1 (the live config).")
@@ -199,6 +202,7 @@ class SageMakerBackend(Backend):
         )
         self._autoscaler = Autoscaler(self._aws, self._reader, self._history)
         self._runtime = Runtime(self._aws, self._bucket)
+        self._queue_url = notification_queue_url or os.environ.get("ENDPOINTKIT_SAGEMAKER_QUEUE")
         #: Endpoints with a change in flight whose outcome is not in their history yet.
         self._pending_names: set[str] = set()
 
@@ -355,7 +359,7 @@ class SageMakerBackend(Backend):
         """Unsupported features (base class), then SageMaker's own rules, before any call."""
         super()._validate_version(endpoint, version)
         validate(self._variants, endpoint, version)
-        if version.scaling is not None:
+        if version.scaling is not None and not backlog_scaled(version):
             warn_unheld_max(version.scaling, f"version {version.name!r} of {endpoint!r}")
 
     def _deploy(
@@ -727,7 +731,7 @@ class SageMakerBackend(Backend):
     @functools.cached_property
     def _queued(self) -> AsyncRuntime:
         """Asynchronous inference (`_async.py`)."""
-        return AsyncRuntime(self._aws, self._bucket)
+        return AsyncRuntime(self._aws, self._bucket, self._queue_url)
 
     def _invoke_async(self, request: InvokeRequest) -> AsyncInvocation:
         return self._queued.queue(self, request)
@@ -751,14 +755,8 @@ class SageMakerBackend(Backend):
         return self.get(name)
 
     def _pending_data(self, version: VersionSpec, model: str) -> dict[str, Any]:
-        data: dict[str, Any] = {"model": model}
-        if version.autoscaling is not None:
-            data["autoscaling"] = {
-                "min": version.resources.min_replicas,
-                "max": version.resources.max_replicas,
-                **version.autoscaling.model_dump(mode="json"),
-            }
-        return data
+        scaling = registration(version)  # registered once the version is live
+        return {"model": model, **({"autoscaling": scaling} if scaling else {})}
 
     def _reconcile(self, name: str, desc: dict[str, Any] | None = None) -> None:
         """Settle pending operations once SageMaker has finished them: record the outcome,
