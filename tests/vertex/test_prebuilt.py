@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from endpointkit.errors import ValidationError
+from endpointkit.errors import SettingIgnoredWarning, ValidationError
 from endpointkit.invocation import InvokeRequest
-from endpointkit.spec import VersionSpec
+from endpointkit.spec import HealthCheck, VersionSpec
 from tests.fakes.vertex import VertexFake
 from tests.fakes.vertex_support import make_backend
 from tests.toolkit_model import ROWS, toolkit_model
@@ -37,9 +37,15 @@ def test_upload_model_gets_the_prebuilt_uri_and_the_model_serves(
     (model / "code").rmdir()
     backend = make_backend(fake, serving_image=None)  # no endpointkit image needed
     try:
-        backend.create("prebuilt", framework_version(model))
+        health = HealthCheck(startup_timeout_s=900, period_s=5)
+        version = framework_version(model).model_copy(update={"health": health})
+        with pytest.warns(SettingIgnoredWarning, match=r"period_s .*Vertex AI's own health"):
+            backend.create("prebuilt", version)
         backend.wait("prebuilt", timeout=60)
         spec = fake.models["prebuilt"]["1"]["containerSpec"]
+        # the startup budget still applies, as the deployment timeout; no probes on our route
+        assert spec["deploymentTimeout"] == "900s"
+        assert not {"startupProbe", "healthProbe"} & set(spec)
         expected = helpers.get_prebuilt_prediction_container_uri(
             "sklearn", "1.2", region=fake.location
         )

@@ -17,14 +17,15 @@ refused here: its answers would silently differ from the script's.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 from endpointkit.adapters.vertex._errors import BACKEND
-from endpointkit.errors import ValidationError
+from endpointkit.errors import SettingIgnoredWarning, ValidationError
 from endpointkit.spec import VersionSpec
 
-__all__ = ["custom_code", "prebuilt_image"]
+__all__ = ["custom_code", "prebuilt_image", "warn_ignored_probes"]
 
 # SageMaker tags carry a container revision ("1.2-1"); Vertex AI's are the framework's
 # major.minor ("1.2"), so one spec names the same scikit-learn on both.
@@ -80,3 +81,23 @@ def prebuilt_image(version: VersionSpec, location: str, *, endpoint: str) -> str
             hint="Pick a framework_version Vertex AI has, or give an 'image'.",
             **context,
         ) from None
+
+
+def warn_ignored_probes(version: VersionSpec, endpoint: str) -> None:
+    """Warn (SettingIgnoredWarning) about health probe settings a prebuilt container cannot
+    take: its health route is Vertex AI's per-deployment default, unknown before the deploy,
+    so only `startup_timeout_s` (the deployment timeout) applies."""
+    health = version.health
+    asked = [
+        field
+        for field in ("period_s", "timeout_s", "failure_threshold")
+        if health is not None and getattr(health, field) is not None
+    ]
+    if asked:
+        warnings.warn(
+            f"health {' and '.join(asked)} of version {version.name!r} on endpoint "
+            f"{endpoint!r} is not applied: a prebuilt {version.framework} container is "
+            "checked on Vertex AI's own health route, with Vertex AI's probe defaults.",
+            SettingIgnoredWarning,
+            stacklevel=4,
+        )

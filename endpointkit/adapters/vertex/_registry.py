@@ -17,9 +17,14 @@ from typing import Any
 
 from endpointkit.adapters.vertex._clients import Connection
 from endpointkit.adapters.vertex._errors import BACKEND
-from endpointkit.adapters.vertex._health import CONTAINER_PORT, HEALTH_ROUTE, apply_health
+from endpointkit.adapters.vertex._health import (
+    CONTAINER_PORT,
+    HEALTH_ROUTE,
+    apply_health,
+    container_health,
+)
 from endpointkit.adapters.vertex._operations import Operations
-from endpointkit.adapters.vertex._prebuilt import prebuilt_image
+from endpointkit.adapters.vertex._prebuilt import prebuilt_image, warn_ignored_probes
 from endpointkit.errors import EndpointKitError, NotFound, ValidationError
 from endpointkit.spec import Autoscaling, Scaling, VersionSpec
 from endpointkit.state import VersionState
@@ -177,9 +182,12 @@ class ModelRegistry:
                 self._versions[key] = cached
         return cached
 
-    def image_for(self, version: VersionSpec, endpoint: str) -> str:
-        """The version's image: a framework's prebuilt container, its own, or the default."""
+    def image_for(self, version: VersionSpec, endpoint: str, *, check: bool = False) -> str:
+        """The version's image: a framework's prebuilt container, its own, or the default
+        (`check`: warn about settings a prebuilt container cannot take)."""
         if version.framework is not None:
+            if check:
+                warn_ignored_probes(version, endpoint)
             return prebuilt_image(version, self._conn.location, endpoint=endpoint)
         return version.image or self.serving_image or ""
 
@@ -227,6 +235,11 @@ class ModelRegistry:
             container = types.ModelContainerSpec(
                 image_uri=self.image_for(version, name), env=env_vars
             )
+            _, _, timeout_s = container_health(version, {}, {}, self.deployment_timeout_s)
+            if timeout_s:
+                from google.protobuf import duration_pb2
+
+                container.deployment_timeout = duration_pb2.Duration(seconds=timeout_s)
         else:
             container = self._serving_container(version, env_vars, dedicated)
         model = types.Model(

@@ -354,7 +354,7 @@ class VertexBackend(Backend):
         super()._validate_version(endpoint, version)
         self._warn_ignored(version.autoscaling, endpoint, version.name)
         if version.framework is not None:
-            self._registry.image_for(version, endpoint)  # prebuilt; refused if it needs code
+            self._registry.image_for(version, endpoint, check=True)  # or refused: needs code
             return
         if not (version.image or self._registry.serving_image):
             # UploadModel requires containerSpec.imageUri; there is no default image to fall
