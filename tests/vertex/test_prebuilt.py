@@ -94,3 +94,21 @@ def test_a_version_vertex_has_no_container_for_is_refused_before_any_call(
         assert fake.requests == []
     finally:
         backend.close()
+
+
+def test_a_dedicated_endpoint_refuses_a_prebuilt_container_and_leaves_nothing(
+    fake: VertexFake, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.joblib").write_bytes(b"not read")
+    backend = make_backend(fake, serving_image=None, dedicated_endpoint=True)
+    try:
+        with pytest.raises(ValidationError, match="Invoke API") as caught:
+            backend.create("dedicated", framework_version(model))
+        assert "dedicated_endpoint=False" in (caught.value.hint or "")
+        assert "UploadModel" not in {rpc for _, _, rpc in fake.requests}
+        assert not backend.exists("dedicated")
+        assert not [o for o in fake.gcs_objects("endpointkit-staging") if "/dedicated/" in o]
+    finally:
+        backend.close()

@@ -220,6 +220,21 @@ class ModelRegistry:
         A leftover version with the same alias (an interrupted earlier attempt) is reused when
         its content hash matches and removed otherwise.
         """
+        if version.framework is not None and dedicated:
+            # Dedicated endpoints are invoked through the Invoke API, which needs the Model's
+            # invoke_route_prefix and a container that serves those routes; a prebuilt one
+            # serves only Vertex AI's predict route.
+            raise ValidationError(
+                f"version {version.name!r}: endpoint {name!r} is dedicated, and endpointkit "
+                "invokes dedicated endpoints through the Invoke API, which a prebuilt "
+                f"{version.framework} container does not serve; nothing was deployed.",
+                hint="Deploy it to a shared endpoint (dedicated_endpoint=False), or serve the "
+                "model in endpointkit's image (drop 'framework', set 'image' or serving_image).",
+                backend=BACKEND,
+                operation="deploy",
+                endpoint=name,
+                version=version.name,
+            )
         types = self._conn.types()
         model_path = self._conn.model_path(name)
         existing = self.find_alias(name, version.name)
