@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 
 from endpointkit.errors import ValidationError
+from endpointkit.frameworks import Framework, framework_problem
 from endpointkit.traffic import TrafficSplit, largest_remainder
 
 __all__ = [
@@ -377,6 +378,10 @@ class VersionSpec(_Model):
     image: str | None = Field(
         default=None, description="Serving image; the endpointkit image when omitted."
     )
+    # A prebuilt framework container instead of an image (endpointkit.frameworks)
+    framework: Framework | None = Field(default=None, description="e.g. 'sklearn'")
+    framework_version: str | None = Field(default=None, description="e.g. '1.2-1'")
+    py_version: str | None = Field(default=None, description="SageMaker's, e.g. 'py310'")
     predictor: str | None = Field(
         default=None, description="'module:Class' that serves the model (ENDPOINTKIT_PREDICTOR)."
     )
@@ -456,6 +461,9 @@ class VersionSpec(_Model):
                 raise ValueError(
                     "async_inference.scale_to_zero needs resources.max_replicas (the upper bound)"
                 )
+        problem = framework_problem(self)
+        if problem is not None:
+            raise _FieldError(*problem)
         return self
 
     @property
@@ -472,6 +480,9 @@ class VersionSpec(_Model):
         )
         if self.health is None or self.health.is_default:
             content.pop("health", None)  # hashes of versions from before the field stay the same
+        for field in ("framework", "framework_version", "py_version"):
+            if content.get(field) is None:
+                content.pop(field, None)  # likewise
         if self.async_inference is not None:
             content["async_inference"] = self.async_inference.hash_content()
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))

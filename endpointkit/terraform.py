@@ -107,13 +107,19 @@ def export_sagemaker(
     ep = _resource_id(spec.name)
     tags = {**spec.tags, **MANAGED_TAGS, "endpointkit:endpoint": spec.name}
     models: dict[str, Any] = {}
+    prebuilt: dict[str, Any] = {}
     for version in spec.versions:
         env = container_environment(version)
+        image = version.image or "${var.default_image}"
+        if version.framework is not None:
+            prebuilt[_resource_id(version.name)] = _prebuilt_image(version)
+            image = f"${{data.aws_sagemaker_prebuilt_ecr_image.{_resource_id(version.name)}"
+            image += ".registry_path}"
         models[_resource_id(version.name)] = {
             "name": model_name(spec.name, version.name, version.spec_hash),
             "execution_role_arn": "${var.execution_role_arn}",
             "primary_container": {
-                "image": version.image or "${var.default_image}",
+                "image": image,
                 "model_data_url": _model_data(version, spec),
                 "environment": dict(sorted(env.items())),
             },
@@ -149,7 +155,7 @@ def export_sagemaker(
         endpoint["deployment_config"] = [deployment_config]
     if managed_traffic:
         endpoint["lifecycle"] = [{"ignore_changes": ["endpoint_config_name"]}]
-    document = {
+    document: dict[str, Any] = {
         "terraform": {
             "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0"}}
         },
@@ -174,7 +180,31 @@ def export_sagemaker(
             "endpoint_arn": {"value": f"${{aws_sagemaker_endpoint.{ep}.arn}}"},
         },
     }
+    if prebuilt:
+        document["data"] = {"aws_sagemaker_prebuilt_ecr_image": prebuilt}
     return _sorted_dict(document)
+
+
+def _prebuilt_image(version: VersionSpec) -> dict[str, str]:
+    """The aws provider's `aws_sagemaker_prebuilt_ecr_image` arguments for a framework version.
+
+    The SDK's `image_uris` picks the repository and tag (they are the same in every commercial
+    region); the provider fills in the account and registry of the provider's region.
+    """
+    from endpointkit.adapters.sagemaker._prebuilt import lookup_image
+    from endpointkit.adapters.sagemaker._variants import DEFAULT_INSTANCE_TYPE
+
+    assert version.framework is not None  # the caller checks
+    uri = lookup_image(
+        version.framework,
+        version.framework_version,
+        py_version=version.py_version,
+        region="us-east-1",
+        instance_type=version.resources.instance_type or DEFAULT_INSTANCE_TYPE,
+        version=version.name,
+    )
+    repository, _, tag = uri.partition("/")[2].partition(":")
+    return {"repository_name": repository, "image_tag": tag}
 
 
 def export_vertex(spec: EndpointSpec, *, spec_path: str | None = None) -> dict[str, Any]:

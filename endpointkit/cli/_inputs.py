@@ -86,8 +86,10 @@ def version_from_args(args: argparse.Namespace) -> Any:
 
     if args.from_spec:
         return load_spec(args.from_spec).version(args.version)
-    if not (args.model or args.predictor or args.image):
-        raise UsageProblem("deploy needs --from-spec FILE, or --model/--predictor/--image")
+    if not (args.model or args.predictor or args.image or args.framework):
+        raise UsageProblem(
+            "deploy needs --from-spec FILE, or --model/--predictor/--image/--framework"
+        )
     from pydantic import ValidationError as PydanticError
 
     try:
@@ -96,6 +98,9 @@ def version_from_args(args: argparse.Namespace) -> Any:
             model=args.model,
             image=args.image,
             predictor=args.predictor,
+            framework=args.framework,
+            framework_version=args.framework_version,
+            py_version=args.py_version,
             env=pairs(args.env, "--env"),
             resources=Resources(instance_type=args.instance_type, machine_type=args.machine_type),
         )

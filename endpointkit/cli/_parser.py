@@ -62,6 +62,13 @@ def _version_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", help="serving image (default: the endpointkit image)")
     p.add_argument("--predictor", help="module:Class that serves the model")
     p.add_argument(
+        "--framework",
+        choices=("sklearn", "xgboost", "pytorch"),
+        help="serve --model in the platform's prebuilt container for this framework",
+    )
+    p.add_argument("--framework-version", help="the framework container's version, e.g. 1.2-1")
+    p.add_argument("--py-version", help="SageMaker framework container's Python, e.g. py310")
+    p.add_argument(
         "--env",
         action="append",
         default=[],

@@ -563,7 +563,16 @@ class FakeSageMaker:
             for k, v in os.environ.items()
             if not k.startswith(("AWS_", "ENDPOINTKIT_", "SAGEMAKER_", "AIP_"))
         }
-        env.update(container_def.get("Environment") or {})
+        # SageMaker unpacks the model into /opt/ml/model; here it is `model_dir`, so paths
+        # under it (a framework container's SAGEMAKER_SUBMIT_DIRECTORY) point there.
+        env.update(
+            {
+                k: str(model_dir) + v.removeprefix("/opt/ml/model")
+                if v.startswith("/opt/ml/model")
+                else v
+                for k, v in (container_def.get("Environment") or {}).items()
+            }
+        )
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
         cmd = [
             sys.executable,

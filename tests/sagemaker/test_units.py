@@ -16,7 +16,6 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from endpointkit import VersionSpec
 from endpointkit.adapters.sagemaker import DeploymentConfig, SageMakerBackend
 from endpointkit.adapters.sagemaker._artifacts import pack_model
 from endpointkit.adapters.sagemaker._errors import aws_errors
@@ -29,7 +28,6 @@ from endpointkit.errors import (
     AlreadyExists,
     Conflict,
     EndpointKitError,
-    MissingDependency,
     ModelError,
     NotFound,
     NotReady,
@@ -196,19 +194,3 @@ def test_settings_are_checked_when_the_backend_is_made() -> None:
         SageMakerBackend(keep_configs=0)
     with pytest.raises(ValidationError, match="region"):
         _ = SageMakerBackend().region
-
-
-def test_prebuilt_images_need_the_optional_sagemaker_package(tmp_path: Path) -> None:
-    pytest.importorskip("boto3")
-    try:
-        import sagemaker  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("the sagemaker package is installed here; this checks the message without it")
-    model = tmp_path / "m"
-    model.mkdir()
-    backend = SageMakerBackend(region="eu-west-1", role_arn="arn:aws:iam::1:role/r")
-    version = VersionSpec(name="v1", model=str(model), image="sagemaker:sklearn:1.2-1")
-    with pytest.raises(MissingDependency, match="sagemaker"):
-        backend.create("churn", version)

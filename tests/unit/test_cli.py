@@ -351,3 +351,17 @@ def test_apply_prints_the_plan_it_runs_after_waiting_out_a_running_change(
     out = capsys.readouterr().out
     assert "no changes" in out  # what ran: the running change got there
     assert "traffic" not in out  # the plan made against the old state is not shown
+
+
+def test_deploy_a_framework_version_from_flags(
+    mock: MockBackend, spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_json(capsys, "apply", str(spec_file))
+    mock.register("v3", lambda xs: ["v3"] * len(xs))
+    argv = ["deploy", "churn", "v3", "--model", str(tmp_path), "--framework", "sklearn"]
+    assert main([*argv, "--framework-version", "1.2-1", "--traffic", "0"]) == 0
+    spec = mock.get("churn").version("v3").spec  # type: ignore[union-attr]
+    assert (spec.framework, spec.framework_version) == ("sklearn", "1.2-1")  # type: ignore[union-attr]
+    capsys.readouterr()
+    assert main(["deploy", "churn", "v4", "--model", str(tmp_path), "--framework", "sklearn"]) != 0
+    assert "framework_version" in capsys.readouterr().err

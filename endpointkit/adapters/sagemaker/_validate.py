@@ -59,23 +59,24 @@ def validate(
     variants: Variants, name: str, version: VersionSpec, config: dict[str, Any] | None = None
 ) -> None:
     """Raise ValidationError if `version` breaks a SageMaker rule, for endpoint `name` (and
-    its live `config`, when adding to one). A `sagemaker:<framework>:<version>` image is
-    resolved here, so a bad one fails before any change."""
+    its live `config`, when adding to one). A prebuilt framework image (`framework`, or a
+    `sagemaker:<framework>:<version>` image) is resolved here, so a bad one fails before any
+    change."""
     context: dict[str, Any] = {
         "backend": BACKEND,
         "operation": "deploy",
         "endpoint": name,
         "version": version.name,
     }
-    if not (version.image or variants.image):
+    if not (version.image or version.framework or variants.image):
         raise ValidationError(
             f"version {version.name!r} names no serving image and the sagemaker backend has "
             "no default.",
-            hint="Set the version's 'image', or the 'image' setting (an ECR URI of the "
-            "endpointkit serving image).",
+            hint="Set the version's 'image' (or 'framework' for a prebuilt SageMaker "
+            "container), or the 'image' setting (an ECR URI of the endpointkit serving image).",
             **context,
         )
-    variants.image_for(version)  # a `sagemaker:<framework>:<version>` image resolves now
+    variants.image_for(version)  # a prebuilt framework image resolves now
     if not variants.role_arn:
         raise ValidationError(
             "the sagemaker backend needs an execution role for its models.",

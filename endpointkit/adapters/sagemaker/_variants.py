@@ -38,10 +38,10 @@ from endpointkit.adapters.sagemaker._naming import (
     owned_prefix,
     tags_list,
 )
+from endpointkit.adapters.sagemaker._prebuilt import framework_environment, lookup_image
 from endpointkit.adapters.sagemaker._state import EndpointReader
 from endpointkit.errors import (
     EndpointKitError,
-    MissingDependency,
     NotFound,
     NotReady,
     ValidationError,
@@ -63,8 +63,13 @@ log = logging.getLogger("endpointkit.sagemaker")
 
 
 def container_environment(version: VersionSpec) -> dict[str, str]:
-    """The model container's environment: the version's env plus its name."""
-    return {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name}
+    """The model container's environment: the version's env plus its name (and, for a
+    prebuilt framework container, where its inference script is)."""
+    return {
+        **framework_environment(version),
+        **version.effective_env(),
+        "ENDPOINTKIT_VERSION": version.name,
+    }
 
 
 def production_variant(
@@ -259,46 +264,33 @@ class Variants:
         self._images: dict[str, str] = {}
 
     def image_for(self, version: VersionSpec) -> str:
+        """The version's image: its own, a prebuilt framework image (`framework`, or the
+        `sagemaker:<framework>:<version>` shorthand), or the backend's default."""
         image = version.image or self.image or ""
-        if image.startswith("sagemaker:"):
-            key = f"{image}|{version.resources.instance_type or self.instance_type}"
-            with self._aws.lock:
-                cached = self._images.get(key)
-            if cached is None:
-                cached = self._lookup_image(image, version)
-                with self._aws.lock:
-                    self._images[key] = cached
-            return cached
-        return image
-
-    def _lookup_image(self, ref: str, version: VersionSpec) -> str:
-        """`sagemaker:<framework>:<version>` -> a prebuilt image URI, via the sagemaker package."""
-        parts = ref.split(":")
-        framework = parts[1]
-        framework_version = parts[2] if len(parts) > 2 else None
-        try:
-            from sagemaker import image_uris  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:
-            raise MissingDependency(
-                f"image {ref!r} needs the 'sagemaker' package to look up the prebuilt image.",
-                hint="pip install sagemaker, or give the full ECR image URI.",
-                backend=BACKEND,
+        instance_type = version.resources.instance_type or self.instance_type
+        ref: tuple[str, str | None, str | None]
+        if version.framework is not None:
+            ref = (version.framework, version.framework_version, version.py_version)
+        elif image.startswith("sagemaker:"):
+            parts = image.split(":")
+            ref = (parts[1], parts[2] if len(parts) > 2 else None, None)
+        else:
+            return image
+        key = f"{ref}|{instance_type}"
+        with self._aws.lock:
+            cached = self._images.get(key)
+        if cached is None:
+            cached = lookup_image(
+                ref[0],
+                ref[1],
+                py_version=ref[2],
+                region=self._aws.region,
+                instance_type=instance_type,
                 version=version.name,
-            ) from exc
-        try:
-            return str(
-                image_uris.retrieve(
-                    framework=framework,
-                    region=self._aws.region,
-                    version=framework_version,
-                    image_scope="inference",
-                    instance_type=version.resources.instance_type or self.instance_type,
-                )
             )
-        except ValueError as exc:
-            raise ValidationError(
-                f"no prebuilt SageMaker image for {ref!r}: {exc}.", backend=BACKEND
-            ) from None
+            with self._aws.lock:
+                self._images[key] = cached
+        return cached
 
     def ensure_model(self, endpoint: str, version: VersionSpec) -> str:
         """Create the version's Model unless it is already there; returns its name."""

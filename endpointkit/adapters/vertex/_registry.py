@@ -17,8 +17,14 @@ from typing import Any
 
 from endpointkit.adapters.vertex._clients import Connection
 from endpointkit.adapters.vertex._errors import BACKEND
-from endpointkit.adapters.vertex._health import CONTAINER_PORT, HEALTH_ROUTE, apply_health
+from endpointkit.adapters.vertex._health import (
+    CONTAINER_PORT,
+    HEALTH_ROUTE,
+    apply_health,
+    container_health,
+)
 from endpointkit.adapters.vertex._operations import Operations
+from endpointkit.adapters.vertex._prebuilt import prebuilt_image, warn_ignored_probes
 from endpointkit.errors import EndpointKitError, NotFound, ValidationError
 from endpointkit.spec import Autoscaling, Scaling, VersionSpec
 from endpointkit.state import VersionState
@@ -176,28 +182,23 @@ class ModelRegistry:
                 self._versions[key] = cached
         return cached
 
-    def start_upload(
-        self, name: str, version: VersionSpec, artifact: str, *, dedicated: bool
-    ) -> Upload:
-        """Send the UploadModel request for `version` (a refusal raises here, before anything
-        else changes); `finish_upload` waits for its operation.
+    def image_for(self, version: VersionSpec, endpoint: str, *, check: bool = False) -> str:
+        """The version's image: a framework's prebuilt container, its own, or the default
+        (`check`: warn about settings a prebuilt container cannot take)."""
+        if version.framework is not None:
+            if check:
+                warn_ignored_probes(version, endpoint)
+            return prebuilt_image(version, self._conn.location, endpoint=endpoint)
+        return version.image or self.serving_image or ""
 
-        A leftover version with the same alias (an interrupted earlier attempt) is reused when
-        its content hash matches and removed otherwise.
-        """
+    def _serving_container(self, version: VersionSpec, env_vars: list[Any], dedicated: bool) -> Any:
+        """The ModelContainerSpec of endpointkit's serving image (or the version's own)."""
         types = self._conn.types()
-        model_path = self._conn.model_path(name)
-        existing = self.find_alias(name, version.name)
-        if existing is not None:
-            if dict(existing.labels).get(HASH_LABEL) == version.spec_hash:
-                return Upload(name, version.name, version_id=existing.version_id, created=False)
-            self.delete_version(name, f"{model_path}@{existing.version_id}")
-        env = {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name}
         container = types.ModelContainerSpec(
             image_uri=version.image or self.serving_image,
             health_route=HEALTH_ROUTE,
             ports=[types.Port(container_port=CONTAINER_PORT)],
-            env=[types.EnvVar(name=k, value=v) for k, v in sorted(env.items())],
+            env=env_vars,
         )
         if dedicated:
             # Routes every container path (and so per-deployed-model calls); excludes
@@ -208,6 +209,54 @@ class ModelRegistry:
         apply_health(
             container, version, self.startup_probe, self.health_probe, self.deployment_timeout_s
         )
+        return container
+
+    def start_upload(
+        self, name: str, version: VersionSpec, artifact: str, *, dedicated: bool
+    ) -> Upload:
+        """Send the UploadModel request for `version` (a refusal raises here, before anything
+        else changes); `finish_upload` waits for its operation.
+
+        A leftover version with the same alias (an interrupted earlier attempt) is reused when
+        its content hash matches and removed otherwise.
+        """
+        if version.framework is not None and dedicated:
+            # Dedicated endpoints are invoked through the Invoke API, which needs the Model's
+            # invoke_route_prefix and a container that serves those routes; a prebuilt one
+            # serves only Vertex AI's predict route.
+            raise ValidationError(
+                f"version {version.name!r}: endpoint {name!r} is dedicated, and endpointkit "
+                "invokes dedicated endpoints through the Invoke API, which a prebuilt "
+                f"{version.framework} container does not serve; nothing was deployed.",
+                hint="Deploy it to a shared endpoint (dedicated_endpoint=False), or serve the "
+                "model in endpointkit's image (drop 'framework', set 'image' or serving_image).",
+                backend=BACKEND,
+                operation="deploy",
+                endpoint=name,
+                version=version.name,
+            )
+        types = self._conn.types()
+        model_path = self._conn.model_path(name)
+        existing = self.find_alias(name, version.name)
+        if existing is not None:
+            if dict(existing.labels).get(HASH_LABEL) == version.spec_hash:
+                return Upload(name, version.name, version_id=existing.version_id, created=False)
+            self.delete_version(name, f"{model_path}@{existing.version_id}")
+        env = {**version.effective_env(), "ENDPOINTKIT_VERSION": version.name}
+        env_vars = [types.EnvVar(name=k, value=v) for k, v in sorted(env.items())]
+        if version.framework is not None:
+            # A prebuilt container serves Vertex AI's default routes and port (AIP_*): only
+            # the image and the environment are ours to set.
+            container = types.ModelContainerSpec(
+                image_uri=self.image_for(version, name), env=env_vars
+            )
+            _, _, timeout_s = container_health(version, {}, {}, self.deployment_timeout_s)
+            if timeout_s:
+                from google.protobuf import duration_pb2
+
+                container.deployment_timeout = duration_pb2.Duration(seconds=timeout_s)
+        else:
+            container = self._serving_container(version, env_vars, dedicated)
         model = types.Model(
             display_name=name,
             description=f"endpointkit endpoint {name}",

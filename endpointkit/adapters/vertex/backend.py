@@ -353,6 +353,9 @@ class VertexBackend(Backend):
         """The base checks, then what Vertex AI needs before any call: an image to run."""
         super()._validate_version(endpoint, version)
         self._warn_ignored(version.autoscaling, endpoint, version.name)
+        if version.framework is not None:
+            self._registry.image_for(version, endpoint, check=True)  # or refused: needs code
+            return
         if not (version.image or self._registry.serving_image):
             # UploadModel requires containerSpec.imageUri; there is no default image to fall
             # back on (research/vertex.md 1.6: an Artifact Registry image in the Model's region).
