@@ -26,7 +26,7 @@ import inspect
 import math
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -168,15 +168,21 @@ class ModelRuntime:
 
         def work() -> None:
             s = self.settings
+            report: Callable[[Any], None]
+            outcome: Any
             try:
                 self.log.event(
                     "info", "model_loading", model_dir=s.model_dir, predictor=s.predictor
                 )
                 predictor = load_predictor(s.model_dir, predictor=s.predictor, env=s.env)
                 # install() builds the validator, which may raise (e.g. a missing jsonschema)
-                loop.call_soon_threadsafe(self._installed, predictor)
+                report, outcome = self._installed, predictor
             except BaseException as exc:  # report every failure: the process must keep serving 503
-                loop.call_soon_threadsafe(self._failed, exc)
+                report, outcome = self._failed, exc
+            # The server may have stopped meanwhile (it could not bind its port, say): its loop
+            # is closed, nobody is served, and there is nothing to report to.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(report, outcome)
 
         threading.Thread(target=work, name="model-loader", daemon=True).start()
 

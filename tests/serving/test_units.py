@@ -337,3 +337,40 @@ def test_supervisor_replaces_served_workers_and_gives_up_on_ones_that_never_star
     sup.keep_subprocess_alive()
     assert sup.should_exit.is_set()
     assert sup.gave_up
+
+
+def test_a_model_that_finishes_loading_after_the_server_stopped_raises_nothing(
+    tmp_path: Any,
+) -> None:
+    """CI: `endpointkit serve` on a busy port ended its stderr with 'Exception in thread':
+    the server stopped (its loop closed) while the model was still loading, and the loader
+    thread's call_soon_threadsafe on the closed loop raised RuntimeError and printed a
+    traceback after the CLI's one-line error."""
+    from endpointkit.serving.runtime import ModelRuntime
+
+    loaded = threading.Event()
+    errors: list[BaseException | None] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    try:
+        settings = Settings(model_dir=str(tmp_path), predictor="no_such_module:Predictor")
+        stream = io.StringIO()
+        runtime = ModelRuntime(settings, RequestLog("errors", 1.0, None, stream), Metrics(None))
+        loop = asyncio.new_event_loop()
+        real_log = runtime.log.event
+
+        def slow_event(*args: Any, **kwargs: Any) -> None:  # the loader's first step
+            time.sleep(0.3)  # the server stops meanwhile
+            loaded.set()
+            real_log(*args, **kwargs)
+
+        runtime.log.event = slow_event  # type: ignore[method-assign]
+        runtime.start_loading(loop)
+        loop.close()
+        assert loaded.wait(10)
+        for thread in threading.enumerate():
+            if thread.name == "model-loader":
+                thread.join(10)
+    finally:
+        threading.excepthook = previous
+    assert errors == []
