@@ -78,6 +78,7 @@ class _Job:
         "loop",
         "result",
         "started",
+        "timer",
     )
 
     def __init__(
@@ -99,6 +100,7 @@ class _Job:
         self.abandoned = False
         self.result: Any = None
         self.error: BaseException | None = None
+        self.timer: asyncio.TimerHandle | None = None  # the caller's deadline timer, if any
 
 
 def _settle(job: _Job) -> None:
@@ -121,15 +123,17 @@ def _expire(job: _Job) -> None:
 
 def _too_late_to_start(job: _Job) -> None:
     """On the loop, at the latest start that could still finish by the deadline (by the
-    moving average of a call's duration): a call still queued is answered now, before its
-    deadline, and never runs; a running one gets until the deadline."""
+    moving average of a call's duration, less the margin for sending the answer): a call still
+    queued is answered now, before its deadline, and never runs; a running one gets until the
+    deadline."""
     future = job.future
     if future is None or future.done():
         return
     if job.started:
         loop = job.loop
         assert loop is not None  # an awaited call always has its loop
-        loop.call_later(max(0.0, job.deadline - time.monotonic()), _expire, job)
+        # the caller cancels job.timer when it stops waiting: the job is not kept till then
+        job.timer = loop.call_later(max(0.0, job.deadline - time.monotonic()), _expire, job)
         return
     job.abandoned = True  # the model thread skips it if it gets there first
     future.set_exception(CallTimeout(job))
@@ -146,6 +150,9 @@ class Executor:
         self.inline = bool(inline)
         self.pending = 0
         self.service_s = 0.0
+        # Time kept for sending the answer: a queued call starts only if it should end this
+        # long before its deadline (the runtime sets a share of the request timeout).
+        self.margin_s = 0.0
         self.running: _Job | None = None
         self._queue: SimpleQueue[_Job | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -172,7 +179,7 @@ class Executor:
             cycle = job.cycle
             if cycle is not None and cycle.disconnected:
                 job.error = Dropped(gone=True)
-            elif now + self.service_s > job.deadline:  # it would not finish in time
+            elif now + self.service_s + self.margin_s > job.deadline:  # not in time
                 job.error = Dropped(gone=False)
             else:
                 job.started = now
@@ -208,19 +215,19 @@ class Executor:
         job = _Job(fn, args, loop, future, deadline, cycle)
         self._submit(job)
         self.pending += 1
-        timer = None
         if deadline != math.inf:
             # A call not started by deadline - (its expected duration) cannot finish in
             # time: answer it then, so even a queued request's 503 leaves before the deadline.
-            latest_start = deadline - self.service_s - time.monotonic()
-            timer = loop.call_later(max(0.0, latest_start), _too_late_to_start, job)
+            latest_start = deadline - self.service_s - self.margin_s - time.monotonic()
+            job.timer = loop.call_later(max(0.0, latest_start), _too_late_to_start, job)
         try:
             return await future
         finally:  # answered, timed out or cancelled: a call not yet started never runs
             job.abandoned = True
             self.pending -= 1
-            if timer is not None:
-                timer.cancel()
+            if job.timer is not None:
+                job.timer.cancel()
+                job.timer = None
 
     def in_thread(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """``fn(*args)`` on the model thread whatever ``inline`` says (a streaming predictor's

@@ -141,6 +141,9 @@ def _decode_npy(body: bytes) -> Any:
 
 
 _NPY_MAGIC = b"\x93NUMPY"
+# Headers the fast path parses and caches (256 of them): numpy writes ~128 bytes; a hostile
+# client's long distinct headers would otherwise pin up to 256 bodies' worth of memory.
+_NPY_CACHED_HEADER_MAX = 1024
 
 
 def _npy_fast(body: bytes) -> Any:
@@ -160,6 +163,8 @@ def _npy_fast(body: bytes) -> Any:
         start = 12
         end = start + int.from_bytes(body[8:12], "little")
     else:
+        return None
+    if end - start > _NPY_CACHED_HEADER_MAX:  # not a plain header: np.load decides
         return None
     parsed = _npy_header(bytes(body[start:end]))
     if parsed is None:

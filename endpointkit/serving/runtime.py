@@ -45,6 +45,7 @@ from .reqlog import RequestLog
 from .settings import Settings
 from .validation import Check, build_validator
 
+ANSWER_MARGIN = 0.05  # share of the request timeout kept for sending a queued call's answer
 EXIT_STUCK = 75  # EX_TEMPFAIL: restart me (uvicorn's parent stops everything only on 3)
 _END = object()  # the end of a sync stream (StopIteration cannot cross a thread's future)
 
@@ -151,6 +152,8 @@ class ModelRuntime:
         self.options = options
         self.validator = build_validator(predictor)
         self.executor = Executor(options.inline)
+        # a queued call must end 5 % of the timeout before it, so its answer is sent in time
+        self.executor.margin_s = ANSWER_MARGIN * self.settings.request_timeout_s
         self.executor.start()
         if max_batch > 1:
             self.batcher = Batcher(
