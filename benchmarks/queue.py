@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -184,12 +185,81 @@ def main(argv: list[str]) -> int:
             backend.close()
             local_main(["stop", "--home", str(work / "home"), "--output", "json"])
         killed = kill9(work)
-    load = os.getloadavg()
+    load = [round(x, 2) for x in os.getloadavg()]
     report = {"throughput": figures, "kill9": killed, "loadavg": load, "cpus": os.cpu_count()}
+    report["args"] = {"requests": args.requests, "concurrency": args.concurrency}
+    report["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "queue.json").write_text(json.dumps(report, indent=2, default=str))
-    print(json.dumps(report, indent=2, default=str))
+    text = render(report)
+    (RESULTS / "queue.md").write_text(text)
+    print(text)
     return 0
+
+
+def render(r: dict[str, Any]) -> str:
+    """benchmarks/results/queue.md from one run's figures."""
+    t, k, a = r["throughput"], r["kill9"], r["args"]
+    once = k["completions_per_request"] == [1]
+    twice = k["delivered_twice"]
+    lines = [
+        "# Local durable queue (issue 17), one run",
+        "",
+        f"Written by `python -m benchmarks queue --requests {a['requests']} --concurrency "
+        f"{a['concurrency']}` (benchmarks/queue.py; raw numbers in queue.json), {r['date']}, "
+        f"{r['cpus']} CPUs, load average at the end {r['loadavg']}. One gateway, one version "
+        "(one worker process) of a tiny model that answers at once.",
+        "",
+        f"## Throughput: {t['requests']:,} tiny requests",
+        "",
+        "| path | how | seconds | requests/s |",
+        "|---|---|---:|---:|",
+        f"| synchronous | `Endpoint.invoke` from {t['concurrency']} client threads | "
+        f"{t['sync_s']:.1f} | {t['sync_rps']:.0f} |",
+        f"| queued | `Endpoint.invoke_async` from 1 thread while the gateway dispatches, at most "
+        f"{t['concurrency']} at once to the version; first enqueue to last answer written | "
+        f"{t['queued_s']:.1f} | {t['queued_rps']:.0f} |",
+        "",
+        f"Queued / synchronous: **{t['ratio']:.2f}x** (goal >= 0.8x); dead-lettered: {t['dead']}.",
+        "",
+        f"## Enqueue latency ({t['requests']:,} calls of `invoke_async`, one SQLite transaction "
+        "each)",
+        "",
+        "| p50 | p99 | max |",
+        "|---:|---:|---:|",
+        f"| {t['enqueue_p50_ms']:.2f} ms | {t['enqueue_p99_ms']:.2f} ms | "
+        f"{t['enqueue_max_ms']:.1f} ms |",
+        "",
+        f"## kill -9 of the gateway with {k['total']:,} requests queued",
+        "",
+        "Requests queued behind a slower model, then `kill -9` of the gateway; the next command "
+        "starts a new gateway, which puts in-flight requests back in the queue and dispatches "
+        "everything.",
+        "",
+        "| at the kill | | after the restart | |",
+        "|---|---:|---|---:|",
+        f"| queued | {k['at_kill']['queued']} | done | {k['after_restart'].get('done', 0):,} |",
+        f"| running (in flight) | {k['at_kill']['running']} | dead-lettered | "
+        f"{k['after_restart'].get('dead', 0)} |",
+        f"| done | {k['at_kill']['done']} | completions per request | "
+        f"{'exactly 1 (all)' if once else k['completions_per_request']} |",
+        f"| | | answers written | {k['results_written']:,} |",
+        f"| | | restart to all done | {k['restart_to_drained_s']:.1f} s |",
+        "",
+        f"The model saw {k['requests_the_model_saw']:,} distinct requests in "
+        f"{k['model_calls']:,} calls: {twice} delivered twice"
+        + (
+            ", each one in flight at the kill (its first delivery may or may not have run). "
+            if k["delivered_twice_were_in_flight"]
+            else ", NOT all of them in flight at the kill. "
+        )
+        + "Completion is exactly once; delivery to the model is at-least-once for requests in "
+        "flight at a kill (the inference id travels as `X-Amzn-SageMaker-Inference-Id`, so a "
+        "model can deduplicate). The same check runs as a test: "
+        "`tests/local/test_queue.py::test_kill_9_with_1000_queued_completes_each_exactly_once`.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -153,6 +153,7 @@ class Executor:
         # Time kept for sending the answer: a queued call starts only if it should end this
         # long before its deadline (the runtime sets a share of the request timeout).
         self.margin_s = 0.0
+        self._waiting: set[_Job] = set()  # awaited calls (the event loop's side)
         self.running: _Job | None = None
         self._queue: SimpleQueue[_Job | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -215,6 +216,7 @@ class Executor:
         job = _Job(fn, args, loop, future, deadline, cycle)
         self._submit(job)
         self.pending += 1
+        self._waiting.add(job)
         if deadline != math.inf:
             # A call not started by deadline - (its expected duration) cannot finish in
             # time: answer it then, so even a queued request's 503 leaves before the deadline.
@@ -225,6 +227,7 @@ class Executor:
         finally:  # answered, timed out or cancelled: a call not yet started never runs
             job.abandoned = True
             self.pending -= 1
+            self._waiting.discard(job)
             if job.timer is not None:
                 job.timer.cancel()
                 job.timer = None
@@ -252,6 +255,19 @@ class Executor:
         done = threading.Event()
         self._queue.put(_Job(done.set, (), None, None))
         return done.wait(wait_s)
+
+    def fail_queued(self) -> int:
+        """On the loop: answer every awaited call not yet started with :class:`CallTimeout`
+        now (they never run); for a model thread held by a stuck call. Returns how many."""
+        failed = 0
+        for job in list(self._waiting):
+            future = job.future
+            if job.started or future is None or future.done():
+                continue
+            job.abandoned = True
+            future.set_exception(CallTimeout(job))
+            failed += 1
+        return failed
 
     def shutdown(self) -> None:
         """Stop the model thread without waiting for a running call; queued calls never run."""

@@ -225,10 +225,13 @@ class ModelRuntime:
         _TICKET.set(Ticket(time.monotonic() + timeout, cycle))
 
     def _stuck(self) -> None:
-        """A call has held the model thread for the request timeout: replace this worker."""
+        """A call has held the model thread for the request timeout: replace this worker.
+        The calls queued behind it can never run: they are answered now (503, retry)."""
         if self.state == "ready":
             self.state = "stuck"
             self.metrics.ready = False
+            if self.executor is not None:
+                self.executor.fail_queued()
             self.log.event(
                 "error",
                 "model_stuck",
@@ -293,6 +296,8 @@ class ModelRuntime:
         try:
             return await executor.call(fn, *args, deadline=ticket.deadline, cycle=ticket.cycle)
         except CallTimeout as exc:
+            if self.state == "stuck" and not exc.job.started:
+                raise self.not_ready() from None  # queued behind the stuck call
             raise self._deadline_passed(exc.job) from None
         except Dropped as exc:
             raise self._dropped(exc) from None

@@ -399,3 +399,33 @@ def test_executor_keeps_a_margin_for_sending_the_answer() -> None:
         ex.shutdown()
 
     asyncio.run(run())
+
+
+def test_a_stuck_model_thread_answers_its_queued_calls_at_once() -> None:
+    """Issue 12 (hung predictor, one worker): once the running call has held the model thread
+    for its timeout, the calls queued behind it can never run; they waited for their own
+    deadlines (and the graceful shutdown that replaces the worker waited with them)."""
+    from endpointkit.serving.batching import CallTimeout, Executor
+
+    ran: list[int] = []
+
+    async def run() -> None:
+        ex = Executor(False)
+        gate = threading.Event()
+        first = asyncio.ensure_future(ex.call(gate.wait, 5))
+        await asyncio.sleep(0.02)  # the model thread is held
+        queued = asyncio.ensure_future(ex.call(ran.append, 1, deadline=time.monotonic() + 30))
+        await asyncio.sleep(0.02)
+        t0 = time.monotonic()
+        assert ex.fail_queued() == 1
+        with pytest.raises(CallTimeout) as info:
+            await queued
+        assert time.monotonic() - t0 < 1.0
+        assert not info.value.job.started
+        gate.set()
+        assert await first
+        await asyncio.sleep(0.05)
+        assert ran == []  # it never runs
+        ex.shutdown()
+
+    asyncio.run(run())
