@@ -429,3 +429,26 @@ def test_a_stuck_model_thread_answers_its_queued_calls_at_once() -> None:
         ex.shutdown()
 
     asyncio.run(run())
+
+
+def test_a_loaded_model_leaves_the_start_up_objects_out_of_garbage_collection(
+    tmp_path: Any,
+) -> None:
+    """Issue 18 (open-loop p99 at half of peak): full collections scanned every module and
+    the model on each pass, up to 13 ms each, 22 times in 10 s at 18k req/s; once the model is
+    ready, what start-up made is frozen (gc.freeze) and collections scan only new objects."""
+    import gc
+
+    from endpointkit.serving.runtime import ModelRuntime
+
+    gc.unfreeze()
+    settings = Settings(model_dir=str(tmp_path))
+    runtime = ModelRuntime(settings, RequestLog("errors", 1.0, None, io.BytesIO()), Metrics(None))
+    try:
+        runtime._installed(Sum())
+        assert runtime.ready
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
+        if runtime.executor is not None:
+            runtime.executor.shutdown()
