@@ -29,6 +29,9 @@ translate provider exceptions into these at one boundary each; SDK exceptions ne
 
 from __future__ import annotations
 
+import sys
+import warnings
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -248,3 +251,15 @@ class SettingIgnoredWarning(UserWarning):
     in notebooks and scripts by default (a log line needs logging configured), once per call
     site, and can be filtered by class or turned into an error (`-W error::...`).
     """
+
+
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def warn_setting_ignored(message: str) -> None:
+    """Warn with a SettingIgnoredWarning that points at the caller's line: the first frame
+    outside endpointkit, however deep inside it the setting was found."""
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    warnings.warn(message, SettingIgnoredWarning, stacklevel=level)

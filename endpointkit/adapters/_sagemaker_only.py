@@ -6,17 +6,12 @@ them and say so with a SettingIgnoredWarning naming the fields and the backend.
 
 from __future__ import annotations
 
-import sys
-import warnings
-from pathlib import Path
-
-from endpointkit.errors import SettingIgnoredWarning
+from endpointkit.errors import warn_setting_ignored
 from endpointkit.spec import VersionSpec
 
 __all__ = ["SAGEMAKER_ONLY", "warn_sagemaker_only"]
 
 SAGEMAKER_ONLY = ("success_topic", "error_topic", "scale_to_zero", "target_backlog_per_replica")
-_PACKAGE = str(Path(__file__).resolve().parents[1])
 
 
 def warn_sagemaker_only(backend: str, endpoint: str, version: VersionSpec) -> None:
@@ -27,19 +22,9 @@ def warn_sagemaker_only(backend: str, endpoint: str, version: VersionSpec) -> No
     asked = [f for f in SAGEMAKER_ONLY if getattr(section, f) not in (None, False)]
     if not asked:
         return
-    warnings.warn(
+    warn_setting_ignored(
         f"async_inference {', '.join(asked)} of version {version.name!r} on endpoint "
         f"{endpoint!r} is not applied: the {backend} backend sends no SNS notifications and "
         "does not scale to zero (SageMaker only). Requests are queued and answered as "
-        "without it; read results with result().",
-        SettingIgnoredWarning,
-        stacklevel=_caller_level(),
+        "without it; read results with result()."
     )
-
-
-def _caller_level() -> int:
-    """The stacklevel of the first frame outside endpointkit: the user's line."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
-    return level

@@ -214,16 +214,12 @@ class Autoscaler:
     def register(self, endpoint: str, version: str, spec: dict[str, Any]) -> None:
         """Register the variant's range and one target-tracking policy per target: Application
         Auto Scaling scales out when any policy asks and in only when all of them allow."""
-        common = _scaling_key(endpoint, version)
-        self._aws.call(
-            "application-autoscaling",
+        self._on_target(
             "register_scalable_target",
-            operation="autoscaling",
-            endpoint=endpoint,
-            version=version,
+            endpoint,
+            version,
             MinCapacity=int(spec["min"]),
             MaxCapacity=int(spec["max"]),
-            **common,
         )
         cooldowns: dict[str, Any] = {
             "ScaleInCooldown": int(spec.get("scale_in_cooldown_s", 300)),
@@ -260,12 +256,10 @@ class Autoscaler:
         if spec.get("backlog") is not None:
             self._register_backlog(endpoint, version, float(spec["backlog"]))
         for metric, value, specification in metrics:
-            self._aws.call(
-                "application-autoscaling",
+            self._on_target(
                 "put_scaling_policy",
-                operation="autoscaling",
-                endpoint=endpoint,
-                version=version,
+                endpoint,
+                version,
                 PolicyName=f"endpointkit-{endpoint}-{version}-{metric}",
                 PolicyType="TargetTrackingScaling",
                 TargetTrackingScalingPolicyConfiguration={
@@ -273,7 +267,6 @@ class Autoscaler:
                     **specification,
                     **cooldowns,
                 },
-                **common,
             )
 
     def deregister(self, endpoint: str, version: str) -> Registration | None:
@@ -322,7 +315,6 @@ class Autoscaler:
     def _restore(self, endpoint: str, version: str, removed: Registration) -> None:
         """Register again a scalable target and policies as `deregister` found them
         (names and configurations kept, so policies endpointkit did not write come back too)."""
-        common = _scaling_key(endpoint, version)
         target: dict[str, Any] = {
             "MinCapacity": int(removed.target["MinCapacity"]),
             "MaxCapacity": int(removed.target["MaxCapacity"]),
@@ -331,27 +323,16 @@ class Autoscaler:
             target["SuspendedState"] = removed.target["SuspendedState"]
         # RoleARN is left out: SageMaker variants scale with the service-linked role, and
         # passing a role would need iam:PassRole.
-        self._aws.call(
-            "application-autoscaling",
-            "register_scalable_target",
-            operation="autoscaling",
-            endpoint=endpoint,
-            version=version,
-            **target,
-            **common,
-        )
+        self._on_target("register_scalable_target", endpoint, version, **target)
         for policy in removed.policies:
             configuration = {k: policy[k] for k in _POLICY_CONFIGS if policy.get(k)}
-            answer = self._aws.call(
-                "application-autoscaling",
+            answer = self._on_target(
                 "put_scaling_policy",
-                operation="autoscaling",
-                endpoint=endpoint,
-                version=version,
+                endpoint,
+                version,
                 PolicyName=policy["PolicyName"],
                 PolicyType=policy["PolicyType"],
                 **configuration,
-                **common,
             )
             if policy["PolicyName"] == _from_zero_policy(endpoint, version):
                 self._put_alarm(endpoint, version, str(answer["PolicyARN"]))
@@ -359,14 +340,11 @@ class Autoscaler:
     def _register_backlog(self, endpoint: str, version: str, target: float) -> None:
         """The backlog target tracking, the step policy that scales out from zero, and the
         HasBacklogWithoutCapacity alarm that triggers it (values as in AWS's guide)."""
-        common = _scaling_key(endpoint, version)
         per_endpoint = [{"Name": "EndpointName", "Value": endpoint}]
-        self._aws.call(
-            "application-autoscaling",
+        self._on_target(
             "put_scaling_policy",
-            operation="autoscaling",
-            endpoint=endpoint,
-            version=version,
+            endpoint,
+            version,
             PolicyName=f"endpointkit-{endpoint}-{version}-backlog",
             PolicyType="TargetTrackingScaling",
             TargetTrackingScalingPolicyConfiguration={
@@ -380,14 +358,11 @@ class Autoscaler:
                 "ScaleInCooldown": 600,
                 "ScaleOutCooldown": 300,
             },
-            **common,
         )
-        answer = self._aws.call(
-            "application-autoscaling",
+        answer = self._on_target(
             "put_scaling_policy",
-            operation="autoscaling",
-            endpoint=endpoint,
-            version=version,
+            endpoint,
+            version,
             PolicyName=_from_zero_policy(endpoint, version),
             PolicyType="StepScaling",
             StepScalingPolicyConfiguration={
@@ -396,9 +371,20 @@ class Autoscaler:
                 "Cooldown": 300,
                 "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}],
             },
-            **common,
         )
         self._put_alarm(endpoint, version, str(answer["PolicyARN"]))
+
+    def _on_target(self, method: str, endpoint: str, version: str, **params: Any) -> Any:
+        """One Application Auto Scaling call on the variant's scalable target (its key added)."""
+        return self._aws.call(
+            "application-autoscaling",
+            method,
+            operation="autoscaling",
+            endpoint=endpoint,
+            version=version,
+            **params,
+            **_scaling_key(endpoint, version),
+        )
 
     def _put_alarm(self, endpoint: str, version: str, policy_arn: str) -> None:
         """The alarm that runs the from-zero step policy while requests wait with no instance."""

@@ -6,14 +6,12 @@ these are SageMaker's limits and the settings the backend needs (an image, a rol
 
 from __future__ import annotations
 
-import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
 from endpointkit.adapters.sagemaker._errors import BACKEND
 from endpointkit.adapters.sagemaker._variants import Variants
-from endpointkit.errors import SettingIgnoredWarning, ValidationError
+from endpointkit.errors import SettingIgnoredWarning, ValidationError, warn_setting_ignored
 from endpointkit.spec import Scaling, VersionSpec
 
 __all__ = [
@@ -29,7 +27,6 @@ __all__ = [
 #: (docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html).
 SERVERLESS_STARTUP_S = 180
 _ACCELERATED_FAMILIES = ("p", "g", "inf", "trn", "dl")
-_PACKAGE = str(Path(__file__).resolve().parents[2])
 
 
 def warn_unheld_max(scaling: Scaling, where: str) -> None:
@@ -37,22 +34,12 @@ def warn_unheld_max(scaling: Scaling, where: str) -> None:
     autoscaling a variant has one instance count, min_replicas."""
     if scaling.autoscaling is not None or scaling.max_replicas == scaling.min_replicas:
         return
-    warnings.warn(
+    warn_setting_ignored(
         f"{where}: max_replicas={scaling.max_replicas} is ignored on the sagemaker backend "
         f"without autoscaling; the variant runs min_replicas={scaling.min_replicas} "
         "instances. Add autoscaling to scale between them, or set max_replicas to "
-        "min_replicas.",
-        SettingIgnoredWarning,
-        stacklevel=_caller_level(),
+        "min_replicas."
     )
-
-
-def _caller_level() -> int:
-    """The stacklevel of the first frame outside endpointkit: the user's line."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
-    return level
 
 
 def validate(

@@ -17,12 +17,11 @@ refused here: its answers would silently differ from the script's.
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
 from endpointkit.adapters.vertex._errors import BACKEND
-from endpointkit.errors import SettingIgnoredWarning, ValidationError
+from endpointkit.errors import ValidationError, warn_setting_ignored
 from endpointkit.spec import VersionSpec
 
 __all__ = ["custom_code", "prebuilt_image", "warn_ignored_probes"]
@@ -94,10 +93,8 @@ def warn_ignored_probes(version: VersionSpec, endpoint: str) -> None:
         if health is not None and getattr(health, field) is not None
     ]
     if asked:
-        warnings.warn(
+        warn_setting_ignored(
             f"health {' and '.join(asked)} of version {version.name!r} on endpoint "
             f"{endpoint!r} is not applied: a prebuilt {version.framework} container is "
-            "checked on Vertex AI's own health route, with Vertex AI's probe defaults.",
-            SettingIgnoredWarning,
-            stacklevel=4,
+            "checked on Vertex AI's own health route, with Vertex AI's probe defaults."
         )
