@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from . import codecs, streaming
+from .allocator import fix_mmap_threshold
 from .contracts import oip, sagemaker, vertex
 from .errors import MethodNotAllowed, NotFound, Overloaded, PayloadTooLarge, ServingError
 from .messages import Request, Response, StreamResponse
@@ -402,4 +403,5 @@ async def _disconnect(receive: Receive) -> None:
 
 def create_app(settings: Settings | None = None) -> ServingApp:
     """The app for this process's environment (uvicorn's factory in every worker)."""
+    fix_mmap_threshold()  # large bodies' memory goes back to the system (allocator.py)
     return ServingApp(settings or Settings.from_env())
