@@ -31,7 +31,15 @@ from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from typing import Any
 
-from .batching import Batcher, BatchSizeMismatch, CallTimeout, Dropped, Executor, count
+from .batching import (
+    Batcher,
+    BatchSizeMismatch,
+    BatchTimeout,
+    CallTimeout,
+    Dropped,
+    Executor,
+    count,
+)
 from .errors import (
     InvalidInput,
     NotReady,
@@ -239,6 +247,8 @@ class ModelRuntime:
             self.metrics.ready = False
             if self.executor is not None:
                 self.executor.fail_queued()
+            if self.batcher is not None:
+                self.batcher.fail_queued()
             self.log.event(
                 "error",
                 "model_stuck",
@@ -312,14 +322,13 @@ class ModelRuntime:
     async def _batched(self, batcher: Batcher, instances: Any, parameters: Any) -> Any:
         ticket = self._ticket()
         try:
-            return await asyncio.wait_for(
-                batcher.submit(instances, parameters, ticket.deadline, ticket.cycle),
-                ticket.deadline - time.monotonic(),
-            )
-        except asyncio.TimeoutError:
+            return await batcher.submit(instances, parameters, ticket.deadline, ticket.cycle)
+        except BatchTimeout:
             executor = self.executor
             raise self._deadline_passed(executor.running if executor else None) from None
         except Dropped as exc:
+            if self.state == "stuck" and not exc.gone:
+                raise self.not_ready() from None  # queued behind the stuck call
             raise self._dropped(exc) from None
 
     async def predict(self, instances: Any, parameters: dict[str, Any] | None) -> Any:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -153,6 +155,33 @@ def test_sklearn_builtin_over_all_contracts(sklearn_model: Path, tmp_path: Path)
         r = s.client.post("/predict", json={"instances": [[1, 2, 3]]})  # 3 features, not 4
         assert r.status_code == 422
         assert "instance 0" in r.json()["error"]
+
+
+def test_sklearn_builtin_batches_concurrent_requests_by_default(
+    sklearn_model: Path, tmp_path: Path
+) -> None:
+    import joblib
+
+    model = joblib.load(sklearn_model / "model.joblib")
+    rng = np.random.default_rng(1)
+    bodies = [rng.normal(size=(1 + i % 3, 4)).round(3).tolist() for i in range(64)]
+
+    async def fire(url: str) -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=64)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+            return await asyncio.gather(
+                *(client.post("/predict", json={"instances": rows}) for rows in bodies)
+            )
+
+    for batching, env in ((True, {}), (False, {"ENDPOINTKIT_MAX_BATCH_SIZE": "1"})):
+        (tmp_path / str(batching)).mkdir()
+        with start_server(tmp_path / str(batching), ["--model-dir", str(sklearn_model)], env) as s:
+            responses = asyncio.run(fire(s.url))
+            for rows, r in zip(bodies, responses, strict=True):
+                assert r.json() == {"predictions": model.predict(np.array(rows)).tolist()}
+            calls = s.metric("endpointkit_batch_size_count")
+            # 64 requests at once: merged while the model thread was busy, unless turned off
+            assert (0 < calls < 64) if batching else calls == 0
 
 
 @pytest.fixture

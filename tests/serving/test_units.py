@@ -452,3 +452,75 @@ def test_a_loaded_model_leaves_the_start_up_objects_out_of_garbage_collection(
         gc.unfreeze()
         if runtime.executor is not None:
             runtime.executor.shutdown()
+
+
+def test_a_batched_request_is_answered_once_it_could_no_longer_finish_in_time() -> None:
+    """Issue 12's deadline rule for batched requests too: one queued in the batcher behind a
+    running batch was answered at its deadline (asyncio.wait_for), so its 503 left after the
+    timeout; now at deadline - (a call's expected duration) - the margin, and it never runs."""
+    from endpointkit.serving.batching import Batcher, Dropped, Executor
+
+    seen: list[Any] = []
+    gate = threading.Event()
+
+    def predict(instances: Any, parameters: Any) -> Any:
+        if instances == ["slow"]:
+            gate.wait(5)
+        elif instances != ["warm"]:
+            seen.extend(instances)
+        return list(instances)
+
+    async def run() -> None:
+        ex = Executor(False)
+        batcher = Batcher(predict, ex, 8, 0.0)
+        await ex.call(time.sleep, 0.4)  # a call takes about 0.4 s
+        first = asyncio.ensure_future(batcher.submit(["slow"], None))
+        await asyncio.sleep(0.02)  # its batch holds the model thread
+        deadline = time.monotonic() + 1.2
+        with pytest.raises(Dropped) as info:
+            await batcher.submit(["late"], None, deadline=deadline)
+        answered = time.monotonic()
+        assert answered < deadline, f"answered {answered - deadline:.3f} s after the deadline"
+        assert not info.value.gone
+        gate.set()
+        assert await first == ["slow"]
+        assert await batcher.submit(["next"], None) == ["next"]
+        assert seen == ["next"]  # the late one never ran
+        batcher.close()
+        ex.shutdown()
+
+    asyncio.run(run())
+
+
+def test_a_stuck_model_thread_answers_the_batchers_queue_at_once() -> None:
+    """Issue 12 (hung predictor) with batching: requests queued in the batcher behind the
+    stuck batch waited for their deadlines; ``fail_queued`` answers them now."""
+    from endpointkit.serving.batching import Batcher, BatchTimeout, Dropped, Executor
+
+    gate = threading.Event()
+
+    def predict(instances: Any, parameters: Any) -> Any:
+        gate.wait(5)
+        return list(instances)
+
+    async def run() -> None:
+        ex = Executor(False)
+        batcher = Batcher(predict, ex, 1, 0.0)  # one request per batch: the second queues
+        running = asyncio.ensure_future(
+            batcher.submit(["a"], None, deadline=time.monotonic() + 0.3)
+        )
+        await asyncio.sleep(0.02)
+        queued = asyncio.ensure_future(batcher.submit(["b"], None, deadline=time.monotonic() + 30))
+        await asyncio.sleep(0.02)
+        t0 = time.monotonic()
+        assert batcher.fail_queued() == 1
+        with pytest.raises(Dropped):
+            await queued
+        assert time.monotonic() - t0 < 1.0
+        with pytest.raises(BatchTimeout):  # the running one: at its deadline, not before
+            await running
+        gate.set()
+        batcher.close()
+        ex.shutdown()
+
+    asyncio.run(run())

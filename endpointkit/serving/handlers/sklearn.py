@@ -14,7 +14,16 @@ METHODS = frozenset({"predict", "predict_proba", "predict_log_proba", "decision_
 
 
 class SklearnPredictor:
-    """``model.predict(X)``; ``parameters={"method": "predict_proba"}`` picks another method."""
+    """``model.predict(X)``; ``parameters={"method": "predict_proba"}`` picks another method.
+
+    Batches by default: an estimator's answer for a row does not depend on the other rows,
+    and a call costs about the same for 2 rows as for 128 (the quickstart's logistic
+    regression: 106 vs 105 us, its input checks dominate). While the model thread is busy,
+    queued requests (up to 64 rows, same parameters) become one call; an idle server adds no
+    delay. ``ENDPOINTKIT_MAX_BATCH_SIZE=1`` turns it off."""
+
+    max_batch_size = 64
+    max_latency_ms = 0.0
 
     def __init__(self) -> None:
         self.model: Any = None

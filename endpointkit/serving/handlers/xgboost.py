@@ -10,7 +10,11 @@ FILES = ("model.ubj", "model.bst", "model.xgb", "model.json")
 
 
 class XGBoostPredictor:
-    """``booster.predict(DMatrix(X))``."""
+    """``booster.predict(DMatrix(X))``; batches queued requests by default, as the
+    scikit-learn handler does (a row's prediction does not depend on the other rows)."""
+
+    max_batch_size = 64
+    max_latency_ms = 0.0
 
     def __init__(self) -> None:
         self.booster: Any = None
