@@ -53,6 +53,7 @@ CPR_OUT = b'{"predictions": [10.0]}'  # CPR answers with stdlib json.dumps
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 FLOOR = "floor (bare ASGI)"
 EK = "endpointkit"
+EK_UNBATCHED = "endpointkit, batching off"
 
 
 def _v1(rows: list[list[float]]) -> bytes:
@@ -311,6 +312,13 @@ def _run(
         lambda: peers.endpointkit(None, model_dir),
         [("/invocations", _v1), ("/predict", _v1), ("/v2/models/model/infer", _v2)],
     )
+    peer_run(  # the built-in handler batches by default: the same server without it
+        EK_UNBATCHED,
+        lambda: peers.endpointkit(
+            None, model_dir, name=EK_UNBATCHED, env={"ENDPOINTKIT_MAX_BATCH_SIZE": "1"}
+        ),
+        [("/invocations", _v1)],
+    )
     del v1, v2
     work = {name: tmp / name for name in ("cpr", "bentoml", "mms")}
     for folder in work.values():
@@ -405,8 +413,10 @@ def _run(
                 profiles.append(prof.as_dict(p))
                 print(f"  {p.name}: {p.cpu_us:.1f} us CPU/req, {p.samples} samples", flush=True)
 
-    print("5. batching: 2 ms fixed cost per predict call, 64 connections", flush=True)
+    print("5. batching: its own cost (row sum) and a 2 ms fixed cost per call, 64 connections")
     for predictor, label in (
+        ("models:Sum", "row sum, unbatched"),
+        ("models:SumBatched", "row sum, batched (64)"),
         ("models:Fixed2ms", "2 ms model, unbatched"),
         ("models:Fixed2msBatched", "2 ms model, batched (64)"),
     ):
@@ -505,6 +515,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             target,
             bound,
         )
+    cpr_iris = ("Vertex CPR ModelServer", "/predict")
+    add(
+        "iris, batching off (ENDPOINTKIT_MAX_BATCH_SIZE=1): /invocations vs Vertex CPR",
+        *pair(iris, (EK_UNBATCHED, "/invocations"), cpr_iris),
+        "(reference)",
+        None,
+    )
     halves = {
         peer: max(
             (o["p99_ms"] for o in results["open"] if o["peer"] == peer and o["fraction"] == 0.5),
@@ -525,6 +542,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         rows, "2 ms model, unbatched", "/predict", "rps"
     )
     add("batched vs unbatched (2 ms model, 64 callers)", batched, float("nan"), ">= 5", 5.0)
+    add(
+        "batching's own cost: row sum batched vs unbatched (64 callers)",
+        *pair(rows, ("row sum, batched (64)", "/predict"), ("row sum, unbatched", "/predict")),
+        ">= 0.77 (CPU <= 1.3x)",
+        1 / 1.3,
+    )
     return out
 
 

@@ -1,5 +1,5 @@
-"""Predictors the benchmark serves: the trivial row sum, and a model with a fixed 2 ms cost
-per predict call (unbatched and batched)."""
+"""Predictors the benchmark serves: the trivial row sum (unbatched and batched), and a model
+with a fixed 2 ms cost per predict call (unbatched and batched)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ class Sum:
     def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
         """One float per row."""
         return [float(sum(row)) for row in instances]
+
+
+class SumBatched(Sum):
+    """The row sum with dynamic batching on (opportunistic): what batching itself costs."""
+
+    max_batch_size = 64
+    max_latency_ms = 0.0
 
 
 class Fixed2ms(Sum):

@@ -185,8 +185,9 @@ def endpointkit(
     workers: int = 1,
     request_log: str = "sampled",
     name: str = "endpointkit",
+    env: dict[str, str] | None = None,
 ) -> Spec:
-    """Our server (``python -m endpointkit.serving``)."""
+    """Our server (``python -m endpointkit.serving``); ``env`` adds settings."""
     port = free_port()
     cmd = [
         sys.executable, "-m", "endpointkit.serving",
@@ -195,7 +196,7 @@ def endpointkit(
     ]  # fmt: skip
     if predictor is not None:
         cmd += ["--predictor", predictor]
-    return Spec(name, cmd, port)
+    return Spec(name, cmd, port, env or {})
 
 
 def floor(*, workers: int = 1, app: str = "floor:app", model_dir: Path | None = None) -> Spec:
