@@ -54,6 +54,7 @@ IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 FLOOR = "floor (bare ASGI)"
 EK = "endpointkit"
 EK_UNBATCHED = "endpointkit, batching off"
+EK_INLINE = "endpointkit, predict inline (opt-in)"
 
 
 def _v1(rows: list[list[float]]) -> bytes:
@@ -251,6 +252,11 @@ def _run(
             ("/invocations", "POST", ONE, ONE_OUT),
             ("/predict", "POST", ONE, ONE_OUT),
         ],
+    )
+    # the same app with predict on the event loop (a predictor's opt-in): what the hop costs
+    closed(
+        peers.endpointkit("models:SumInline", name=EK_INLINE),
+        [("/invocations", "POST", ONE, ONE_OUT)],
     )
     if cpr_env is not None and cpr_env.ok:
         try:
@@ -496,6 +502,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 ">= 0.9" if peer == EK else "(reference)",
                 0.9 if peer == EK else None,
             )
+    add(
+        "/invocations with predict inline (opt-in, no model thread) vs floor, 1 worker",
+        *pair(rows, (EK_INLINE, "/invocations"), (FLOOR, "/predict")),
+        "(reference)",
+        None,
+    )
     cpr = ("Vertex CPR ModelServer", "/predict")
     add("/invocations vs Vertex CPR (row sum)", *pair(rows, (EK, "/invocations"), cpr), ">= 5", 5.0)
     iris = results["iris"]

@@ -18,6 +18,13 @@ class Sum:
         return [float(sum(row)) for row in instances]
 
 
+class SumInline(Sum):
+    """The row sum on the event loop (a predictor's ``inline = True``): no model-thread hop,
+    and no health check while it runs; for the benchmark's reference row."""
+
+    inline = True
+
+
 class SumBatched(Sum):
     """The row sum with dynamic batching on (opportunistic): what batching itself costs."""
 
