@@ -128,8 +128,10 @@ def test_cooldowns_vertex_cannot_hold_are_warned_about(
     with pytest.warns(SettingIgnoredWarning, match=r"scale_in_cooldown_s.*vertex") as caught:
         ep = Endpoint.create("cool", version, backend=backend)
     assert "scale_out_cooldown_s" not in str(caught[0].message)  # only what was asked for
-    with pytest.warns(SettingIgnoredWarning, match="scale_out_cooldown_s"):
+    assert caught[0].filename == __file__  # points at the caller's line
+    with pytest.warns(SettingIgnoredWarning, match="scale_out_cooldown_s") as caught:
         ep.scale("v1", 1, 2, autoscaling={"target_cpu_utilization": 60, "scale_out_cooldown_s": 5})
+    assert caught[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error", SettingIgnoredWarning)  # no cooldowns asked: no warning
         ep.scale("v1", 1, 3, autoscaling={"target_cpu_utilization": 70})

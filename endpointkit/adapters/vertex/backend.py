@@ -48,6 +48,7 @@ from endpointkit.errors import (
     SettingIgnoredWarning,
     Unsupported,
     ValidationError,
+    warn_setting_ignored,
 )
 from endpointkit.invocation import InvokeRequest, InvokeResult, Prediction, StreamResult
 from endpointkit.retry import Clock, Sleep
@@ -619,12 +620,10 @@ class VertexBackend(Backend):
         """Warn (SettingIgnoredWarning) about the cooldowns `autoscaling` sets explicitly."""
         asked = [f for f in _COOLDOWNS if autoscaling and f in autoscaling.model_fields_set]
         if asked:
-            warnings.warn(
+            warn_setting_ignored(
                 f"autoscaling {' and '.join(asked)} of version {version!r} on endpoint "
                 f"{endpoint!r} is not applied: the vertex backend cannot hold cooldowns "
-                "(Vertex AI autoscaling takes only replica counts and metric targets).",
-                SettingIgnoredWarning,
-                stacklevel=3,
+                "(Vertex AI autoscaling takes only replica counts and metric targets)."
             )
 
     def scale(self, name: str, version: str, scaling: Scaling) -> EndpointState:
