@@ -37,13 +37,22 @@ def _has(module: str) -> bool:
 def run(settings: Settings) -> int:
     """Serve until signalled; return the process exit code."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 - the server extra, checked before any download
     except ImportError:
         print(
             "endpointkit serving needs its server extra: pip install 'endpointkit[serve]'",
             file=sys.stderr,
         )
         return 2
+    from .prefetch import fetched_once
+
+    with fetched_once(settings) as local:  # remote artifacts: once, removed at exit
+        return _serve(local)
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
     http = "httptools" if _has("httptools") else "h11"
     loop = "uvloop" if _has("uvloop") else "asyncio"
     if http != "httptools" or loop != "uvloop":  # never fall back silently: it costs 2-5x

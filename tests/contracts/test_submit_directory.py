@@ -72,9 +72,20 @@ def test_s3_sourcedir_tar_gz(tmp_path: Path, sklearn_model: Path, s3_env: dict[s
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     uri = put_s3(s3_env, "code", "job-1/source/sourcedir.tar.gz", buf.getvalue())
-    env = {**s3_env, "SAGEMAKER_SUBMIT_DIRECTORY": uri, "SAGEMAKER_PROGRAM": "serve"}
-    with start_server(tmp_path, ["--model-dir", str(sklearn_model)], env) as server:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {
+        **s3_env,
+        "SAGEMAKER_SUBMIT_DIRECTORY": uri,
+        "SAGEMAKER_PROGRAM": "serve",
+        "TMPDIR": str(scratch),
+    }
+    args = ["--model-dir", str(sklearn_model), "--workers", "2"]
+    with start_server(tmp_path, args, env) as server:
         _check_script_serves(server)
+        # fetched and unpacked once by the server, not once per worker
+        assert len(list(scratch.glob("endpointkit-*"))) == 1
+    assert list(scratch.glob("endpointkit-*")) == []  # and removed when it exits
 
 
 @pytest.mark.parametrize("where", ["submit_directory", "code_dir"])

@@ -46,3 +46,44 @@ def test_s3_model_tarball_is_fetched_and_unpacked(s3_url: str, tmp_path: Path) -
     s3.put_object(Bucket="models", Key="churn/v1/model.tar.gz", Body=buf.getvalue())
     predictor = load_predictor("s3://models/churn/v1")
     assert predictor.predict([1, 2]) == [7, 7]
+
+
+def _model_folders(tmp: Path) -> list[Path]:
+    return sorted(tmp.glob("endpointkit-model-*"))
+
+
+def test_a_served_s3_model_is_fetched_once_and_removed_when_the_server_exits(
+    s3_url: str, tmp_path: Path
+) -> None:
+    """Each worker downloaded its own copy into a new temporary folder and none was ever
+    removed (73 such folders had piled up in /tmp on the development machine): the server
+    fetches once, before its workers start, and removes the copy when it exits."""
+    import boto3
+
+    from .conftest import start_server
+
+    script = b"def model_fn(d):\n    return 7\ndef predict_fn(x, m):\n    return [m for _ in x]\n"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("code/inference.py")
+        info.size = len(script)
+        tar.addfile(info, io.BytesIO(script))
+    s3 = boto3.client("s3", endpoint_url=s3_url)
+    s3.create_bucket(Bucket="models")
+    s3.put_object(Bucket="models", Key="churn/v1/model.tar.gz", Body=buf.getvalue())
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": s3_url,
+        "TMPDIR": str(scratch),
+    }
+    args = ["--model-dir", "s3://models/churn/v1", "--workers", "2"]
+    with start_server(tmp_path, args, env) as server:
+        answers = {server.client.post("/invocations", json=[1, 2]).json()[0] for _ in range(8)}
+        assert answers == {7}
+        assert len(_model_folders(scratch)) == 1  # one download for both workers
+        assert server.proc.pid is not None
+    assert _model_folders(scratch) == []  # removed at exit
