@@ -11,6 +11,7 @@ import random
 import sys
 import time
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = spec.model_copy(update={"backend": args.backend})
     backend = ek.get_backend(spec.backend, spec.settings)
 
+    run_started = datetime.now(timezone.utc) - timedelta(seconds=1)
     started = step(f"endpointkit apply endpoint.yaml (backend: {backend.name})")
     print(ek.plan(spec, backend).diff())
     ek.apply(spec, backend)
@@ -89,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    versions: {state.version_names}, traffic: {state.traffic.serving()}")
     done(started)
 
-    print("\n==> history")
+    print("\n==> history (this run; `endpointkit history iris` shows earlier ones too)")
     for event in endpoint.history():
+        if event.time < run_started:
+            continue  # an earlier run's endpoint of the same name, deleted since
         print(
             f"    {event.time:%H:%M:%S}  {event.kind:<10} {event.version or '':<4} "
             f"{event_message(event)}"
