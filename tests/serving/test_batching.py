@@ -64,23 +64,25 @@ def test_oip_callers_get_their_own_rows(tmp_path: Path) -> None:
 
 
 def test_a_bad_request_fails_alone_and_its_batch_mates_get_their_answers(
-    batched: Server,
+    tmp_path: Path,
 ) -> None:
     async def call(client: httpx.AsyncClient, i: int) -> httpx.Response:
         if i == 0:
             return await client.post("/predict", json={"instances": ["fail"]})
         return await client.post("/predict", json={"instances": [i]})
 
-    before = batched.metric("endpointkit_batch_size_sum")
-    responses = asyncio.run(_fire(batched.url, 16, call))
-    assert responses[0].status_code == 500
-    assert responses[0].json()["code"] == "predictor_error"
-    for i, r in enumerate(responses[1:], 1):
-        assert r.status_code == 200, r.text
-        assert [p["echo"] for p in r.json()["predictions"]] == [i]
-    # it was merged with others (else this shows nothing): its batch ran again, in halves
-    assert batched.metric("endpointkit_batch_size_sum") - before > 16
-    assert batched.client.post("/predict", json={"instances": [1]}).status_code == 200
+    # a partial batch waits up to 1 s for more: the 16 requests become one batch
+    with predictor_server(tmp_path, "BatchedEcho", ENDPOINTKIT_MAX_LATENCY_MS="1000") as server:
+        responses = asyncio.run(_fire(server.url, 16, call))
+        assert responses[0].status_code == 500
+        assert responses[0].json()["code"] == "predictor_error"
+        for i, r in enumerate(responses[1:], 1):
+            assert r.status_code == 200, r.text
+            assert [p["echo"] for p in r.json()["predictions"]] == [i]
+        # it was merged with the others (else this shows nothing): its batch ran again,
+        # in halves, down to the bad request alone
+        assert server.metric("endpointkit_batch_size_sum") > 16
+        assert server.client.post("/predict", json={"instances": [1]}).status_code == 200
 
 
 def test_batched_errors_map_per_contract(tmp_path: Path) -> None:
