@@ -6,6 +6,10 @@ Same run, same version process, interleaved rounds:
 - throughput: `--concurrency` requests in flight for `--seconds`, both ways.
 - floor: the same throughput rounds against the bare-ASGI floor server
   (benchmarks/serving/floor.py on uvicorn, one worker), interleaved with the others.
+- relay (a reference row, no target): the same latency and throughput rounds through a bare
+  uvloop relay (relay.py) that copies bytes between the client's TCP connection and the same
+  version's Unix socket, parsing nothing: the floor for the hop itself, so gateway / relay is
+  what the gateway's HTTP and routing cost, and relay / direct what any extra hop costs here.
 Targets: gateway p50 at most 1.3x direct, gateway throughput at least 0.7x direct, gateway
 CPU per request at most 1.5x the floor server's (CPU from /proc over the throughput rounds).
 Both models by default (`--model both`): the echo predictor (the gateway's cost against the
@@ -74,7 +78,17 @@ def _model_dirs(tmp: Path, kind: str) -> tuple[list[Path], str]:
     return dirs, "echo predictor"
 
 
-async def _latency(address: int | str, path: bytes, n: int) -> list[float]:
+def _check(status: int, body: bytes, expected: bytes | None) -> None:
+    """Every answer is checked: 200, and (where given) the body the version gives directly."""
+    if status != 200:
+        raise RuntimeError(f"benchmark request failed with {status}: {body[:200]!r}")
+    if expected is not None and body != expected:
+        raise RuntimeError(f"benchmark answer differs: {body[:200]!r} != {expected[:200]!r}")
+
+
+async def _latency(
+    address: int | str, path: bytes, n: int, expected: bytes | None = None
+) -> list[float]:
     from endpointkit.adapters.local._http.client import Pool
 
     pool = Pool(address)
@@ -82,16 +96,21 @@ async def _latency(address: int | str, path: bytes, n: int) -> list[float]:
     try:
         for _ in range(n):
             started = time.perf_counter()
-            status, _, _ = await pool.request(b"POST", path, HEADERS, BODY)
+            status, _, body = await pool.request(b"POST", path, HEADERS, BODY)
             samples.append(time.perf_counter() - started)
-            if status != 200:
-                raise RuntimeError(f"benchmark request failed with {status}")
+            _check(status, body, expected)
     finally:
         pool.close()
     return samples
 
 
-async def _throughput(address: int | str, path: bytes, concurrency: int, seconds: float) -> float:
+async def _throughput(
+    address: int | str,
+    path: bytes,
+    concurrency: int,
+    seconds: float,
+    expected: bytes | None = None,
+) -> float:
     from endpointkit.adapters.local._http.client import Pool
 
     pool = Pool(address)
@@ -101,9 +120,8 @@ async def _throughput(address: int | str, path: bytes, concurrency: int, seconds
     async def worker() -> None:
         nonlocal done
         while time.perf_counter() < deadline:
-            status, _, _ = await pool.request(b"POST", path, HEADERS, BODY)
-            if status != 200:
-                raise RuntimeError(f"benchmark request failed with {status}")
+            status, _, body = await pool.request(b"POST", path, HEADERS, BODY)
+            _check(status, body, expected)
             done += 1
 
     started = time.perf_counter()
@@ -165,16 +183,32 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         gateway_port = int(backend.gateway_url().rsplit(":", 1)[1])
         direct_path = b"/invocations"
         gateway_path = b"/endpoints/bench/invocations"
-        # Warm both paths (connections, caches), then interleave rounds.
-        _run(_latency(direct_port, direct_path, 200))
-        _run(_latency(gateway_port, gateway_path, 200))
+        # Every answer must be the one the version gives directly.
+        expected = _run(_answer(direct_port, direct_path))
+        # The bare relay to the same version address the gateway uses (the port, for the
+        # relay's readiness check, answers GET /ping through the relay from the version).
+        relay_report = tmp / "relay.json"
+        relay_port = peers.free_port()
+        relay_cmd = [
+            sys.executable, "-m", "benchmarks.gateway.relay", "--port", str(relay_port),
+            "--upstream", str(direct_port), "--report", str(relay_report),
+        ]  # fmt: skip
+        relay = floor_stack.enter_context(
+            peers.start(peers.Spec("bare relay", relay_cmd, relay_port), None)
+        )
+        relay_path = direct_path
+        # Warm every path (connections, caches), then interleave rounds.
+        _run(_latency(direct_port, direct_path, 200, expected))
+        _run(_latency(gateway_port, gateway_path, 200, expected))
+        _run(_latency(relay_port, relay_path, 200, expected))
         gateway_pid = backend.store.gateway().pid
         version_pid = int(version.details["pid"])
-        lat: dict[str, list[float]] = {"direct": [], "gateway": []}
-        tput: dict[str, list[float]] = {"direct": [], "gateway": []}
+        lat: dict[str, list[float]] = {"direct": [], "gateway": [], "relay": []}
+        tput: dict[str, list[float]] = {"direct": [], "gateway": [], "relay": []}
         # CPU seconds the gateway and the version process spent on the gateway path's
         # throughput rounds, and how many requests those rounds served.
         cpu = {"gateway": 0.0, "version": 0.0, "requests": 0.0}
+        relay_cpu = {"cpu": 0.0, "requests": 0.0}
         per_round = max(1, args.requests // args.rounds)
         floor_cpu = {"cpu": 0.0, "requests": 0.0}
         tput["floor"] = []
@@ -186,19 +220,35 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             floor_cpu["requests"] += rate * (time.perf_counter() - started)
             floor_cpu["cpu"] += peers.cpu_seconds(floor.proc.pid) - f0
             tput["floor"].append(rate)
-            lat["direct"] += _run(_latency(direct_port, direct_path, per_round))
-            lat["gateway"] += _run(_latency(gateway_port, gateway_path, per_round))
+            lat["direct"] += _run(_latency(direct_port, direct_path, per_round, expected))
+            lat["gateway"] += _run(_latency(gateway_port, gateway_path, per_round, expected))
+            lat["relay"] += _run(_latency(relay_port, relay_path, per_round, expected))
             tput["direct"].append(
-                _run(_throughput(direct_port, direct_path, args.concurrency, args.seconds))
+                _run(
+                    _throughput(direct_port, direct_path, args.concurrency, args.seconds, expected)
+                )
             )
             g0, v0 = _cpu_s(gateway_pid), _cpu_s(version_pid)
             started = time.perf_counter()
-            rate = _run(_throughput(gateway_port, gateway_path, args.concurrency, args.seconds))
+            rate = _run(
+                _throughput(gateway_port, gateway_path, args.concurrency, args.seconds, expected)
+            )
             cpu["requests"] += rate * (time.perf_counter() - started)
             cpu["gateway"] += _cpu_s(gateway_pid) - g0
             cpu["version"] += _cpu_s(version_pid) - v0
             tput["gateway"].append(rate)
+            r0 = _cpu_s(relay.proc.pid)
+            started = time.perf_counter()
+            rate = _run(
+                _throughput(relay_port, relay_path, args.concurrency, args.seconds, expected)
+            )
+            relay_cpu["requests"] += rate * (time.perf_counter() - started)
+            relay_cpu["cpu"] += _cpu_s(relay.proc.pid) - r0
+            tput["relay"].append(rate)
         floor_stack.close()
+        relayed = json.loads(relay_report.read_text())
+        if relayed["short"] or not relayed["to_client"]:
+            raise RuntimeError(f"the bare relay lost bytes: {relayed}")
         ep.delete()
         backend.wait_deleted("bench", timeout=60)
     finally:
@@ -223,7 +273,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "gateway": cpu["gateway"] / max(1.0, cpu["requests"]) * 1e6,
             "version": cpu["version"] / max(1.0, cpu["requests"]) * 1e6,
             "floor server": floor_cpu["cpu"] / max(1.0, floor_cpu["requests"]) * 1e6,
+            "relay": relay_cpu["cpu"] / max(1.0, relay_cpu["requests"]) * 1e6,
         },
+        "relay_bytes": relayed,
         "gateway_start_s": gateway_start,
         "create_s": create_s,
         "first_deploy_s": deploys[0],
@@ -241,7 +293,24 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     result["throughput_ratio"] = (
         result["throughput_rps"]["gateway"] / result["throughput_rps"]["direct"]
     )
+    p50 = result["p50_ms"]
+    result["gateway_vs_relay_p50"] = p50["gateway"] / p50["relay"]
+    result["relay_vs_direct_p50"] = p50["relay"] / p50["direct"]
+    result["gateway_vs_relay_cpu"] = cpu_us["gateway"] / cpu_us["relay"]
     return result
+
+
+async def _answer(address: int | str, path: bytes) -> bytes:
+    """The version's own answer to the benchmark's request."""
+    from endpointkit.adapters.local._http.client import Pool
+
+    pool = Pool(address)
+    try:
+        status, _, body = await pool.request(b"POST", path, HEADERS, BODY)
+    finally:
+        pool.close()
+    _check(status, body, None)
+    return body
 
 
 def _cpu_s(pid: int | None) -> float:
@@ -288,19 +357,36 @@ def render(r: dict[str, Any]) -> str:
         f"{r['requests_per_path']} sequential requests per path, throughput with "
         f"{r['concurrency']} in flight.",
         "",
-        "| path | p50 ms | p99 ms | throughput req/s |",
-        "|---|---:|---:|---:|",
+        "| path | p50 ms | p99 ms | throughput req/s | CPU us/req |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for path in ("direct", "gateway"):
+    cpu = r["cpu_us_per_request"]
+    for path, label in (
+        ("direct", "direct"),
+        ("gateway", "gateway"),
+        ("relay", "bare relay (reference: bytes only)"),
+    ):
+        if path not in r["p50_ms"]:
+            continue
         lines.append(
-            f"| {path} | {r['p50_ms'][path]:.3f} | {r['p99_ms'][path]:.3f} | "
-            f"{r['throughput_rps'][path]:.0f} |"
+            f"| {label} | {r['p50_ms'][path]:.3f} | {r['p99_ms'][path]:.3f} | "
+            f"{r['throughput_rps'][path]:.0f} | "
+            + (f"{cpu[path]:.0f}" if path in cpu else "-")
+            + " |"
         )
-    lines.append(f"| floor server (bare ASGI) | - | - | {r['throughput_rps']['floor']:.0f} |")
+    lines.append(
+        f"| floor server (bare ASGI) | - | - | {r['throughput_rps']['floor']:.0f} | "
+        f"{cpu['floor server']:.0f} |"
+    )
     lines += [
         "",
         f"- gateway p50 / direct p50: **{r['p50_ratio']:.2f}x** (target <= 1.3x)",
         f"- gateway throughput / direct: **{r['throughput_ratio']:.2f}x** (target >= 0.7x)",
+        f"- the hop's floor (bare relay, no target): relay p50 / direct p50 "
+        f"{r['relay_vs_direct_p50']:.2f}x; gateway p50 / relay p50 "
+        f"{r['gateway_vs_relay_p50']:.2f}x; gateway CPU per request / the relay's "
+        f"{r['gateway_vs_relay_cpu']:.2f}x; relay throughput / direct "
+        f"{r['throughput_rps']['relay'] / r['throughput_rps']['direct']:.2f}x",
         f"- gateway CPU per request / the floor server's: **{r['cpu_ratio_vs_floor']:.2f}x** "
         f"(target <= 1.5x): gateway {r['cpu_us_per_request']['gateway']:.0f} us, floor server "
         f"{r['cpu_us_per_request']['floor server']:.0f} us; the version server behind the "

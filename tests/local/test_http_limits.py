@@ -143,3 +143,53 @@ def test_bodies_held_at_once_are_bounded_and_freed_on_abort(
         third.sendall(b"v" * 600_000)
         assert third.recv(4096).startswith(b"HTTP/1.1 200")
     assert served.server.buffered == 0
+
+
+def _read_answers(sock: socket.socket, count: int) -> list[bytes]:
+    """`count` whole answers (this server's: content-length bodies), in the order they came."""
+    data, answers = b"", []
+    while len(answers) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            length = int(data.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+            end = head_end + 4 + length
+            if len(data) >= end:
+                answers.append(data[:end])
+                data = data[end:]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {len(answers)} answers"
+        data += chunk
+    return answers
+
+
+def test_a_kept_alive_connection_answers_in_order_and_leaves_nothing_when_it_goes(
+    served: Served,
+) -> None:
+    """One connection, sequential then pipelined requests: each answered, in order; once the
+    client goes, the connection and its task are gone (a connection's task waits between
+    requests instead of one task per request)."""
+
+    def request(size: int) -> bytes:
+        return b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: %d\r\n\r\n%s" % (size, b"x" * size)
+
+    async def tasks() -> int:
+        return len(asyncio.all_tasks()) - 1  # not this one
+
+    def pending() -> int:
+        return asyncio.run_coroutine_threadsafe(tasks(), served.loop).result(5)
+
+    with connect(served) as sock:
+        for size in (1, 22, 333):
+            sock.sendall(request(size))
+            (got,) = _read_answers(sock, 1)
+            assert got.startswith(b"HTTP/1.1 200")
+            assert got.endswith(b"%d" % size)
+        sock.sendall(request(4) + request(55) + request(666))
+        bodies = [a.rsplit(b"\r\n\r\n", 1)[1] for a in _read_answers(sock, 3)]
+        assert bodies == [b"4", b"55", b"666"]
+    deadline = time.monotonic() + 5
+    while (served.server.connections or pending()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not served.server.connections
+    assert pending() == 0

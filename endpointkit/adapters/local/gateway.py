@@ -217,6 +217,10 @@ class Router:
                     "retry shortly or check 'endpointkit local status'.",
                 )
             return upstream
+        if len(route.traffic) == 1:  # the usual case: one version takes all the traffic
+            upstream = route.upstreams.get(route.traffic[0][0])
+            if upstream is not None and upstream.healthy and upstream.pool is not None:
+                return upstream
         candidates: list[tuple[Upstream, int]] = []
         total = 0
         for version, weight in route.traffic:
@@ -374,9 +378,10 @@ class Gateway:
             proto = STREAMING[proto]
         if method != "POST":
             return self._fail(proto, 405, "method_not_allowed", f"{path} accepts POST")
-        refused = self.refusal(proto, method, path, query, headers, body)
-        if refused is not None:
-            return refused
+        if self.token is not None:
+            refused = self.refusal(proto, method, path, query, headers, body)
+            if refused is not None:
+                return refused
         route = self.router.routes.get(name)
         if route is None:
             if proto == SAGEMAKER:
