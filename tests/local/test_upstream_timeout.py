@@ -66,9 +66,10 @@ def test_each_request_times_out_on_its_own_timeout() -> None:
             long = asyncio.ensure_future(_timed(pool, b"/slow", 1.5))
             await asyncio.sleep(0.05)
             short = await _timed(pool, b"/slow", 0.3)
-            assert 0.3 <= short <= 0.3 * (1 + LATE_SHARE) + 0.15, short
+            # well before the long one's 1.5 s (slack for a loaded machine)
+            assert 0.3 <= short <= 0.3 * (1 + LATE_SHARE) + 0.5, short
             waited = await asyncio.wait_for(long, 5)
-            assert 1.5 <= waited <= 1.5 * (1 + LATE_SHARE) + 0.15, waited
+            assert 1.5 <= waited <= 1.5 * (1 + LATE_SHARE) + 0.5, waited
             pool.close()
 
     asyncio.run(main())
@@ -82,7 +83,7 @@ def test_a_request_in_flight_times_out_after_its_pool_is_closed() -> None:
             await asyncio.sleep(0.05)
             pool.close()  # a resize retired the version; its request is still bounded
             waited = await asyncio.wait_for(pending, 5)
-            assert 0.4 <= waited <= 0.4 * (1 + LATE_SHARE) + 0.15, waited
+            assert 0.4 <= waited <= 0.4 * (1 + LATE_SHARE) + 0.5, waited
 
     asyncio.run(main())
 
