@@ -131,9 +131,24 @@ def _resolve_backend(backend: str | Backend | None, settings: Mapping[str, Any])
 # so the twins cannot drift apart.
 
 
+def _raw_body(body: object) -> bytes:
+    """`body` as bytes (text as UTF-8); ValidationError for anything else, before any call."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    raise ValidationError(
+        f"invoke sends a raw body (raw bytes or text), not a {type(body).__name__}.",
+        hint="Use predict(instances) to send instances as JSON, or pass the encoded body, "
+        'e.g. json.dumps({"instances": rows}).encode().',
+    )
+
+
 def _invoke_request(
     endpoint: str,
-    body: bytes,
+    body: bytes | str,
     *,
     content_type: str = JSON,
     accept: str | None = None,
@@ -145,13 +160,20 @@ def _invoke_request(
     """Send raw bytes; retried on throttling and transient faults only. `version` pins one
     version where the backend can; `inference_id` tags the request in the platform's logs."""
     return InvokeRequest(
-        endpoint, body, content_type, accept, version, custom_attributes, inference_id, timeout
+        endpoint,
+        _raw_body(body),
+        content_type,
+        accept,
+        version,
+        custom_attributes,
+        inference_id,
+        timeout,
     )
 
 
 def _stream_request(
     endpoint: str,
-    body: bytes,
+    body: bytes | str,
     *,
     content_type: str = JSON,
     accept: str | None = EVENT_STREAM,
@@ -178,7 +200,7 @@ def _stream_request(
 
 def _async_request(
     endpoint: str,
-    body: bytes,
+    body: bytes | str,
     *,
     content_type: str = JSON,
     accept: str | None = None,
@@ -193,7 +215,7 @@ def _async_request(
     safe. Capability ASYNC_INFERENCE."""
     return InvokeRequest(
         endpoint,
-        body,
+        _raw_body(body),
         content_type,
         accept,
         version,

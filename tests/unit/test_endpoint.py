@@ -240,3 +240,15 @@ def test_settings_with_a_backend_instance_are_refused(mock: MockBackend) -> None
         Endpoint("x", mock, region="eu-west-1")
     with pytest.raises(ValidationError, match="already configured"):
         AsyncEndpoint("x", mock, region="eu-west-1")
+
+
+def test_invoke_takes_bytes_or_text_and_refuses_anything_else_clearly(ep: Endpoint) -> None:
+    """`invoke([...])` (instances where raw bytes belong) failed deep inside the HTTP client
+    with "sequence item 1: expected a bytes-like object, str found" on the local backend;
+    it is refused before any call, naming `predict` for instances."""
+    body = '{"instances": [1, 2]}'
+    assert ep.invoke(body).json() == ep.invoke(body.encode()).json()
+    assert ep.invoke(bytearray(body.encode())).json() == ep.invoke(body.encode()).json()
+    for wrong in ([1, 2], {"instances": [1]}, 3):
+        with pytest.raises(ValidationError, match=r"raw bytes.*predict\(instances\)"):
+            ep.invoke(wrong)  # type: ignore[arg-type]
