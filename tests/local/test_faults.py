@@ -16,9 +16,10 @@ import pytest
 
 from endpointkit import Endpoint
 from endpointkit.adapters.local import LocalBackend
+from endpointkit.errors import Timeout
 from endpointkit.spec import Resources
 from tests.conformance.suite import Versions
-from tests.local.harness import deaths, faulty
+from tests.local.harness import deaths, faulty, local_backend
 
 pytestmark = pytest.mark.slow  # real processes and sockets
 
@@ -239,3 +240,33 @@ def test_no_version_can_be_reached_around_the_gateway(
         timeout=30,
     )
     assert answer.json() == {"predictions": ["v2"]}
+
+
+def test_a_version_that_does_not_answer_in_time_is_a_timeout_on_every_route(
+    tmp_path: Path,
+) -> None:
+    """The gateway gives up on a version after its request timeout and says so in each
+    platform's shape (SageMaker: 424 ModelError "Received server error (0)", as for a
+    container that timed out; Vertex: 504 DEADLINE_EXCEEDED; the Python API: Timeout); the
+    version then serves again."""
+    with local_backend(tmp_path / "home", request_timeout=1.0) as backend:
+        ep = Endpoint.create("slow", faulty(tmp_path, "v1"), backend=backend, timeout=60)
+        base = backend.gateway_url()
+        body = {"instances": ["sleep:2"]}
+        vertex = f"{base}/v1/projects/p/locations/l/endpoints/slow:predict"
+        with httpx.Client(timeout=30) as http:
+            started = time.monotonic()
+            answer = http.post(f"{base}/endpoints/slow/invocations", json=body)
+            assert time.monotonic() - started < 1.9  # the gateway's 1 s, not the model's 2 s
+            assert answer.status_code == 424, answer.text
+            assert answer.headers["x-amzn-errortype"] == "ModelError"
+            assert answer.json()["OriginalStatusCode"] == 0
+            assert "did not answer within 1 s" in answer.json()["message"]
+            answer = http.post(vertex, json=body)
+            assert answer.status_code == 504, answer.text
+            assert answer.json()["error"]["status"] == "DEADLINE_EXCEEDED"
+        with pytest.raises(Timeout, match="did not answer within 1 s"):
+            ep.predict(["sleep:2"])
+        poll(lambda: healthy(backend, "slow", "v1"), "v1 healthy again")
+        time.sleep(2.1)  # the sleeps still queued on its model thread end
+        assert ep.predict(["ok"]).predictions == ["v1"]
