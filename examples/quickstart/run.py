@@ -11,7 +11,6 @@ import random
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -52,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
         spec = spec.model_copy(update={"backend": args.backend})
     backend = ek.get_backend(spec.backend, spec.settings)
 
-    run_started = datetime.now(timezone.utc) - timedelta(seconds=1)
     started = step(f"endpointkit apply endpoint.yaml (backend: {backend.name})")
     print(ek.plan(spec, backend).diff())
     ek.apply(spec, backend)
@@ -91,10 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    versions: {state.version_names}, traffic: {state.traffic.serving()}")
     done(started)
 
-    print("\n==> history (this run; `endpointkit history iris` shows earlier ones too)")
+    print("\n==> history")
     for event in endpoint.history():
-        if event.time < run_started:
-            continue  # an earlier run's endpoint of the same name, deleted since
         print(
             f"    {event.time:%H:%M:%S}  {event.kind:<10} {event.version or '':<4} "
             f"{event_message(event)}"

@@ -436,6 +436,8 @@ class Store:
                 ),
             )
             self._insert_version(db, name, version, now, spec_hash)
+            # a new endpoint of an old name starts its own history (as on every backend)
+            db.execute("DELETE FROM events WHERE endpoint = ?", (name,))
             self.record(db, name, "created", "endpoint created", version=version.name)
 
     @staticmethod

@@ -292,6 +292,7 @@ class SageMakerBackend(Backend):
             raise
 
         def record(doc: HistoryDoc) -> None:
+            doc.events = []  # a new endpoint of an old name starts its own history
             doc.append("created", version=version.name, message="endpoint created")
             doc.pending = [
                 Pending(

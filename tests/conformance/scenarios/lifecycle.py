@@ -27,6 +27,22 @@ class LifecycleScenarios(SuiteBase):
         assert not backend.exists(name)
         assert name not in [e.name for e in backend.list_endpoints()]
 
+    def test_a_deleted_endpoints_history_stays_and_a_new_one_of_its_name_starts_afresh(
+        self, backend: Backend, versions: Versions, name: str
+    ) -> None:
+        """A deleted endpoint's history stays readable; a new endpoint of the same name
+        starts its own (the local and SageMaker backends appended to the old one, so the
+        quickstart's second run printed the first run's events too)."""
+        ep = Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=120)
+        ep.delete()
+        backend.wait_deleted(name, timeout=120)
+        assert [e.kind for e in ep.history()][-1] == "deleted"
+        ep = Endpoint.create(name, versions.echo("v1"), backend=backend, timeout=120)
+        kinds = [e.kind for e in ep.history() if e.kind != "health"]
+        assert kinds == ["created", "deployed"], kinds
+        ep.delete()
+        backend.wait_deleted(name, timeout=120)
+
     def test_missing_endpoint_is_not_found(self, backend: Backend) -> None:
         with pytest.raises(NotFound, match="not found"):
             backend.get("conf-never-created")
