@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from . import codecs, streaming
-from .allocator import fix_mmap_threshold
+from .allocator import TRIM_AFTER_BYTES, HeapTrimmer
 from .contracts import oip, sagemaker, vertex
 from .errors import MethodNotAllowed, NotFound, Overloaded, PayloadTooLarge, ServingError
 from .messages import Request, Response, StreamResponse
@@ -68,6 +68,7 @@ class ServingApp:
             settings.request_log, settings.log_sample_rate, settings.version
         )
         self.runtime = ModelRuntime(settings, self.log, self.metrics)
+        self.trimmer = HeapTrimmer()  # large bodies' memory back to the system (allocator.py)
         self._flusher: asyncio.Task[None] | None = None
         self.grpc: GrpcServer | None = None  # with ENDPOINTKIT_GRPC_PORT, once started
         self._rid_prefix = os.urandom(4).hex() + "-"
@@ -129,6 +130,7 @@ class ServingApp:
             elif message["type"] == "lifespan.shutdown":
                 if self._flusher is not None:
                     self._flusher.cancel()
+                self.trimmer.close()
                 if self.grpc is not None:  # its calls still in flight need the model thread
                     await self.grpc.stop()
                 runtime = self.runtime
@@ -241,6 +243,12 @@ class ServingApp:
         await send(
             {"type": "http.response.body", "body": b"" if method == "HEAD" else response.body}
         )
+        if (
+            len(body) >= TRIM_AFTER_BYTES
+            or len(response.body) >= TRIM_AFTER_BYTES
+            or code == "payload_too_large"  # read up to the limit, then refused
+        ):
+            self.trimmer.answered(TRIM_AFTER_BYTES)
         seconds = time.perf_counter() - t0
         metrics.observe(route.name if route is not None else "unknown", status, seconds)
         log = self.log
@@ -403,5 +411,4 @@ async def _disconnect(receive: Receive) -> None:
 
 def create_app(settings: Settings | None = None) -> ServingApp:
     """The app for this process's environment (uvicorn's factory in every worker)."""
-    fix_mmap_threshold()  # large bodies' memory goes back to the system (allocator.py)
     return ServingApp(settings or Settings.from_env())

@@ -31,7 +31,6 @@ from endpointkit.adapters.local._logs import limits_from_env, rotate_logs
 from endpointkit.adapters.local.gateway import Gateway, Router, TokenBucket
 from endpointkit.adapters.local.state import DRAINING, FAILED, READY, STARTING, Store
 from endpointkit.adapters.local.supervisor import VersionProcess, kill_group, socket_dir
-from endpointkit.serving.allocator import fix_mmap_threshold
 from endpointkit.state import Status
 
 __all__ = ["Daemon", "main"]
@@ -481,7 +480,6 @@ def main(argv: list[str] | None = None) -> int:
     store.set_gateway(pid=os.getpid(), host=args.host, port=port, secret=daemon.secret)
     store.close()
     print(f"endpointkit gateway pid {os.getpid()} on {args.host}:{port} for {home}", flush=True)
-    fix_mmap_threshold()  # relayed bodies' memory goes back to the system, as in the server
     try:
         import uvloop
 

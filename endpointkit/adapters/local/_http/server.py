@@ -28,6 +28,7 @@ from typing import Any, cast
 import httptools
 
 from endpointkit.retry import apoll_until
+from endpointkit.serving.allocator import trim_heap
 from endpointkit.serving.types import Headers, Receive, Scope, Send
 
 __all__ = [
@@ -60,24 +61,6 @@ def _status_line(status: int) -> bytes:
 
 #: An aborted upload at least this large gives its memory back to the OS when freed.
 TRIM_AFTER = 8 * 1024 * 1024
-
-
-def _trim_heap() -> None:
-    """glibc's malloc_trim(0): freed heap goes back to the OS (a body arrives in ~64 KiB pieces
-    below malloc's mmap threshold, so freeing them alone keeps the RSS). A no-op elsewhere."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            import ctypes
-
-            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-
-
-_malloc_trim: Any = None
 
 
 class _Connection(asyncio.Protocol):
@@ -122,7 +105,7 @@ class _Connection(asyncio.Protocol):
         self.queue.clear()
         self.server.buffered -= self.held
         if self.held >= TRIM_AFTER:
-            _trim_heap()  # hand the freed body back to the OS, not just to the allocator
+            trim_heap()  # hand the freed body back to the OS, not just to the allocator
         self.held = 0
         self.resume_writing()  # a stream waiting for the client to read must not hang
         if self.wakeup is not None and not self.wakeup.done():
