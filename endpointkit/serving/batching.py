@@ -26,9 +26,12 @@ against ``run_in_executor``. Ranges are several runs on a machine with a load av
 ``Batcher`` (Triton-style, opportunistic): requests queue; whenever the model thread is free,
 everything queued (up to ``max_batch_size`` instances, same ``parameters``) becomes one predict
 call. With ``max_latency_ms > 0`` a partial batch waits up to that long for more requests. Each
-caller gets exactly its own slice of the outputs, in order. When a merged batch fails, its
-halves are retried (down to single requests), so one bad request fails only itself: a lone bad
-request among 64 costs about 12 calls, a predictor that fails everything about 2 per request.
+caller gets exactly its own slice of the outputs, in order. When a merged batch fails with
+what one bad request causes (an input error: ValueError, TypeError, KeyError, IndexError, a 4xx
+status, a count mismatch), its halves are retried down to single requests, so that request
+fails alone: a lone bad request among 64 costs about 12 calls. Any other failure (the predictor
+failing as a whole) fails the batch without retries, and a half that could no longer finish in
+time is answered 503 rather than run.
 A request waits in the batcher under the same deadline rule as a queued call (answered 503 once
 it could no longer finish in time; 504 at its deadline once its batch runs) without a task or
 ``wait_for`` of its own: one timer per request.
@@ -350,19 +353,20 @@ class _Item:
         self.started = False  # taken into a batch that runs
         self.timer: asyncio.TimerHandle | None = None
 
-    def dropped(self, now: float) -> bool:
+    def dropped(self, ends: float) -> bool:
         """Whether to leave this item out of its batch: its caller stopped waiting, its
-        client left, or its deadline passed (its caller then gets :class:`Dropped`)."""
+        client left, or a call now would end (``ends``) past its deadline (its caller then
+        gets :class:`Dropped`)."""
         if self.future.done():
             return True
         gone = self.cycle is not None and self.cycle.disconnected
-        if gone or now > self.deadline:
+        if gone or ends > self.deadline:
             self.future.set_exception(Dropped(gone))
             return True
         return False
 
 
-def _item_too_late(item: _Item, executor: Executor) -> None:
+def _item_too_late(item: _Item) -> None:
     """On the loop, at the latest start that could still finish by the item's deadline: a
     queued item is answered now (:class:`Dropped`); one whose batch runs gets until then."""
     if item.future.done():
@@ -381,6 +385,15 @@ def _item_expired(item: _Item) -> None:
 
 class BatchSizeMismatch(RuntimeError):
     """The predictor returned a different number of outputs than instances."""
+
+
+def _one_request_may_be_at_fault(exc: Exception) -> bool:
+    """Whether one bad request can explain a merged batch's failure: an input error or a
+    count mismatch, not the predictor failing as a whole (retrying that only repeats it)."""
+    if isinstance(exc, (ValueError, TypeError, KeyError, IndexError, BatchSizeMismatch)):
+        return True
+    status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+    return isinstance(status, int) and 400 <= status < 500
 
 
 class Batcher:
@@ -422,7 +435,7 @@ class Batcher:
         if deadline != math.inf:
             executor = self.executor
             latest_start = deadline - executor.service_s - executor.margin_s - time.monotonic()
-            item.timer = loop.call_later(max(0.0, latest_start), _item_too_late, item, executor)
+            item.timer = loop.call_later(max(0.0, latest_start), _item_too_late, item)
         self._queue.append(item)
         assert self._wake is not None
         self._wake.set()
@@ -491,7 +504,8 @@ class Batcher:
                 await self._execute(batch)
 
     async def _execute(self, batch: list[_Item]) -> None:
-        """Run ``batch`` as one call; when it fails, its halves (a bad request fails alone)."""
+        """Run ``batch`` as one call; when an input error fails it, its halves (so a bad
+        request fails alone)."""
         total = sum(i.n for i in batch)
         if self.on_batch is not None:
             self.on_batch(total)
@@ -503,15 +517,22 @@ class Batcher:
                 raise BatchSizeMismatch(
                     f"The predictor returned {got} predictions for a batch of {total} instances"
                 )
+        except (CallTimeout, Dropped):  # never ran: the model thread is held (stuck)
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(Dropped(gone=False))
+            return
         except Exception as exc:
-            if len(batch) == 1:
-                if not batch[0].future.done():
-                    batch[0].future.set_exception(exc)
+            if len(batch) == 1 or not _one_request_may_be_at_fault(exc):
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
                 return
             middle = len(batch) // 2
+            executor = self.executor
             for half in (batch[:middle], batch[middle:]):
-                now = time.monotonic()
-                if left := [i for i in half if not i.dropped(now)]:
+                ends = time.monotonic() + executor.service_s + executor.margin_s
+                if left := [i for i in half if not i.dropped(ends)]:
                     await self._execute(left)
             return
         start = 0

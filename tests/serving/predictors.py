@@ -56,7 +56,9 @@ class BatchedEcho:
     def predict(self, instances: Any, parameters: dict[str, Any] | None = None) -> Any:
         items = instances.tolist() if hasattr(instances, "tolist") else list(instances)
         if any(i == "fail" or i == [-1.0] for i in items):
-            raise RuntimeError("batch failed")
+            raise ValueError("bad input")  # what one bad request causes
+        if "crash" in items:
+            raise RuntimeError("the model failed")  # the predictor failing as a whole
         time.sleep(0.002)  # a fixed per-call cost, like a real model
         return [{"echo": item, "batch": len(items)} for item in items]
 

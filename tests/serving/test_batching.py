@@ -74,14 +74,31 @@ def test_a_bad_request_fails_alone_and_its_batch_mates_get_their_answers(
     # a partial batch waits up to 1 s for more: the 16 requests become one batch
     with predictor_server(tmp_path, "BatchedEcho", ENDPOINTKIT_MAX_LATENCY_MS="1000") as server:
         responses = asyncio.run(_fire(server.url, 16, call))
-        assert responses[0].status_code == 500
-        assert responses[0].json()["code"] == "predictor_error"
+        assert responses[0].status_code == 422  # a ValueError: the input was rejected
+        assert responses[0].json()["code"] == "predictor_rejected"
         for i, r in enumerate(responses[1:], 1):
             assert r.status_code == 200, r.text
             assert [p["echo"] for p in r.json()["predictions"]] == [i]
         # it was merged with the others (else this shows nothing): its batch ran again,
         # in halves, down to the bad request alone
         assert server.metric("endpointkit_batch_size_sum") > 16
+        assert server.client.post("/predict", json={"instances": [1]}).status_code == 200
+
+
+def test_a_predictor_failing_as_a_whole_fails_its_batch_without_retries(
+    tmp_path: Path,
+) -> None:
+    """Retrying halves helps only when one request is at fault; a RuntimeError from the model
+    would only repeat (and rerun its batch-mates' rows, side effects included)."""
+
+    async def call(client: httpx.AsyncClient, i: int) -> httpx.Response:
+        instance = "crash" if i == 0 else i
+        return await client.post("/predict", json={"instances": [instance]})
+
+    with predictor_server(tmp_path, "BatchedEcho", ENDPOINTKIT_MAX_LATENCY_MS="1000") as server:
+        responses = asyncio.run(_fire(server.url, 16, call))
+        assert [r.status_code for r in responses] == [500] * 16
+        assert server.metric("endpointkit_batch_size_sum") == 16  # one call, no retries
         assert server.client.post("/predict", json={"instances": [1]}).status_code == 200
 
 

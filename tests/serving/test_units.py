@@ -524,3 +524,37 @@ def test_a_stuck_model_thread_answers_the_batchers_queue_at_once() -> None:
         ex.shutdown()
 
     asyncio.run(run())
+
+
+def test_a_batch_queued_behind_a_stuck_call_is_answered_503_not_retried() -> None:
+    """A batch whose call waited behind a stuck one (a hung ``preprocess``) and was failed by
+    ``Executor.fail_queued`` got CallTimeout as if the predictor had failed: a 500, or for
+    several requests a retry in halves behind the same stuck call. It is now Dropped (503)."""
+    from endpointkit.serving.batching import Batcher, Dropped, Executor
+
+    calls: list[Any] = []
+
+    def predict(instances: Any, parameters: Any) -> Any:
+        calls.append(instances)
+        return list(instances)
+
+    async def run() -> None:
+        ex = Executor(False)
+        batcher = Batcher(predict, ex, 8, 0.0)
+        gate = threading.Event()
+        stuck = asyncio.ensure_future(ex.call(gate.wait, 5))
+        await asyncio.sleep(0.02)
+        waiting = [asyncio.ensure_future(batcher.submit([i], None)) for i in range(3)]
+        await asyncio.sleep(0.05)  # their batch's call is queued behind the stuck one
+        assert ex.fail_queued() == 1
+        for future in waiting:
+            with pytest.raises(Dropped):
+                await future
+        gate.set()
+        assert await stuck
+        await asyncio.sleep(0.05)
+        assert calls == []  # nothing ran again behind it
+        batcher.close()
+        ex.shutdown()
+
+    asyncio.run(run())
