@@ -173,15 +173,57 @@ def test_sklearn_builtin_batches_concurrent_requests_by_default(
                 *(client.post("/predict", json={"instances": rows}) for rows in bodies)
             )
 
-    for batching, env in ((True, {}), (False, {"ENDPOINTKIT_MAX_BATCH_SIZE": "1"})):
+    # the handler's own max_batch_size; a 200 ms window makes the merging certain on a busy
+    # machine (with none, only requests queued while the model thread is busy are merged)
+    on = {"ENDPOINTKIT_MAX_LATENCY_MS": "200"}
+    off = {"ENDPOINTKIT_MAX_BATCH_SIZE": "1", "ENDPOINTKIT_MAX_LATENCY_MS": "200"}
+    for batching, env in ((True, on), (False, off)):
         (tmp_path / str(batching)).mkdir()
         with start_server(tmp_path / str(batching), ["--model-dir", str(sklearn_model)], env) as s:
             responses = asyncio.run(fire(s.url))
             for rows, r in zip(bodies, responses, strict=True):
                 assert r.json() == {"predictions": model.predict(np.array(rows)).tolist()}
             calls = s.metric("endpointkit_batch_size_count")
-            # 64 requests at once: merged while the model thread was busy, unless turned off
-            assert (0 < calls < 64) if batching else calls == 0
+            assert (0 < calls < 64) if batching else calls == 0  # merged unless turned off
+
+
+def test_multi_output_probabilities_come_one_per_row_batched_or_not(tmp_path: Path) -> None:
+    """A multi-output classifier's predict_proba is a list with one array per output, each
+    holding every row: split by the batcher as if it were rows, two merged callers each got
+    one output's probabilities for both rows (the other caller's among them)."""
+    pytest.importorskip("sklearn", reason="pip install 'endpointkit[sklearn]'")
+    import joblib
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 3))
+    y = np.stack([(x[:, 0] > 0), (x[:, 1] > x[:, 2])], axis=1).astype(int)
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(x, y)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    joblib.dump(model, folder / "model.joblib")
+    rows = rng.normal(size=(16, 3)).round(3).tolist()
+
+    def expected(row: list[float]) -> list[list[float]]:
+        return [out[0].tolist() for out in model.predict_proba(np.array([row]))]
+
+    async def fire(url: str) -> list[httpx.Response]:
+        body = {"parameters": {"method": "predict_proba"}}
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            return await asyncio.gather(
+                *(client.post("/predict", json={"instances": [r], **body}) for r in rows)
+            )
+
+    env = {"ENDPOINTKIT_MAX_LATENCY_MS": "500"}  # the 16 callers are merged
+    with start_server(tmp_path, ["--model-dir", str(folder)], env) as s:
+        for row, r in zip(rows, asyncio.run(fire(s.url)), strict=True):
+            assert r.json() == {"predictions": [expected(row)]}
+        assert s.metric("endpointkit_batch_size_count") < len(rows)
+        both = s.client.post(
+            "/predict",
+            json={"instances": rows[:2], "parameters": {"method": "predict_proba"}},
+        )
+        assert both.json() == {"predictions": [expected(rows[0]), expected(rows[1])]}
 
 
 @pytest.fixture

@@ -43,4 +43,9 @@ class SklearnPredictor:
         method = (parameters or {}).get("method", "predict")
         if method not in METHODS or not hasattr(self.model, method):
             raise ValueError(f"parameters.method must be one of {sorted(METHODS)}, got {method!r}")
-        return getattr(self.model, method)(as_array(instances))
+        result = getattr(self.model, method)(as_array(instances))
+        if isinstance(result, list):  # multi-output probabilities: one array per output
+            # one prediction per row (each a list of its outputs' probabilities), so a batch
+            # splits by row like any other answer
+            return [[output[i].tolist() for output in result] for i in range(len(result[0]))]
+        return result
