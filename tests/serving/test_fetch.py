@@ -87,3 +87,21 @@ def test_a_served_s3_model_is_fetched_once_and_removed_when_the_server_exits(
         assert len(_model_folders(scratch)) == 1  # one download for both workers
         assert server.proc.pid is not None
     assert _model_folders(scratch) == []  # removed at exit
+
+
+def test_a_download_that_fails_midway_leaves_no_folder_behind(
+    s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_url)
+    s3.create_bucket(Bucket="models")
+    # "a" downloads as a file, then "a/b" needs "a" to be a folder: the fetch fails there
+    s3.put_object(Bucket="models", Key="broken/a", Body=b"1")
+    s3.put_object(Bucket="models", Key="broken/a/b", Body=b"2")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises((NotADirectoryError, FileExistsError)):
+        load_predictor("s3://models/broken")
+    assert _model_folders(tmp_path) == []

@@ -74,14 +74,18 @@ def fetch_s3(uri: str, limits: ArchiveLimits | None = None) -> str:
         ) from exc
     bucket, prefix = _split(uri, "s3://")
     target = Path(tempfile.mkdtemp(prefix="endpointkit-model-"))
-    s3 = boto3.client("s3")
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            key = obj["Key"]
-            rel = key[len(prefix) :].lstrip("/") or Path(key).name
-            dest = target / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, key, str(dest))
+    try:
+        s3 = boto3.client("s3")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                rel = key[len(prefix) :].lstrip("/") or Path(key).name
+                dest = target / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, key, str(dest))
+    except BaseException:  # a failed or interrupted download leaves nothing behind
+        shutil.rmtree(target, ignore_errors=True)
+        raise
     return _maybe_extract(target, limits or ArchiveLimits())
 
 
@@ -95,14 +99,18 @@ def fetch_gcs(uri: str, limits: ArchiveLimits | None = None) -> str:
         ) from exc
     bucket, prefix = _split(uri, "gs://")
     target = Path(tempfile.mkdtemp(prefix="endpointkit-model-"))
-    client = storage.Client()
-    for blob in client.list_blobs(bucket, prefix=prefix):
-        if blob.name.endswith("/"):
-            continue
-        rel = blob.name[len(prefix) :].lstrip("/") or Path(blob.name).name
-        dest = target / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        blob.download_to_filename(str(dest))
+    try:
+        client = storage.Client()
+        for blob in client.list_blobs(bucket, prefix=prefix):
+            if blob.name.endswith("/"):
+                continue
+            rel = blob.name[len(prefix) :].lstrip("/") or Path(blob.name).name
+            dest = target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            blob.download_to_filename(str(dest))
+    except BaseException:  # a failed or interrupted download leaves nothing behind
+        shutil.rmtree(target, ignore_errors=True)
+        raise
     return _maybe_extract(target, limits or ArchiveLimits())
 
 
