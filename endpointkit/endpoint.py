@@ -132,15 +132,20 @@ def _resolve_backend(backend: str | Backend | None, settings: Mapping[str, Any])
 
 
 def _raw_body(body: object) -> bytes:
-    """`body` as bytes (text as UTF-8); ValidationError for anything else, before any call."""
+    """`body` as bytes (text as UTF-8, a file read whole); ValidationError for anything else,
+    before any call."""
     if isinstance(body, bytes):
         return body
     if isinstance(body, str):
         return body.encode()
     if isinstance(body, (bytearray, memoryview)):
         return bytes(body)
+    read = getattr(body, "read", None)
+    if callable(read):  # an open file, as boto3's Body takes
+        data = read()
+        return data.encode() if isinstance(data, str) else bytes(data)
     raise ValidationError(
-        f"invoke sends a raw body (raw bytes or text), not a {type(body).__name__}.",
+        f"a request body is raw bytes, text or a file to read, not a {type(body).__name__}.",
         hint="Use predict(instances) to send instances as JSON, or pass the encoded body, "
         'e.g. json.dumps({"instances": rows}).encode().',
     )

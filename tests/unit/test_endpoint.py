@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 from typing import Any
 
 import pytest
@@ -249,6 +250,7 @@ def test_invoke_takes_bytes_or_text_and_refuses_anything_else_clearly(ep: Endpoi
     body = '{"instances": [1, 2]}'
     assert ep.invoke(body).json() == ep.invoke(body.encode()).json()
     assert ep.invoke(bytearray(body.encode())).json() == ep.invoke(body.encode()).json()
+    assert ep.invoke(io.BytesIO(body.encode())).json() == ep.invoke(body.encode()).json()
     for wrong in ([1, 2], {"instances": [1]}, 3):
         with pytest.raises(ValidationError, match=r"raw bytes.*predict\(instances\)"):
             ep.invoke(wrong)  # type: ignore[arg-type]
