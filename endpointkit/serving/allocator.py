@@ -51,17 +51,16 @@ def trim_heap() -> bool:
 
 
 class HeapTrimmer:
-    """Trims the heap ``TRIM_EVERY_S`` after a large body was answered (once per window)."""
+    """Trims the heap ``every_s`` after a large body was answered (once per window)."""
 
-    def __init__(self, after_bytes: int = TRIM_AFTER_BYTES, every_s: float = TRIM_EVERY_S) -> None:
-        self.after_bytes = after_bytes
+    def __init__(self, every_s: float = TRIM_EVERY_S) -> None:
         self.every_s = every_s
         self.trims = 0
         self._pending: asyncio.TimerHandle | None = None
 
-    def answered(self, body_bytes: int) -> None:
-        """On the loop, once a request's body is no longer needed."""
-        if body_bytes >= self.after_bytes and self._pending is None:
+    def large_body_answered(self) -> None:
+        """On the loop, once a large body (``TRIM_AFTER_BYTES`` or more) is no longer needed."""
+        if self._pending is None:
             self._pending = asyncio.get_running_loop().call_later(self.every_s, self._trim)
 
     def _trim(self) -> None:

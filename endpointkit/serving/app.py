@@ -248,7 +248,7 @@ class ServingApp:
             or len(response.body) >= TRIM_AFTER_BYTES
             or code == "payload_too_large"  # read up to the limit, then refused
         ):
-            self.trimmer.answered(TRIM_AFTER_BYTES)
+            self.trimmer.large_body_answered()
         seconds = time.perf_counter() - t0
         metrics.observe(route.name if route is not None else "unknown", status, seconds)
         log = self.log
