@@ -218,14 +218,14 @@ def _async_request(
     Idempotent by `inference_id` (made up when not given): queuing an id again queues nothing
     and returns the first request's handle, so retries (throttling, transient faults) are
     safe. Capability ASYNC_INFERENCE."""
-    return InvokeRequest(
+    return _invoke_request(
         endpoint,
-        _raw_body(body),
-        content_type,
-        accept,
-        version,
-        custom_attributes,
-        inference_id or uuid.uuid4().hex,  # made here, so every retry sends the same id
+        body,
+        content_type=content_type,
+        accept=accept,
+        version=version,
+        custom_attributes=custom_attributes,
+        inference_id=inference_id or uuid.uuid4().hex,  # made here: every retry sends it
     )
 
 

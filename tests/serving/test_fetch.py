@@ -32,7 +32,8 @@ def s3_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.stop()
 
 
-def test_s3_model_tarball_is_fetched_and_unpacked(s3_url: str, tmp_path: Path) -> None:
+def _put_model_tarball(s3_url: str) -> None:
+    """s3://models/churn/v1/model.tar.gz: a toolkit script answering 7 per instance."""
     import boto3
 
     script = b"def model_fn(d):\n    return 7\ndef predict_fn(x, m):\n    return [m for _ in x]\n"
@@ -44,6 +45,10 @@ def test_s3_model_tarball_is_fetched_and_unpacked(s3_url: str, tmp_path: Path) -
     s3 = boto3.client("s3", endpoint_url=s3_url)
     s3.create_bucket(Bucket="models")
     s3.put_object(Bucket="models", Key="churn/v1/model.tar.gz", Body=buf.getvalue())
+
+
+def test_s3_model_tarball_is_fetched_and_unpacked(s3_url: str, tmp_path: Path) -> None:
+    _put_model_tarball(s3_url)
     predictor = load_predictor("s3://models/churn/v1")
     assert predictor.predict([1, 2]) == [7, 7]
 
@@ -58,19 +63,9 @@ def test_a_served_s3_model_is_fetched_once_and_removed_when_the_server_exits(
     """Each worker downloaded its own copy into a new temporary folder and none was ever
     removed (73 such folders had piled up in /tmp on the development machine): the server
     fetches once, before its workers start, and removes the copy when it exits."""
-    import boto3
-
     from .conftest import start_server
 
-    script = b"def model_fn(d):\n    return 7\ndef predict_fn(x, m):\n    return [m for _ in x]\n"
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("code/inference.py")
-        info.size = len(script)
-        tar.addfile(info, io.BytesIO(script))
-    s3 = boto3.client("s3", endpoint_url=s3_url)
-    s3.create_bucket(Bucket="models")
-    s3.put_object(Bucket="models", Key="churn/v1/model.tar.gz", Body=buf.getvalue())
+    _put_model_tarball(s3_url)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {
