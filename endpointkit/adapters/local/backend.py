@@ -54,6 +54,20 @@ __all__ = ["LocalBackend"]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+_DETACHED: list[subprocess.Popen[bytes]] = []
+
+
+def _keep_detached(daemon: subprocess.Popen[bytes]) -> None:
+    """Hold a started gateway daemon's ``Popen`` for the life of this interpreter.
+
+    The daemon is meant to outlive the backend object that started it; collecting its
+    ``Popen`` while it runs raises ResourceWarning ("subprocess N is still running"), which a
+    test suite run with ``filterwarnings = error`` reports as a failure. Daemons that exited
+    are reaped (no zombie) and dropped here."""
+    _DETACHED[:] = [p for p in _DETACHED if p.poll() is None]
+    _DETACHED.append(daemon)
+
+
 class LocalBackend(Backend):
     """Real serving processes on this machine behind one gateway.
 
@@ -259,7 +273,7 @@ class LocalBackend(Backend):
         if self.grpc_port is not None:
             args += ["--grpc-port", str(self.grpc_port)]
         with open(log_dir / "gateway.log", "ab") as log:
-            self._daemon = subprocess.Popen(
+            daemon = self._daemon = subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -268,6 +282,7 @@ class LocalBackend(Backend):
                 start_new_session=True,  # survives the CLI that started it
                 close_fds=True,
             )
+        _keep_detached(daemon)
 
     def _control(self, path: str, **query: str) -> Any:
         """Call a control route on the gateway (starting it if needed; once more if it went
