@@ -16,8 +16,9 @@
   written at once, as before). On the row-sum model this took the server's CPU per
   ``/invocations`` request from 54.0 to 46.7 us (benchmarks/serving/profile.py, same run).
 
-Cost per request: two ``loop.time()`` calls, a few attribute stores, one small object. One sweeper task per
-worker checks the deadlines every ``SWEEP_S``, so a timeout fires up to that much late.
+Cost per request: two ``loop.time()`` calls, a few attribute stores, one small object. One
+sweeper task per worker checks the deadlines every ``SWEEP_S``, so a timeout fires up to that
+much late.
 Rejections close with a short lingering half-close, so the client reads the answer before the
 connection goes (closing with unread input would reset it).
 """
