@@ -276,11 +276,18 @@ def _run(
             continue
         pinned = ",".join(str(c) for c in cpus[:n])
         print(f"   {n} worker(s) pinned to CPU {pinned}, wrk -t{n} -c{64 * n}", flush=True)
-        for spec in (peers.floor(workers=n), peers.endpointkit("models:Sum", workers=n)):
+        # the inline variant (no model thread) tells what the thread costs as workers share CPUs
+        for spec in (
+            peers.floor(workers=n),
+            peers.endpointkit("models:Sum", workers=n),
+            peers.endpointkit("models:SumInline", workers=n, name=EK_INLINE),
+        ):
             path = "/predict"
             cases = [(path, "POST", ONE, ONE_OUT)]
             if spec.name == EK:
                 cases.insert(0, ("/invocations", "POST", ONE, ONE_OUT))
+            elif spec.name == EK_INLINE:
+                cases = [("/invocations", "POST", ONE, ONE_OUT)]
             closed(
                 spec, cases, cpus=pinned, into=scaling, extra={"workers": n},
                 threads=n, conns=64 * n,
@@ -491,7 +498,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 ">= 0.9",
                 0.9,
             )
-        for peer, route in ((EK, "/invocations"), (FLOOR, "/predict")):
+        for peer, route in ((EK, "/invocations"), (EK_INLINE, "/invocations"), (FLOOR, "/predict")):
             sc = results["scaling"]
             one_rps = _get(sc, peer, route, "rps", workers=1)
             one_cpu = _get(sc, peer, route, "cpu_us", workers=1)
