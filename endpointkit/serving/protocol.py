@@ -107,19 +107,23 @@ class _HeadWithBody:
     uvicorn's ``RequestResponseCycle.send`` marks the response started, then writes the head;
     with a ``content-length`` (not chunked) and not for HEAD, the next write is the body's
     first. Everything else passes through, and once the two are written together the cycle
-    gets the real transport back. If no body write comes (the app failed), ``close`` drops
-    the head, as the connection is closing anyway."""
+    gets the real transport back. A head still held when the response completes or the
+    connection closes (no body write came) is written then, as uvicorn would have."""
 
-    __slots__ = ("cycle", "head", "transport")
+    __slots__ = ("cycle", "head", "on_response", "transport")
 
     def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
         self.transport = transport
         self.cycle = cycle
         self.head = b""
+        self.on_response = cycle.on_response
+        cycle.transport = self
+        cycle.on_response = self.response_complete
 
     def write(self, data: bytes) -> None:
         head = self.head
         if head:
+            self.head = b""
             self.cycle.transport = self.transport
             if len(data) < _JOIN_BELOW:
                 self.transport.write(head + data)
@@ -136,9 +140,20 @@ class _HeadWithBody:
             return
         self.transport.write(data)
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        """Write a head still held, and hand the cycle its transport back."""
         self.cycle.transport = self.transport
+        if self.head:
+            self.transport.write(self.head)
+            self.head = b""
+
+    def close(self) -> None:
+        self.flush()
         self.transport.close()
+
+    def response_complete(self) -> None:
+        self.flush()
+        self.on_response()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.transport, name)
@@ -222,7 +237,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self.app = app
         cycle = self.cycle
         if cycle is not previous and cycle is not None:  # its task has not run yet
-            cycle.transport = _HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
+            _HeadWithBody(self.transport, cycle)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

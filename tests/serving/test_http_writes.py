@@ -9,11 +9,16 @@ server process's write-like syscalls (libuv writes sockets with ``write``/``writ
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
+
+from endpointkit.serving.protocol import LimitedHttpToolsProtocol
 
 from .conftest import Server, predictor_server
 
@@ -119,3 +124,42 @@ def test_expect_100_continue_is_answered_before_the_body(echo: Server) -> None:
         head, body = _read_answer(sock)
         assert head.startswith(b"HTTP/1.1 200"), head
         assert body == b"[7]"
+
+
+async def _start_then_fail(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI app that sends a head with a content-length, then fails before the body."""
+    if scope["type"] != "http":
+        return
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]}
+    )
+    raise RuntimeError("failed after the head")
+
+
+def test_a_head_whose_body_never_comes_is_still_written() -> None:
+    # as under plain uvicorn: the client gets the head, then the connection closes; a held
+    # head is written when the connection closes, never lost
+    config = uvicorn.Config(
+        _start_then_fail, host="127.0.0.1", port=0, http=LimitedHttpToolsProtocol,
+        loop="asyncio", lifespan="off", log_level="critical",
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 200"), data
+        assert data.endswith(b"\r\n\r\n"), data  # the head, no body, then the close
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert not thread.is_alive()
