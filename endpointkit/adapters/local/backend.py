@@ -9,9 +9,11 @@ every process (CLI, notebook, daemon) sees the same endpoints.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,6 +57,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 _DETACHED: list[subprocess.Popen[bytes]] = []
+_DETACHED_LOCK = threading.Lock()
+_AT_EXIT: list[bool] = []  # whether _leave_detached is registered
 
 
 def _keep_detached(daemon: subprocess.Popen[bytes]) -> None:
@@ -62,10 +66,29 @@ def _keep_detached(daemon: subprocess.Popen[bytes]) -> None:
 
     The daemon is meant to outlive the backend object that started it; collecting its
     ``Popen`` while it runs raises ResourceWarning ("subprocess N is still running"), which a
-    test suite run with ``filterwarnings = error`` reports as a failure. Daemons that exited
-    are reaped (no zombie) and dropped here."""
-    _DETACHED[:] = [p for p in _DETACHED if p.poll() is None]
-    _DETACHED.append(daemon)
+    test suite run with ``filterwarnings = error`` reports as a failure."""
+    with _DETACHED_LOCK:
+        if not _AT_EXIT:
+            atexit.register(_leave_detached)
+            _AT_EXIT.append(True)
+        _DETACHED.append(daemon)
+    _reap_detached()
+
+
+def _reap_detached() -> None:
+    """Reap held daemons that exited (no zombie, whose pid would read as alive) and drop them."""
+    with _DETACHED_LOCK:
+        _DETACHED[:] = [p for p in _DETACHED if p.poll() is None]
+
+
+def _leave_detached() -> None:
+    """At exit: the daemons still running stay running, on purpose; marked so that their
+    ``Popen``, collected while the interpreter shuts down, does not warn."""
+    _reap_detached()
+    with _DETACHED_LOCK:
+        for daemon in _DETACHED:
+            daemon.returncode = 0  # not waited for: it is not ours to wait for any more
+        _DETACHED.clear()
 
 
 class LocalBackend(Backend):
@@ -200,8 +223,7 @@ class LocalBackend(Backend):
     def ensure_gateway(self, timeout: float | None = None) -> GatewayRow:
         """Return the running gateway, starting the daemon (detached) if none runs; waits until
         it has started the versions in state."""
-        if self._daemon is not None:
-            self._daemon.poll()  # reap a daemon that exited, so its pid reads as gone
+        _reap_detached()  # a daemon that exited is reaped, so its pid reads as gone
         row = self._gateway
         if row is not None and row.pid is not None and pid_alive(row.pid):
             return row
@@ -371,8 +393,7 @@ class LocalBackend(Backend):
         row = self.store.gateway()
         if row.pid is None:
             return
-        if self._daemon is not None:
-            self._daemon.poll()  # reap our own child, so it reads as gone
+        _reap_detached()  # our own children that exited are reaped, so they read as gone
         if commands.running(row.pid):
             return
         if self.store.gateway_died(row.pid):
