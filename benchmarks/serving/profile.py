@@ -275,6 +275,15 @@ def _write(rows: list[dict[str, Any]], profiles: list[Profile], args: Any) -> Pa
         f"Row-sum model (`models:Sum`), body `{ONE.decode()}`, wrk -c64 per worker; "
         f"{args.repeats} runs of {args.duration:g} s after {args.warmup:g} s warm-up; "
         f"load average at the end {load} on {os.cpu_count()} CPUs.",
+    ]
+    if args.before:
+        what = f" ({args.before_label})" if args.before_label else ""
+        lines += [
+            "",
+            f"`endpointkit (before)`: the same server from another source tree{what}, in the "
+            "same run.",
+        ]
+    lines += [
         "",
         "## Server CPU per request (worst of the repeats; median in brackets)",
         "",
@@ -339,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="also measure endpointkit imported from DIR (a checkout of the code before a "
         "change, e.g. from `git archive main endpointkit`), in the same run",
+    )
+    parser.add_argument(
+        "--before-label", default="", help="what --before is, for the report (e.g. a commit)"
     )
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",")]

@@ -15,7 +15,7 @@
   now held until the body's first write and leaves with it (a chunked, streaming, head is
   written at once, as before). So an app that waits between its head and its body delays
   the head too; ours sends them back to back. On the row-sum model this took the server's CPU per
-  ``/invocations`` request from 54.0 to 46.7 us (benchmarks/serving/profile.py, same run).
+  ``/invocations`` request from 53.2 to 47.2 us (benchmarks/results/profile.md).
 
 Cost per request: two ``loop.time()`` calls, a few attribute stores, one small object. One
 sweeper task per worker checks the deadlines every ``SWEEP_S``, so a timeout fires up to that
