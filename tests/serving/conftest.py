@@ -145,3 +145,39 @@ def predictor_server(tmp_path: Path, name: str, *extra: str, **env: str) -> Any:
     return start_server(
         tmp_path, ["--model-dir", str(d), "--predictor", f"predictors:{name}", *extra], env
     )
+
+
+@contextmanager
+def asgi_in_thread(app: Any, protocol: type, loop: str = "asyncio") -> Iterator[int]:
+    """``app`` served by uvicorn with the HTTP ``protocol`` class, in a thread of this process,
+    on a free loopback port (yielded); stopped on exit. For tests of the protocol itself."""
+    import threading
+
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, http=protocol, loop=loop, lifespan="off",
+        log_level="critical", log_config=None, server_header=False, date_header=False,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive(), "the server stopped while starting"
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.01)
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def read_to_close(sock: socket.socket) -> bytes:
+    """Everything ``sock`` receives until the server closes the connection."""
+    data = b""
+    while chunk := sock.recv(1 << 20):
+        data += chunk
+    return data

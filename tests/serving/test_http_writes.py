@@ -9,18 +9,16 @@ server process's write-like syscalls (libuv writes sockets with ``write``/``writ
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from endpointkit.serving.protocol import LimitedHttpToolsProtocol
 
-from .conftest import Server, predictor_server
+from .conftest import Server, asgi_in_thread, predictor_server, read_to_close
 
 REQUESTS = 100
 
@@ -161,27 +159,11 @@ async def _start_then_str_body(scope: dict[str, Any], receive: Any, send: Any) -
 def test_a_head_whose_body_never_comes_is_still_written(app: Any) -> None:
     # as under plain uvicorn: the client gets the head, then the connection closes; a held
     # head is written when the connection closes, never lost
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, http=LimitedHttpToolsProtocol,
-        loop="asyncio", lifespan="off", log_level="critical", log_config=None,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
-        assert data.startswith(b"HTTP/1.1 200"), data
-        assert data.endswith(b"\r\n\r\n"), data  # the head, no body, then the close
-    finally:
-        server.should_exit = True
-        thread.join(10)
-    assert not thread.is_alive()
+    with (
+        asgi_in_thread(app, LimitedHttpToolsProtocol) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = read_to_close(sock)
+    assert data.startswith(b"HTTP/1.1 200"), data
+    assert data.endswith(b"\r\n\r\n"), data  # the head, no body, then the close

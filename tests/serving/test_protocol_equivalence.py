@@ -10,16 +10,16 @@ request (or an error that closes), so the client reads to the end of the stream.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from endpointkit.serving.protocol import LimitedHttpToolsProtocol
+
+from .conftest import asgi_in_thread, read_to_close
 
 BIG = 4 << 20
 
@@ -102,37 +102,14 @@ CASES: dict[str, tuple[bytes, float]] = {  # raw bytes sent, seconds to wait bef
 }
 
 
-def _serve(protocol: type, loop: str) -> Iterator[int]:
-    config = uvicorn.Config(
-        _app, host="127.0.0.1", port=0, http=protocol, loop=loop, lifespan="off",
-        log_level="critical", log_config=None, server_header=False, date_header=False,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive(), "the server stopped while starting"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.01)
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-    assert not thread.is_alive()
-
-
 @pytest.fixture(scope="module", params=["uvloop", "asyncio"])
 def ports(request: pytest.FixtureRequest) -> Iterator[tuple[int, int]]:
     """(uvicorn's protocol, ours), both serving the same app on the same kind of loop."""
-    theirs = _serve(HttpToolsProtocol, request.param)
-    ours = _serve(LimitedHttpToolsProtocol, request.param)
-    try:
-        yield next(theirs), next(ours)
-    finally:
-        for server in (theirs, ours):
-            server.close()
+    with (
+        asgi_in_thread(_app, HttpToolsProtocol, request.param) as theirs,
+        asgi_in_thread(_app, LimitedHttpToolsProtocol, request.param) as ours,
+    ):
+        yield theirs, ours
 
 
 def _exchange(port: int, raw: bytes, wait_s: float) -> bytes:
@@ -140,10 +117,7 @@ def _exchange(port: int, raw: bytes, wait_s: float) -> bytes:
         sock.sendall(raw)
         if wait_s:
             time.sleep(wait_s)
-        data = b""
-        while chunk := sock.recv(1 << 20):
-            data += chunk
-    return data
+        return read_to_close(sock)
 
 
 @pytest.mark.parametrize("case", list(CASES))
