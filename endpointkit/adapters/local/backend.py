@@ -58,7 +58,6 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 _DETACHED: list[subprocess.Popen[bytes]] = []
 _DETACHED_LOCK = threading.Lock()
-_AT_EXIT: list[bool] = []  # whether _leave_detached is registered
 
 
 def _keep_detached(daemon: subprocess.Popen[bytes]) -> None:
@@ -67,12 +66,9 @@ def _keep_detached(daemon: subprocess.Popen[bytes]) -> None:
     The daemon is meant to outlive the backend object that started it; collecting its
     ``Popen`` while it runs raises ResourceWarning ("subprocess N is still running"), which a
     test suite run with ``filterwarnings = error`` reports as a failure."""
-    with _DETACHED_LOCK:
-        if not _AT_EXIT:
-            atexit.register(_leave_detached)
-            _AT_EXIT.append(True)
-        _DETACHED.append(daemon)
     _reap_detached()
+    with _DETACHED_LOCK:
+        _DETACHED.append(daemon)
 
 
 def _reap_detached() -> None:
@@ -84,11 +80,14 @@ def _reap_detached() -> None:
 def _leave_detached() -> None:
     """At exit: the daemons still running stay running, on purpose; marked so that their
     ``Popen``, collected while the interpreter shuts down, does not warn."""
-    _reap_detached()
     with _DETACHED_LOCK:
         for daemon in _DETACHED:
-            daemon.returncode = 0  # not waited for: it is not ours to wait for any more
+            if daemon.poll() is None:  # reaps one that exited; one still running is left
+                daemon.returncode = 0  # not ours to wait for any more
         _DETACHED.clear()
+
+
+atexit.register(_leave_detached)
 
 
 class LocalBackend(Backend):
